@@ -1,0 +1,51 @@
+# Scoreline developer commands. `make setup pipeline` sets up and runs the main job;
+# `make test` runs the tests. Every target uses the project's own .venv.
+SHELL  := /bin/bash
+.SHELLFLAGS := -o pipefail -c
+PYTHON ?= python3.11
+QUIET  := 2>&1 | { grep -v "is ignored" || true; }
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.scoreline-installed
+
+.PHONY: setup pipeline ingest test lab ui lock clean-venv
+
+setup: $(STAMP)
+
+# Re-runs only when the lock or the package metadata change.
+$(STAMP): requirements.lock pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet -r requirements.lock $(QUIET)
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e . $(QUIET)
+	$(BIN)/python -m pip check
+	$(BIN)/python -m ipykernel install --prefix $(VENV) --name scoreline --display-name "Scoreline (.venv)" > /dev/null
+	@touch $@
+	@echo "setup done: $(VENV) with the 'scoreline' Jupyter kernel"
+
+# The main job, as far as it exists: ingest + validation report.
+pipeline: setup
+	$(BIN)/scoreline ingest
+	@echo "validation report: reports/ingest/  match store: data/store/"
+
+ingest: setup
+	$(BIN)/scoreline ingest
+
+test: setup
+	$(BIN)/python -m pytest
+
+lab: setup
+	$(BIN)/jupyter lab --ip 127.0.0.1 --no-browser --allow-root notebooks/
+
+ui: setup
+	$(BIN)/mlflow ui --host 127.0.0.1 --port 5000 --backend-store-uri sqlite:///registry/mlflow.db
+
+# Regenerate requirements.lock from pyproject.toml's top-level pins in a throw-away venv.
+lock:
+	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/pip install --quiet ".[test]" $(QUIET)
+	.lock-venv/bin/pip check
+	{ head -2 requirements.lock; .lock-venv/bin/pip freeze --exclude scoreline; } > requirements.lock.new
+	mv requirements.lock.new requirements.lock && rm -rf .lock-venv
+
+clean-venv:
+	rm -rf $(VENV)

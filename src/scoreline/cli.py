@@ -1,0 +1,69 @@
+"""The ``scoreline`` command: thin wiring over the library; every figure also as ``--json``."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from scoreline.config import COMPETITIONS, Settings
+
+
+def _emit_json(payload: dict) -> None:
+    click.echo(json.dumps(payload, default=str))
+
+
+def _fail(message: str, code: int = 2) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="scoreline")
+def main() -> None:
+    """Scoreline: sports match forecasting workspace."""
+
+
+@main.command()
+@click.option("--source", default=None, metavar="PATH|URL",
+              help="Folder laid out like shared/data, or a football-data.co.uk style base URL. "
+                   "Default: $SCORELINE_DATA_SOURCE, else https://www.football-data.co.uk.")
+@click.option("--competition", "codes", multiple=True, type=click.Choice(list(COMPETITIONS)),
+              help="Only these competitions (repeatable). Default: all.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of tables.")
+def ingest(source: str | None, codes: tuple[str, ...], as_json: bool) -> None:
+    """Read, validate and store match data; print the validation summary."""
+    from scoreline.data.ingest import ingest as run_ingest, save_report
+    from scoreline.data.parsing import FileParseError
+    from scoreline.data.sources import SourceError
+
+    settings = Settings()
+    try:
+        report = run_ingest(settings, source or None, list(codes) or None)
+    except (SourceError, FileParseError) as err:
+        _fail(str(err))
+    folder = save_report(report, settings.reports_path / "ingest")
+    if as_json:
+        _emit_json({**report.to_dict(), "report_dir": str(folder)})
+        return
+    table = report.by_competition()
+    click.echo(f"source: {report.source}")
+    click.echo(table.to_string())
+    click.echo(f"total: {int(table['rows'].sum())} rows read, {int(table['results'].sum())} results, "
+               f"{int(table['fixtures'].sum())} fixtures, {int(table['quarantined'].sum())} quarantined "
+               f"from {len(report.files)} files in {report.seconds:.1f} s")
+    if len(report.quarantine):
+        reasons = report.quarantine["reason"].str.split("; ").explode().str.replace(r"\(.*\)", "(...)", regex=True)
+        click.echo("quarantine reasons:")
+        for reason, count in reasons.value_counts().head(10).items():
+            click.echo(f"  {count:6d}  {reason}")
+    for note in report.notes:
+        click.echo(f"note: {note}")
+    state = f"snapshot {report.snapshot}" if report.changed else f"unchanged (snapshot {report.snapshot})"
+    click.echo(f"store: {settings.store_dir} {state}")
+    click.echo(f"validation report: {folder}")
+
+
+if __name__ == "__main__":
+    main()

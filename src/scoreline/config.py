@@ -1,0 +1,146 @@
+"""Typed settings for Scoreline: competitions, data source, store paths, tracking URI.
+
+This is the one place configuration lives. Every value has a default that works with no
+configuration at all; environment variables prefixed ``SCORELINE_`` override them
+(``SCORELINE_DATA_SOURCE=/path/to/csvs``), and ``MLFLOW_TRACKING_URI`` overrides the tracking
+store as MLflow users expect.
+"""
+
+from __future__ import annotations
+
+import os
+from enum import StrEnum
+from pathlib import Path
+from types import MappingProxyType
+from typing import Mapping
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Sport(StrEnum):
+    FOOTBALL = "football"
+    AMERICAN_FOOTBALL = "american_football"
+    BASKETBALL = "basketball"
+
+
+class Competition(BaseModel):
+    """One competition: which adapter reads it and how its outcomes are shaped.
+
+    ``code`` is football-data.co.uk's division code for football leagues (also the code used
+    on the command line); ``adapter`` names a module in :mod:`scoreline.data.adapters`.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    code: str
+    name: str
+    sport: Sport
+    adapter: str
+    #: 3 for home/draw/away football, 2 for home-win/away-win sports (ties are rare and dropped
+    #: from win-probability scoring)
+    outcomes: int = Field(ge=2, le=3)
+    #: first season (start year) the adapter reads; a URL source requests seasons from here on
+    first_season: int
+    #: sane range of the bookmaker overround on the 1X2 / moneyline market
+    overround_range: tuple[float, float] = (0.98, 1.30)
+    #: a single team's score above this is treated as a data error
+    max_score: int = 20
+
+
+def _football(code: str, name: str) -> Competition:
+    return Competition(
+        code=code, name=name, sport=Sport.FOOTBALL, adapter="football_data",
+        outcomes=3, first_season=2005, max_score=15,
+    )
+
+
+COMPETITIONS: Mapping[str, Competition] = MappingProxyType({
+    c.code: c for c in (
+        _football("E0", "English Premier League"),
+        _football("D1", "German Bundesliga"),
+        _football("SP1", "Spanish La Liga"),
+        _football("I1", "Italian Serie A"),
+        _football("F1", "French Ligue 1"),
+        Competition(code="NFL", name="National Football League", sport=Sport.AMERICAN_FOOTBALL,
+                    adapter="spreadspoke", outcomes=2, first_season=1966, max_score=80,
+                    overround_range=(0.98, 1.15)),
+        Competition(code="NBA", name="National Basketball Association", sport=Sport.BASKETBALL,
+                    adapter="nba", outcomes=2, first_season=2007, max_score=200,
+                    overround_range=(0.98, 1.15)),
+        Competition(code="CFB", name="NCAA College Football (FBS)", sport=Sport.AMERICAN_FOOTBALL,
+                    adapter="cfbd", outcomes=2, first_season=2020, max_score=100,
+                    overround_range=(0.98, 1.15)),
+    )
+})
+
+
+def competition(code: str) -> Competition:
+    """The configured competition for ``code``; a clear error lists the known codes."""
+    try:
+        return COMPETITIONS[code]
+    except KeyError:
+        raise KeyError(
+            f"unknown competition {code!r}; known: {', '.join(COMPETITIONS)}"
+        ) from None
+
+
+def find_workspace(start: Path | None = None) -> Path:
+    """The workspace root: the nearest folder at or above ``start`` holding an ``MLproject``.
+
+    Notebooks executed by papermill run inside ``notebooks/``; walking up keeps their paths
+    identical to the CLI's. Outside a checkout the current directory is the workspace.
+    """
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / "MLproject").is_file() and (folder / "src" / "scoreline").is_dir():
+            return folder
+    return here
+
+
+class Settings(BaseSettings):
+    """Runtime settings; construct once at the edge (CLI, notebook) and pass down."""
+
+    model_config = SettingsConfigDict(env_prefix="SCORELINE_", frozen=True, extra="ignore")
+
+    home: Path = Field(default_factory=find_workspace)
+    #: a local folder laid out like ``shared/data`` (soccer/, nfl/, nba/, cfb/) or an HTTP(S)
+    #: base URL serving football-data.co.uk's layout; unset means football-data.co.uk itself
+    data_source: str | None = None
+    football_data_url: str = "https://www.football-data.co.uk"
+    data_dir: Path | None = None
+    reports_dir: Path | None = None
+    registry_dir: Path | None = None
+    tracking_uri: str | None = None
+    http_timeout_s: float = 30.0
+    http_retries: int = 3
+
+    @property
+    def store_dir(self) -> Path:
+        return (self.data_dir or self.home / "data") / "store"
+
+    @property
+    def cache_dir(self) -> Path:
+        return (self.data_dir or self.home / "data") / "cache"
+
+    @property
+    def reports_path(self) -> Path:
+        return self.reports_dir or self.home / "reports"
+
+    @property
+    def registry_path(self) -> Path:
+        return self.registry_dir or self.home / "registry"
+
+    @property
+    def source(self) -> str:
+        """The data source in force: the configured folder/URL, else football-data.co.uk."""
+        return self.data_source or self.football_data_url
+
+    @property
+    def mlflow_tracking_uri(self) -> str:
+        """``MLFLOW_TRACKING_URI`` if set, else a SQLite store under ``registry/``."""
+        return (
+            os.environ.get("MLFLOW_TRACKING_URI")
+            or self.tracking_uri
+            or f"sqlite:///{self.registry_path / 'mlflow.db'}"
+        )

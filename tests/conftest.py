@@ -1,0 +1,46 @@
+"""Shared test fixtures. Real-data tests read the folder named by SCORELINE_TEST_DATA; in CI a
+missing folder is an error, never a skip."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REAL_DATA_ENV = "SCORELINE_TEST_DATA"
+
+
+def _real_data_folder() -> Path | None:
+    value = os.environ.get(REAL_DATA_ENV)
+    if value and (Path(value) / "soccer").is_dir():
+        return Path(value).resolve()
+    return None
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    if os.environ.get("CI") and _real_data_folder() is None:
+        raise pytest.UsageError(
+            f"{REAL_DATA_ENV}={os.environ.get(REAL_DATA_ENV)!r} is not a data folder with soccer/; "
+            "CI must run the real-data tests"
+        )
+
+
+@pytest.fixture(scope="session")
+def real_data() -> Path:
+    folder = _real_data_folder()
+    if folder is None:
+        pytest.skip(f"real-data test: set {REAL_DATA_ENV}=/path/to/shared/data to run it")
+    return folder
+
+
+@pytest.fixture
+def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """Settings isolated in a temporary workspace (no user environment leaks in)."""
+    from scoreline.config import Settings
+
+    for name in list(os.environ):
+        if name.startswith("SCORELINE_") and name != REAL_DATA_ENV:
+            monkeypatch.delenv(name)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    return Settings(home=tmp_path)
