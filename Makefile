@@ -16,7 +16,7 @@ setup: $(STAMP)
 $(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet -r requirements.lock $(QUIET)
-	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e . $(QUIET)
+	$(BIN)/python -m pip install --quiet --no-deps -e . $(QUIET)
 	$(BIN)/python -m pip check
 	$(BIN)/python -m ipykernel install --prefix $(VENV) --name scoreline --display-name "Scoreline (.venv)" > /dev/null
 	@touch $@
