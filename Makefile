@@ -15,6 +15,8 @@ setup: $(STAMP)
 # Re-runs only when the lock or the package metadata change.
 $(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
+	# pip 23 (Python 3.11.7's bundled one) crashes resolving this lock; use a pinned newer pip
+	$(BIN)/python -m pip install --quiet pip==26.3 $(QUIET)
 	$(BIN)/python -m pip install --quiet -r requirements.lock $(QUIET)
 	$(BIN)/python -m pip install --quiet --no-deps -e . $(QUIET)
 	$(BIN)/python -m pip check
