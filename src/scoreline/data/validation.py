@@ -45,11 +45,16 @@ def _both_or_neither_score(frame: pd.DataFrame) -> pd.Series:
     return frame["home_score"].isna() == frame["away_score"].isna()
 
 
-def _overround_ok(frame: pd.DataFrame, columns: list[str]) -> pd.Series:
-    low = _limits(frame, "overround_range").map(lambda r: r[0] if isinstance(r, tuple) else np.nan)
-    high = _limits(frame, "overround_range").map(lambda r: r[1] if isinstance(r, tuple) else np.nan)
-    booksum = (1.0 / frame[columns]).sum(axis=1, min_count=len(columns))
+def _booksum_ok(frame: pd.DataFrame, booksum: pd.Series) -> pd.Series:
+    """Booksum (sum of implied probabilities) within the competition's sane range, or absent."""
+    bounds = _limits(frame, "overround_range")
+    low = bounds.map(lambda r: r[0] if isinstance(r, tuple) else np.nan)
+    high = bounds.map(lambda r: r[1] if isinstance(r, tuple) else np.nan)
     return booksum.isna() | ((booksum >= low) & (booksum <= high))
+
+
+def _overround_ok(frame: pd.DataFrame, columns: list[str]) -> pd.Series:
+    return _booksum_ok(frame, (1.0 / frame[columns]).sum(axis=1, min_count=len(columns)))
 
 
 def _american_to_probability(line: pd.Series) -> pd.Series:
@@ -58,10 +63,7 @@ def _american_to_probability(line: pd.Series) -> pd.Series:
 
 def _moneyline_overround_ok(frame: pd.DataFrame) -> pd.Series:
     home, away = frame["moneyline_home"], frame["moneyline_away"]
-    booksum = _american_to_probability(home) + _american_to_probability(away)
-    low = _limits(frame, "overround_range").map(lambda r: r[0] if isinstance(r, tuple) else np.nan)
-    high = _limits(frame, "overround_range").map(lambda r: r[1] if isinstance(r, tuple) else np.nan)
-    return booksum.isna() | ((booksum >= low) & (booksum <= high))
+    return _booksum_ok(frame, _american_to_probability(home) + _american_to_probability(away))
 
 
 def match_schema(today: pd.Timestamp) -> pa.DataFrameSchema:
