@@ -76,12 +76,12 @@ def league():
 
 @pytest.fixture(scope="module")
 def fitted(league):
-    return DixonColes(xi=0.0018).fit(league)
+    return DixonColes(xi=0.0018, l2=0.0).fit(league)  # plain MLE, as penaltyblog
 
 
 def test_recovers_known_parameters(long_league):
     matches, truth = long_league
-    model = DixonColes(xi=0.0).fit(matches)
+    model = DixonColes(xi=0.0, l2=0.0).fit(matches)
     attack = pd.Series(model.attack_, index=model.teams_).reindex(truth.index)
     defence = pd.Series(model.defence_, index=model.teams_).reindex(truth.index)
     assert np.abs(attack - truth["attack"]).max() < 0.15
@@ -94,12 +94,12 @@ def test_recovers_known_parameters(long_league):
 
 
 def test_fit_is_deterministic_and_order_free(league, fitted):
-    again = DixonColes(xi=0.0018).fit(league)
+    again = DixonColes(xi=0.0018, l2=0.0).fit(league)
     np.testing.assert_array_equal(again.attack_, fitted.attack_)
     np.testing.assert_array_equal(again.defence_, fitted.defence_)
     assert (again.home_advantage_, again.rho_) == (fitted.home_advantage_, fitted.rho_)
 
-    shuffled = DixonColes(xi=0.0018).fit(league.sample(frac=1.0, random_state=3))
+    shuffled = DixonColes(xi=0.0018, l2=0.0).fit(league.sample(frac=1.0, random_state=3))
     np.testing.assert_allclose(shuffled.attack_, fitted.attack_, atol=1e-5)
     np.testing.assert_allclose(shuffled.rho_, fitted.rho_, atol=1e-5)
 
@@ -121,7 +121,7 @@ def test_gradient_matches_finite_differences(league):
         home=teams.get_indexer(league["home_team"].astype(str)),
         away=teams.get_indexer(league["away_team"].astype(str)),
         x=x.astype(float), y=y.astype(float), weight=w / w.sum(),
-        at_home=np.ones(len(x)), n_teams=len(teams),
+        at_home=np.ones(len(x)), n_teams=len(teams), l2=0.01,
         s00=np.flatnonzero((x == 0) & (y == 0)), s01=np.flatnonzero((x == 0) & (y == 1)),
         s10=np.flatnonzero((x == 1) & (y == 0)), s11=np.flatnonzero((x == 1) & (y == 1)),
     )
@@ -156,6 +156,18 @@ def test_matches_penaltyblog(league, fitted):
     pairs = zip(fixtures["home_team"], fixtures["away_team"])
     theirs = np.array([reference.predict(h, a).home_draw_away for h, a in pairs])
     np.testing.assert_allclose(ours, theirs, atol=1e-4)
+
+
+def test_ridge_prior_tames_a_team_with_one_match(league):
+    one_match = pd.DataFrame({"date": [league["date"].max()], "home_team": ["Newcomers"],
+                              "away_team": [league["home_team"].iat[0]], "home_score": [0],
+                              "away_score": [6], "neutral": [False]})
+    matches = pd.concat([league, one_match], ignore_index=True)
+    mle = DixonColes(xi=0.0018, l2=0.0).fit(matches)
+    ridge = DixonColes(xi=0.0018).fit(matches)
+    newcomer = list(mle.teams_).index("Newcomers")
+    assert abs(ridge.attack_[newcomer]) < abs(mle.attack_[newcomer]) / 2
+    assert abs(ridge.defence_[newcomer]) < abs(mle.defence_[newcomer])
 
 
 def test_neutral_venue_drops_home_advantage(fitted):
@@ -203,7 +215,7 @@ def test_time_decay_weights_recent_matches():
 
 def test_clone_gives_unfitted_copy(fitted):
     copy = clone(fitted)
-    assert copy.get_params() == {"xi": 0.0018, "max_goals": 10, "warm_start": False}
+    assert copy.get_params() == {"xi": 0.0018, "max_goals": 10, "warm_start": False, "l2": 0.0}
     assert not hasattr(copy, "attack_")
     assert copy.set_params(xi=0.0).xi == 0.0
 

@@ -57,8 +57,8 @@ def dixon_coles_grid(
 
 def match_weights(dates: pd.Series, xi: float) -> np.ndarray:
     """Time-decay weights ``exp(-xi * days)``, ``days`` = days before the latest date given."""
-    dates = pd.to_datetime(dates)
-    days = ((dates.max() - dates) / pd.Timedelta(days=1)).to_numpy(dtype=np.float64)
+    when = pd.to_datetime(dates).to_numpy(dtype="datetime64[ns]")
+    days = (when.max() - when) / np.timedelta64(1, "D")
     return np.exp(-xi * days)
 
 
@@ -73,6 +73,7 @@ class _Design:
     weight: np.ndarray
     at_home: np.ndarray  # 1.0 where home advantage applies, 0.0 at neutral venues
     n_teams: int
+    l2: float  # ridge penalty per unit of the weighted mean log-likelihood
     s00: np.ndarray  # indices of 0-0, 0-1, 1-0 and 1-1 results
     s01: np.ndarray
     s10: np.ndarray
@@ -125,7 +126,9 @@ def _negative_log_likelihood(params: np.ndarray, d: _Design) -> tuple[float, np.
         g_defence - g_defence.mean(),
         [wh.sum() + wa.sum(), wh @ d.at_home, w @ g_rho],
     ])
-    return -float(w @ ll), -grad
+    penalty = 0.5 * d.l2 * (attack @ attack + defence @ defence)
+    grad[: 2 * n] -= d.l2 * np.concatenate([attack, defence])  # already centred
+    return -float(w @ ll) + penalty, -grad
 
 
 class DixonColes(GoalModel):
@@ -138,6 +141,9 @@ class DixonColes(GoalModel):
     max_goals : largest goal count per side in predicted grids (grid is ``max_goals + 1`` square).
     warm_start : when refitting an already fitted model, start the optimiser from the previous
         parameters (new teams start at the unknown-team values) instead of from zero.
+    l2 : precision of a Normal(0, 1/l2) prior on each attack and defence value, relative to the
+        effective number of training matches. Without it a team with one or two matches in the
+        window (a promoted club in August) gets extreme ratings; 0 is plain maximum likelihood.
 
     Learned state
     -------------
@@ -148,10 +154,12 @@ class DixonColes(GoalModel):
     with the lowest ``attack - defence`` in the training data.
     """
 
-    def __init__(self, xi: float = 0.0018, max_goals: int = 10, warm_start: bool = False) -> None:
+    def __init__(self, xi: float = 0.0018, max_goals: int = 10, warm_start: bool = False,
+                 l2: float = 5.0) -> None:
         self.xi = xi
         self.max_goals = max_goals
         self.warm_start = warm_start
+        self.l2 = l2
 
     def fit(self, matches: pd.DataFrame) -> Self:
         """Fit to played ``matches`` (canonical match table, any order) by weighted maximum
@@ -174,6 +182,7 @@ class DixonColes(GoalModel):
             weight=weight / weight.sum(),
             at_home=(~neutral_venue(matches)).astype(np.float64),
             n_teams=len(teams),
+            l2=self.l2 * (weight @ weight) / weight.sum() ** 2,  # 1 / effective sample size
             s00=np.flatnonzero((x == 0) & (y == 0)),
             s01=np.flatnonzero((x == 0) & (y == 1)),
             s10=np.flatnonzero((x == 1) & (y == 0)),
@@ -289,5 +298,5 @@ def tune_decay(
             proba = model.fit(matches[train]).predict_proba(matches[test])
             total += np.log(proba[np.arange(test.sum()), outcome[test]]).sum()
             count += int(test.sum())
-        scores.append(total / count)
+        scores.append(float(total / count))
     return DecayTuning(tuple(float(v) for v in xis), tuple(scores), count)

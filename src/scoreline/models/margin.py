@@ -1,0 +1,104 @@
+"""Point-margin model for two-way sports (NFL, NBA, college football).
+
+Each match's home margin is modelled as ``home_edge * [not neutral] + s[home] - s[away] +
+noise``, a time-weighted ridge regression over team strengths (a Massey rating with decay),
+fitted with scikit-learn on a sparse design. The margin's predictive distribution is
+Normal(mean, sd) with ``sd`` the weighted residual spread, so the win probability, a cover
+probability and margin intervals all follow from one object.
+
+College football: FCS opponents play one or two FBS games a year, far too few to rate each.
+They are pooled into one ``FCS`` team (explicit ``home_fcs`` / ``away_fcs`` flags), which
+learns the typical FBS-vs-FCS gap instead of 120 noisy ratings.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Self
+
+import numpy as np
+import pandas as pd
+from scipy import sparse
+from scipy.special import ndtr, ndtri
+from sklearn.linear_model import Ridge
+
+from scoreline.models.base import MatchModel, neutral_venue
+from scoreline.models.baselines import OUTCOMES_2WAY
+
+FCS_TEAM = "FCS"
+
+
+@dataclass(frozen=True)
+class MarginDistribution:
+    """Predicted home margin ~ Normal(mean, sd), one entry per fixture (points)."""
+
+    mean: np.ndarray
+    sd: np.ndarray
+
+    def home_win(self) -> np.ndarray:
+        return ndtr(self.mean / self.sd)
+
+    def home_covers(self, spread_home: np.ndarray) -> np.ndarray:
+        """P(home margin + spread_home > 0): the home side beats the line."""
+        return ndtr((self.mean + np.asarray(spread_home, dtype=float)) / self.sd)
+
+    def interval(self, coverage: float = 0.8) -> tuple[np.ndarray, np.ndarray]:
+        z = ndtri(0.5 + coverage / 2)
+        return self.mean - z * self.sd, self.mean + z * self.sd
+
+
+def team_labels(frame: pd.DataFrame, side: str, pool_fcs: bool) -> pd.Series:
+    """Team names with FCS sides replaced by the pooled ``FCS`` team when ``pool_fcs``."""
+    team = frame[f"{side}_team"].astype(str)
+    flag = f"{side}_fcs"
+    if pool_fcs and flag in frame:
+        team = team.where(~frame[flag].astype("boolean").fillna(False).to_numpy(bool), FCS_TEAM)
+    return team
+
+
+class MarginModel(MatchModel):
+    """Time-decayed ridge ratings of the home margin; ``predict_proba`` = (home, away) win."""
+
+    outcomes = OUTCOMES_2WAY
+
+    def __init__(self, half_life_days: float = 365.0, alpha: float = 1.0, pool_fcs: bool = True):
+        self.half_life_days = half_life_days
+        self.alpha = alpha
+        self.pool_fcs = pool_fcs
+
+    def fit(self, matches: pd.DataFrame) -> Self:
+        home = team_labels(matches, "home", self.pool_fcs)
+        away = team_labels(matches, "away", self.pool_fcs)
+        self.teams_ = np.array(sorted(set(home) | set(away)))
+        margin = (matches["home_score"] - matches["away_score"]).to_numpy(dtype=float)
+        days = (matches["date"].max() - matches["date"]).dt.days.to_numpy(dtype=float)
+        weight = 0.5 ** (days / self.half_life_days)
+        design = self._design(home, away, neutral_venue(matches))
+        self.ridge_ = Ridge(alpha=self.alpha, fit_intercept=False).fit(design, margin, sample_weight=weight)
+        residual = margin - self.ridge_.predict(design)
+        self.sd_ = float(np.sqrt(np.average(residual**2, weights=weight)))
+        self.home_edge_ = float(self.ridge_.coef_[-1])
+        self.strength_ = pd.Series(self.ridge_.coef_[:-1], index=self.teams_)
+        return self
+
+    def _design(self, home: pd.Series, away: pd.Series, neutral: np.ndarray) -> sparse.csr_matrix:
+        index = {t: i for i, t in enumerate(self.teams_)}
+        n, k = len(home), len(self.teams_)
+        rows = np.arange(n)
+        h = home.map(index).to_numpy()
+        a = away.map(index).to_numpy()
+        known_h, known_a = ~pd.isna(h), ~pd.isna(a)  # unknown teams are average (strength 0)
+        data = np.concatenate([np.ones(known_h.sum()), -np.ones(known_a.sum()), (~neutral).astype(float)])
+        cols = np.concatenate([h[known_h].astype(int), a[known_a].astype(int), np.full(n, k)])
+        idx = np.concatenate([rows[known_h], rows[known_a], rows])
+        return sparse.csr_matrix((data, (idx, cols)), shape=(n, k + 1))
+
+    def predict_margin(self, fixtures: pd.DataFrame) -> MarginDistribution:
+        design = self._design(team_labels(fixtures, "home", self.pool_fcs),
+                              team_labels(fixtures, "away", self.pool_fcs), neutral_venue(fixtures))
+        mean = self.ridge_.predict(design)
+        return MarginDistribution(mean, np.full(len(mean), self.sd_))
+
+    def predict_proba(self, fixtures: pd.DataFrame) -> np.ndarray:
+        p_home = self.predict_margin(fixtures).home_win()
+        return np.column_stack([p_home, 1.0 - p_home])
