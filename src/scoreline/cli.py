@@ -65,5 +65,43 @@ def ingest(source: str | None, codes: tuple[str, ...], as_json: bool) -> None:
     click.echo(f"validation report: {folder}")
 
 
+@main.command()
+@click.option("--competition", "code", required=True, type=click.Choice(list(COMPETITIONS)))
+@click.option("--models", default=None, metavar="NAME[,NAME...]",
+              help="Comma-separated model names (default: every model of the sport). "
+                   "Market benchmarks are always included.")
+@click.option("--from-season", type=int, default=None,
+              help="First evaluated season (start year). Default: 2012 football, 2005 NFL, 2021 NBA/CFB.")
+@click.option("--window", type=click.Choice(["week", "month"]), default="week", show_default=True,
+              help="Prediction window between refits.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of tables.")
+def backtest(code: str, models: str | None, from_season: int | None, window: str, as_json: bool) -> None:
+    """Walk-forward backtest: every model next to the de-vigged market on the same matches."""
+    from dataclasses import replace
+
+    from scoreline.config import competition
+    from scoreline.evaluation.competition import backtest_competition, default_config
+
+    settings = Settings()
+    config = replace(default_config(competition(code), from_season), window=window)
+    names = [n.strip() for n in models.split(",")] if models else None
+    try:
+        report = backtest_competition(settings, code, names, config)
+    except (KeyError, ValueError) as err:
+        _fail(str(err).strip("'\""))
+    if as_json:
+        _emit_json(report.to_dict())
+        return
+    scores = report.scores
+    click.echo(f"{code} walk-forward from {config.from_season}: {len(report.result.predictions)} matches, "
+               f"{report.result.n_refits} refits, {report.seconds:.1f} s")
+    click.echo(scores.overall.round(4).to_string())
+    if len(scores.versus):
+        click.echo(f"\ndifference to {scores.reference} (negative = better), 95 % bootstrap CI:")
+        cols = [c for c in scores.versus.columns if c.startswith(("rps", "log_loss", "brier"))]
+        click.echo(scores.versus[cols].round(4).to_string())
+    click.echo(f"\nreport: {report.folder}")
+
+
 if __name__ == "__main__":
     main()

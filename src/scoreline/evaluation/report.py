@@ -79,7 +79,7 @@ def score(result: BacktestResult, reference: str, n_boot: int = 2000) -> Scores:
     for model in result.models:
         probs = _normalised(result.probabilities(model)[mask])
         home_won = (outcome == 0).astype(float)
-        slope, intercept = metrics.calibration_slope_intercept(probs[:, 0], home_won)
+        slope, intercept = _slope_intercept(probs[:, 0], home_won)
         overall_rows.append({
             "model": model, "n": int(mask.sum()),
             **{k: float(v.mean()) for k, v in losses[model].items()},
@@ -101,6 +101,14 @@ def score(result: BacktestResult, reference: str, n_boot: int = 2000) -> Scores:
                   pd.DataFrame(season_rows).set_index(["season", "model"]),
                   pd.DataFrame(versus_rows).set_index("model") if versus_rows else pd.DataFrame(),
                   reference)
+
+
+def _slope_intercept(p: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """Calibration slope/intercept of the home-win probability; NaN for (near-)constant
+    forecasts such as base rates, whose slope is undefined."""
+    if np.ptp(p) < 1e-3:
+        return float("nan"), float("nan")
+    return metrics.calibration_slope_intercept(p, y)
 
 
 def _mean_ece(probs: np.ndarray, outcome: np.ndarray) -> float:

@@ -1,0 +1,59 @@
+"""The named models available per sport, and the market benchmarks they are judged against.
+
+Names are what ``scoreline backtest --models`` accepts and what appears in every table.
+"""
+
+from __future__ import annotations
+
+from scoreline.config import Competition, Sport
+from scoreline.features.market import DevigMethod
+from scoreline.models.base import MatchModel
+from scoreline.models.baselines import BaseRates, MarketModel, SpreadMarket
+from scoreline.models.dixon_coles import DixonColes
+from scoreline.models.margin import MarginModel
+from scoreline.models.ratings import RatingModel
+
+
+def models(comp: Competition) -> dict[str, MatchModel]:
+    """Forecasting models for ``comp`` (unfitted, default hyper-parameters)."""
+    if comp.sport is Sport.FOOTBALL:
+        return {
+            "base_rates": BaseRates(),
+            "elo": RatingModel("elo_home_expected", transform="logit"),
+            "pi": RatingModel("pi_expected_gd", transform=None),
+            "dixon_coles": DixonColes(),
+        }
+    half_life = {"NFL": 500.0, "NBA": 150.0, "CFB": 300.0}.get(comp.code, 365.0)
+    return {
+        "base_rates": BaseRates(two_way=True),
+        "elo": RatingModel("elo_home_expected", transform="logit", two_way=True),
+        "margin": MarginModel(half_life_days=half_life),
+    }
+
+
+def benchmarks(comp: Competition) -> dict[str, MatchModel]:
+    """Market forecasts: the de-vigged prices every model is reported next to."""
+    if comp.sport is Sport.FOOTBALL:
+        return {
+            "market_pinnacle_close": MarketModel("pinnacle_close", DevigMethod.MULTIPLICATIVE),
+            "market_pinnacle": MarketModel("pinnacle", DevigMethod.MULTIPLICATIVE),
+            "market_b365": MarketModel("b365", DevigMethod.MULTIPLICATIVE),
+        }
+    return {"market_spread": SpreadMarket()}
+
+
+def reference(comp: Competition) -> str:
+    """The benchmark differences are measured against: the sharpest market we have."""
+    return "market_pinnacle_close" if comp.sport is Sport.FOOTBALL else "market_spread"
+
+
+def select(comp: Competition, names: list[str] | None) -> dict[str, MatchModel]:
+    """The requested models (all by default) plus every benchmark; unknown names are an error."""
+    available = models(comp)
+    if names:
+        unknown = [n for n in names if n not in available]
+        if unknown:
+            raise KeyError(f"unknown model(s) {', '.join(unknown)} for {comp.code}; "
+                           f"available: {', '.join(available)}")
+        available = {n: available[n] for n in names}
+    return available | benchmarks(comp)

@@ -1,0 +1,86 @@
+"""The walk-forward engine: windows, refits and the no-future rule, on a simulated league."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from scoreline.evaluation.backtest import OUTCOMES_3WAY, WalkForward, cut_offs, walk_forward
+from scoreline.evaluation.report import score
+from scoreline.models.base import MatchModel
+from scoreline.models.baselines import BaseRates
+
+
+def simulated_matches(n_days: int = 900, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    teams = [f"T{i}" for i in range(10)]
+    rows = []
+    for day in range(0, n_days, 3):
+        home, away = rng.choice(teams, 2, replace=False)
+        date = pd.Timestamp("2015-07-01") + pd.Timedelta(days=day)
+        rows.append({"date": date, "season": date.year - (date.month < 7), "home_team": home,
+                     "away_team": away, "home_score": rng.poisson(1.5), "away_score": rng.poisson(1.1)})
+    frame = pd.DataFrame(rows)
+    frame["match_id"] = [f"m{i}" for i in range(len(frame))]
+    frame["competition"] = "E0"
+    return frame
+
+
+class Spy(MatchModel):
+    """Records the last training date of every fit; predicts uniform probabilities."""
+
+    outcomes = OUTCOMES_3WAY
+    fits: list[tuple[pd.Timestamp, pd.Timestamp]] = []
+
+    def fit(self, matches):
+        self.last_seen_ = matches["date"].max()
+        return self
+
+    def predict_proba(self, fixtures):
+        Spy.fits.append((self.last_seen_, fixtures["date"].min()))
+        return np.full((len(fixtures), 3), 1 / 3)
+
+
+def test_models_only_ever_see_matches_before_the_window():
+    Spy.fits = []
+    result = walk_forward(simulated_matches(), {"spy": Spy()}, WalkForward(from_season=2016, warmup_days=200),
+                          OUTCOMES_3WAY)
+    assert Spy.fits and all(seen < first for seen, first in Spy.fits)
+    assert result.predictions["season"].min() == 2016
+    assert result.predictions["match_id"].is_unique
+
+
+def test_refit_every_and_train_days():
+    matches = simulated_matches()
+    weekly = walk_forward(matches, {"base": BaseRates()}, WalkForward(from_season=2016), OUTCOMES_3WAY)
+    monthly = walk_forward(matches, {"base": BaseRates()},
+                           WalkForward(from_season=2016, window="month", refit_every=2), OUTCOMES_3WAY)
+    assert len(weekly.predictions) == len(monthly.predictions)
+    assert weekly.n_refits > 3 * monthly.n_refits
+    np.testing.assert_allclose(weekly.probabilities("base").sum(axis=1), 1.0)
+
+
+def test_cut_offs_skip_empty_windows():
+    dates = pd.Series(pd.to_datetime(["2020-01-01", "2020-01-02", "2020-03-01"]))
+    windows = cut_offs(dates, pd.Timestamp("2020-01-01"), "week")
+    assert [s.date().isoformat() for s, _ in windows] == ["2020-01-01", "2020-02-26"]
+    with pytest.raises(ValueError, match="window"):
+        cut_offs(dates, pd.Timestamp("2020-01-01"), "fortnight")
+
+
+def test_score_compares_on_common_matches_against_the_reference():
+    result = walk_forward(simulated_matches(), {"base": BaseRates(), "uniform": Spy()},
+                          WalkForward(from_season=2016), OUTCOMES_3WAY)
+    result.predictions.loc[0, ["uniform_home", "uniform_draw", "uniform_away"]] = np.nan
+    scores = score(result, reference="uniform", n_boot=200)
+    n = len(result.predictions) - 1
+    assert (scores.overall["n"] == n).all()
+    # uniform forecasts: RPS of 1/3 each is ((1/3-o1)^2 + (2/3-o1-o2)^2) / 2, by hand
+    outcome = result.predictions["outcome"].to_numpy()[1:]
+    cum1 = np.where(outcome == 0, 1.0, 0.0)
+    cum2 = np.where(outcome == 2, 0.0, 1.0)
+    expected = (((1 / 3 - cum1) ** 2 + (2 / 3 - cum2) ** 2) / 2).mean()
+    assert scores.overall.loc["uniform", "rps"] == pytest.approx(expected)
+    row = scores.versus.loc["base"]
+    assert row["rps_lower"] <= row["rps_diff"] <= row["rps_upper"]
