@@ -44,3 +44,15 @@ def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
             monkeypatch.delenv(name)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     return Settings(home=tmp_path)
+
+
+@pytest.fixture(scope="session")
+def real_ingest(real_data, tmp_path_factory):
+    """Every competition of the real data ingested once per session: (IngestReport, Settings)."""
+    import pandas as pd
+
+    from scoreline.config import Settings
+    from scoreline.data.ingest import ingest
+
+    settings = Settings(home=tmp_path_factory.mktemp("workspace"))
+    return ingest(settings, str(real_data), None, pd.Timestamp("2026-11-23")), settings

@@ -64,14 +64,6 @@ def _source_rows(path: Path) -> int:
     return sum(1 for line in lines if line.replace(",", "").strip())
 
 
-@pytest.fixture(scope="module")
-def real_ingest(real_data, tmp_path_factory):
-    from scoreline.config import Settings
-
-    settings = Settings(home=tmp_path_factory.mktemp("workspace"))
-    return ingest(settings, str(real_data), None, pd.Timestamp("2026-11-23")), settings
-
-
 @pytest.mark.realdata
 def test_real_data_every_source_row_is_kept_or_quarantined_with_a_reason(real_ingest, real_data):
     report, _ = real_ingest
