@@ -21,6 +21,8 @@ from scoreline.evaluation.backtest import (
 from scoreline.evaluation.report import Scores, reliability_diagram, score
 from scoreline.features.builder import competition_features
 from scoreline.models import catalog
+from scoreline.models.base import MatchModel
+from scoreline.models.dixon_coles import DixonColes, tune_decay
 
 #: default first evaluated season per competition (football: Pinnacle closing prices exist)
 DEFAULT_FROM_SEASON = {"NFL": 2005, "NBA": 2021, "CFB": 2021}
@@ -33,6 +35,7 @@ class BacktestReport:
     scores: Scores
     folder: Path
     seconds: float
+    tuned: dict[str, dict[str, float]]
 
     def to_dict(self) -> dict:
         return {
@@ -41,6 +44,7 @@ class BacktestReport:
             "refits": self.result.n_refits,
             "fit_seconds": {k: round(v, 2) for k, v in self.result.fit_seconds.items()},
             "seconds": round(self.seconds, 1),
+            "tuned": self.tuned,
             "report_dir": str(self.folder),
             **self.scores.to_dict(),
         }
@@ -54,6 +58,21 @@ def default_config(comp: Competition, from_season: int | None = None) -> WalkFor
     return WalkForward(from_season=first, window="week", train_days=8 * 365)
 
 
+def tune_on_past(data: pd.DataFrame, models: dict[str, MatchModel], config: WalkForward,
+                 ) -> dict[str, dict[str, float]]:
+    """Tune hyper-parameters that the models leave to the data on matches *before* the first
+    evaluated season only (Dixon-Coles' time decay), setting them on ``models`` in place."""
+    tuned: dict[str, dict[str, float]] = {}
+    past = data.loc[data["season"] < config.from_season]
+    for name, model in models.items():
+        if isinstance(model, DixonColes) and past["season"].nunique() >= 2:
+            window = past.loc[past["date"] >= past["date"].max() - pd.Timedelta(days=6 * 365)]
+            choice = tune_decay(window, xis=(0.0009, 0.0018, 0.0027, 0.0036)).best_xi
+            model.set_params(xi=choice)
+            tuned[name] = {"xi": choice}
+    return tuned
+
+
 def backtest_competition(settings: Settings, code: str, model_names: list[str] | None = None,
                          config: WalkForward | None = None, out_dir: Path | None = None) -> BacktestReport:
     """Walk-forward backtest of ``code`` with the named models (all by default) and the market."""
@@ -65,7 +84,9 @@ def backtest_competition(settings: Settings, code: str, model_names: list[str] |
     data = matches.join(competition_features(matches, comp))
     config = config or default_config(comp)
     outcomes = OUTCOMES_3WAY if comp.outcomes == 3 else OUTCOMES_2WAY
-    result = walk_forward(data, catalog.select(comp, model_names), config, outcomes)
+    models = catalog.select(comp, model_names)
+    tuned = tune_on_past(data, models, config)
+    result = walk_forward(data, models, config, outcomes)
     scores = score(result, catalog.reference(comp))
 
     folder = out_dir or settings.reports_path / "backtest" / code / pd.Timestamp.now().strftime("%Y%m%dT%H%M%S")
@@ -74,6 +95,6 @@ def backtest_competition(settings: Settings, code: str, model_names: list[str] |
     scores.by_season.to_csv(folder / "by_season.csv")
     reliability_diagram(result, folder / "reliability.png",
                         [m for m in result.models if m not in ("base_rates",)])
-    report = BacktestReport(code, result, scores, folder, time.perf_counter() - started)
+    report = BacktestReport(code, result, scores, folder, time.perf_counter() - started, tuned)
     (folder / "scores.json").write_text(json.dumps(report.to_dict(), indent=2, default=str))
     return report

@@ -8,6 +8,7 @@ from __future__ import annotations
 from scoreline.config import Competition, Sport
 from scoreline.features.market import DevigMethod
 from scoreline.models.base import MatchModel
+from scoreline.models.blend import Blend
 from scoreline.models.baselines import BaseRates, MarketModel, SpreadMarket
 from scoreline.models.dixon_coles import DixonColes
 from scoreline.models.margin import MarginModel
@@ -17,17 +18,24 @@ from scoreline.models.ratings import RatingModel
 def models(comp: Competition) -> dict[str, MatchModel]:
     """Forecasting models for ``comp`` (unfitted, default hyper-parameters)."""
     if comp.sport is Sport.FOOTBALL:
+        elo = RatingModel("elo_home_expected", transform="logit")
+        pi = RatingModel("pi_expected_gd", transform=None)
+        dixon_coles = DixonColes()
         return {
             "base_rates": BaseRates(),
-            "elo": RatingModel("elo_home_expected", transform="logit"),
-            "pi": RatingModel("pi_expected_gd", transform=None),
-            "dixon_coles": DixonColes(),
+            "elo": elo,
+            "pi": pi,
+            "dixon_coles": dixon_coles,
+            "results_blend": Blend((elo, pi, dixon_coles)),
         }
     half_life = {"NFL": 500.0, "NBA": 150.0, "CFB": 300.0}.get(comp.code, 365.0)
+    elo = RatingModel("elo_home_expected", transform="logit", two_way=True)
+    margin = MarginModel(half_life_days=half_life)
     return {
         "base_rates": BaseRates(two_way=True),
-        "elo": RatingModel("elo_home_expected", transform="logit", two_way=True),
-        "margin": MarginModel(half_life_days=half_life),
+        "elo": elo,
+        "margin": margin,
+        "results_blend": Blend((elo, margin)),
     }
 
 
