@@ -24,10 +24,12 @@ $(STAMP): requirements.lock pyproject.toml
 	@touch $@
 	@echo "setup done: $(VENV) with the 'scoreline' Jupyter kernel"
 
-# The main job, as far as it exists: ingest + validation report.
+# The main job, as far as it exists: ingest + validation report, then the Premier League
+# walk-forward backtest of every model next to the market.
 pipeline: setup
 	$(BIN)/scoreline ingest
-	@echo "validation report: reports/ingest/  match store: data/store/"
+	$(BIN)/scoreline backtest --competition E0
+	@echo "validation report: reports/ingest/  backtest: reports/backtest/E0/  match store: data/store/"
 
 ingest: setup
 	$(BIN)/scoreline ingest

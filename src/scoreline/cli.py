@@ -71,7 +71,7 @@ def ingest(source: str | None, codes: tuple[str, ...], as_json: bool) -> None:
               help="Comma-separated model names (default: every model of the sport). "
                    "Market benchmarks are always included.")
 @click.option("--from-season", type=int, default=None,
-              help="First evaluated season (start year). Default: 2012 football, 2005 NFL, 2021 NBA/CFB.")
+              help="First evaluated season (start year). Default: 2012 football, 2005 NFL, 2020 NBA (2020-21), 2021 CFB.")
 @click.option("--window", type=click.Choice(["week", "month"]), default="week", show_default=True,
               help="Prediction window between refits.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of tables.")

@@ -25,7 +25,7 @@ from scoreline.models.base import MatchModel
 from scoreline.models.dixon_coles import DixonColes, tune_decay
 
 #: default first evaluated season per competition (football: Pinnacle closing prices exist)
-DEFAULT_FROM_SEASON = {"NFL": 2005, "NBA": 2021, "CFB": 2021}
+DEFAULT_FROM_SEASON = {"NFL": 2005, "NBA": 2020, "CFB": 2021}  # NBA 2020 = 2020-21
 
 
 @dataclass(frozen=True)
