@@ -103,5 +103,46 @@ def backtest(code: str, models: str | None, from_season: int | None, window: str
     click.echo(f"\nreport: {report.folder}")
 
 
+@main.command()
+@click.option("--competition", "code", required=True, type=click.Choice(list(COMPETITIONS)))
+@click.option("--model", "name", required=True, help="A model name of the competition's catalogue.")
+@click.option("--trials", type=int, default=20, show_default=True)
+@click.option("--from-season", type=int, default=None,
+              help="First evaluated season; tuning uses the seasons before it only.")
+@click.option("--validation-seasons", type=int, default=3, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def tune(code: str, name: str, trials: int, from_season: int | None, validation_seasons: int,
+         as_json: bool) -> None:
+    """Optuna search of one model's hyper-parameters on the seasons before the evaluation."""
+    from scoreline.config import competition
+    from scoreline.data.store import MatchStore
+    from scoreline.evaluation.competition import default_config
+    from scoreline.features.builder import competition_features
+    from scoreline.models import catalog
+    from scoreline.tuning import tune as run_tune
+
+    settings = Settings()
+    comp = competition(code)
+    models = catalog.models(comp)
+    if name not in models:
+        _fail(f"unknown model {name!r} for {code}; available: {', '.join(models)}")
+    matches = MatchStore(settings.store_dir).results(code)
+    if matches.empty:
+        _fail(f"no stored results for {code}: run `scoreline ingest` first")
+    data = matches.join(competition_features(matches, comp))
+    first = default_config(comp, from_season).from_season
+    try:
+        result = run_tune(settings, comp, name, models[name], data, first, trials, validation_seasons)
+    except (KeyError, ValueError) as err:
+        _fail(str(err).strip("'\""))
+    if as_json:
+        _emit_json(result.to_dict())
+        return
+    click.echo(f"study {result.study_name}: {result.n_trials} trials in total, best validation "
+               f"score {result.best_value:.5f} ({first - validation_seasons}-{first - 1}) in {result.seconds:.1f} s")
+    click.echo(f"best parameters: {json.dumps(result.best_params)}")
+    click.echo(f"written to {result.path} (used by backtests and training from now on)")
+
+
 if __name__ == "__main__":
     main()

@@ -112,6 +112,8 @@ class Settings(BaseSettings):
     reports_dir: Path | None = None
     registry_dir: Path | None = None
     tracking_uri: str | None = None
+    #: Optuna study storage (any SQLAlchemy URL); unset means SQLite under registry/
+    optuna_storage: str | None = None
     http_timeout_s: float = 30.0
     http_retries: int = 3
 

@@ -23,6 +23,7 @@ from scoreline.features.builder import competition_features
 from scoreline.models import catalog
 from scoreline.models.base import MatchModel
 from scoreline.models.dixon_coles import DixonColes, tune_decay
+from scoreline.tuning import tuned_params
 
 #: default first evaluated season per competition (football: Pinnacle closing prices exist)
 DEFAULT_FROM_SEASON = {"NFL": 2005, "NBA": 2020, "CFB": 2021}  # NBA 2020 = 2020-21
@@ -61,7 +62,8 @@ def default_config(comp: Competition, from_season: int | None = None) -> WalkFor
 def tune_on_past(data: pd.DataFrame, models: dict[str, MatchModel], config: WalkForward,
                  ) -> dict[str, dict[str, float]]:
     """Tune hyper-parameters that the models leave to the data on matches *before* the first
-    evaluated season only (Dixon-Coles' time decay), setting them on ``models`` in place."""
+    evaluated season only (Dixon-Coles' time decay), setting them on ``models`` in place.
+    Models tuned by ``scoreline tune`` are not passed here."""
     tuned: dict[str, dict[str, float]] = {}
     past = data.loc[data["season"] < config.from_season]
     for name, model in models.items():
@@ -84,8 +86,10 @@ def backtest_competition(settings: Settings, code: str, model_names: list[str] |
     data = matches.join(competition_features(matches, comp))
     config = config or default_config(comp)
     outcomes = OUTCOMES_3WAY if comp.outcomes == 3 else OUTCOMES_2WAY
-    models = catalog.select(comp, model_names)
-    tuned = tune_on_past(data, models, config)
+    from_optuna = {name: tuned_params(settings, code, name) for name in catalog.models(comp)}
+    models = catalog.select(comp, model_names, from_optuna)
+    tuned = {n: p for n, p in from_optuna.items() if p and n in models}
+    tuned |= tune_on_past(data, {n: m for n, m in models.items() if n not in tuned}, config)
     result = walk_forward(data, models, config, outcomes)
     scores = score(result, catalog.reference(comp))
 

@@ -55,9 +55,19 @@ def reference(comp: Competition) -> str:
     return "market_pinnacle_close" if comp.sport is Sport.FOOTBALL else "market_spread"
 
 
-def select(comp: Competition, names: list[str] | None) -> dict[str, MatchModel]:
-    """The requested models (all by default) plus every benchmark; unknown names are an error."""
-    available = models(comp)
+def with_tuned(available: dict[str, MatchModel], tuned: dict[str, dict]) -> dict[str, MatchModel]:
+    """``available`` with the tuned parameters (``scoreline tune``) set on the named models."""
+    for name, params in tuned.items():
+        if name in available and params:
+            available[name].set_params(**params)
+    return available
+
+
+def select(comp: Competition, names: list[str] | None,
+           tuned: dict[str, dict] | None = None) -> dict[str, MatchModel]:
+    """The requested models (all by default, with any tuned parameters) plus every benchmark;
+    unknown names are an error."""
+    available = with_tuned(models(comp), tuned or {})
     if names:
         unknown = [n for n in names if n not in available]
         if unknown:

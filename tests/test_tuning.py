@@ -1,0 +1,61 @@
+"""Optuna tuning: validation span before the evaluation, SQLite study, parameters picked up."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from scoreline.config import competition
+from scoreline.models.dixon_coles import DixonColes
+from scoreline.tuning import tune, tuned_params
+
+
+def simulated(seasons=range(2008, 2013), seed=0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    teams = [f"T{i}" for i in range(8)]
+    strength = dict(zip(teams, rng.normal(0, 0.3, 8)))
+    rows = []
+    for season in seasons:
+        day = pd.Timestamp(season, 8, 1)
+        for home in teams:
+            for away in teams:
+                if home != away:
+                    day += pd.Timedelta(days=3)
+                    rows.append({"date": day, "season": season, "home_team": home, "away_team": away,
+                                 "home_score": rng.poisson(np.exp(0.3 + strength[home] - strength[away])),
+                                 "away_score": rng.poisson(np.exp(0.1 + strength[away] - strength[home]))})
+    frame = pd.DataFrame(rows)
+    frame["match_id"] = [f"m{i}" for i in range(len(frame))]
+    frame["competition"] = "E0"
+    frame["neutral"] = False
+    return frame
+
+
+def test_tune_never_sees_the_evaluation_seasons_and_writes_parameters(settings):
+    data = simulated()
+    poisoned = data.copy()
+    later = poisoned["season"] >= 2012
+    poisoned.loc[later, ["home_score", "away_score"]] = 9  # evaluation seasons: nonsense
+    first = tune(settings, competition("E0"), "dixon_coles", DixonColes(), data, 2012, n_trials=3,
+                 validation_seasons=2)
+    second = tune(settings, competition("E0"), "dixon_coles_poisoned", DixonColes(), poisoned, 2012,
+                  n_trials=3, validation_seasons=2)
+    assert first.best_value == pytest.approx(second.best_value)  # evaluation data never used
+    assert set(tuned_params(settings, "E0", "dixon_coles")) == {"xi", "l2"}
+    again = tune(settings, competition("E0"), "dixon_coles", DixonColes(), data, 2012, n_trials=2,
+                 validation_seasons=2)
+    assert again.n_trials == 5  # the SQLite study is continued, not restarted
+    assert (settings.registry_path / "optuna.db").is_file()
+    saved = json.loads(first.path.read_text())
+    assert saved["validation_seasons"] == [2010, 2011]
+
+
+def test_untunable_model_is_a_clear_error(settings):
+    from scoreline.models.baselines import BaseRates
+
+    with pytest.raises(KeyError, match="has no search space"):
+        tune(settings, competition("E0"), "base_rates", BaseRates(), simulated(), 2012, n_trials=1)
