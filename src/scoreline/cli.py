@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 
 import click
@@ -10,8 +11,19 @@ import click
 from scoreline.config import COMPETITIONS, Settings
 
 
+def _json_safe(value):
+    """NaN/inf are not JSON: emit them as null so any parser reads the output."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    return value
+
+
 def _emit_json(payload: dict) -> None:
-    click.echo(json.dumps(payload, default=str))
+    click.echo(json.dumps(_json_safe(json.loads(json.dumps(payload, default=str))), allow_nan=False))
 
 
 def _fail(message: str, code: int = 2) -> None:
@@ -100,6 +112,10 @@ def backtest(code: str, models: str | None, from_season: int | None, window: str
         click.echo(f"\ndifference to {scores.reference} (negative = better), 95 % bootstrap CI:")
         cols = [c for c in scores.versus.columns if c.startswith(("rps", "log_loss", "brier"))]
         click.echo(scores.versus[cols].round(4).to_string())
+    if len(report.betting):
+        click.echo("\nbetting at pre-closing prices (CLV against the de-vigged close):")
+        cols = ["n_bets", "staked", "pnl", "yield", "max_drawdown", "mean_clv", "share_beating_close"]
+        click.echo(report.betting[cols].round(3).to_string())
     click.echo(f"\nreport: {report.folder}")
 
 

@@ -67,6 +67,9 @@ def test_every_model_has_finite_metrics_in_every_season(real_ingest, code, tmp_p
     assert set(by_season.index.get_level_values("season")) == {last - 1, last}
     assert np.isfinite(by_season[["rps", "log_loss", "brier"]].to_numpy()).all()
     assert (tmp_path / "reliability.png").stat().st_size > 10_000
+    if code == "E0":  # football prices: the betting simulation is part of every backtest
+        assert {"n_bets", "pnl", "yield", "mean_clv"} <= set(report.betting.columns)
+        assert (report.betting["n_bets"] > 0).all() and (tmp_path / "bankroll.png").is_file()
 
 
 def test_backtest_command_json(real_ingest, monkeypatch):
@@ -77,7 +80,7 @@ def test_backtest_command_json(real_ingest, monkeypatch):
     result = CliRunner().invoke(main, ["backtest", "--competition", "CFB", "--models", "elo",
                                        "--from-season", "2024", "--window", "month", "--json"])
     assert result.exit_code == 0, result.output
-    payload = json.loads(result.stdout)
+    payload = json.loads(result.stdout, parse_constant=pytest.fail)  # strict: no NaN
     models = {row["model"] for row in payload["overall"]}
     assert models == {"elo", "market_spread"}
     assert all(np.isfinite(row[k]) for row in payload["overall"] for k in ("rps", "log_loss", "brier", "accuracy"))

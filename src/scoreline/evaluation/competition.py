@@ -18,6 +18,7 @@ from scoreline.data.store import MatchStore
 from scoreline.evaluation.backtest import (
     OUTCOMES_2WAY, OUTCOMES_3WAY, BacktestResult, WalkForward, walk_forward,
 )
+from scoreline.evaluation.betting import BettingPolicy, Staking, bankroll_curve_png, simulate, summary_table
 from scoreline.evaluation.report import Scores, reliability_diagram, score
 from scoreline.features.builder import competition_features
 from scoreline.models import catalog
@@ -37,6 +38,7 @@ class BacktestReport:
     folder: Path
     seconds: float
     tuned: dict[str, dict[str, float]]
+    betting: pd.DataFrame  # one row per (model, policy): bets, staked, pnl, roi, yield, drawdown, CLV
 
     def to_dict(self) -> dict:
         return {
@@ -46,6 +48,7 @@ class BacktestReport:
             "fit_seconds": {k: round(v, 2) for k, v in self.result.fit_seconds.items()},
             "seconds": round(self.seconds, 1),
             "tuned": self.tuned,
+            "betting": self.betting.reset_index().to_dict(orient="records"),
             "report_dir": str(self.folder),
             **self.scores.to_dict(),
         }
@@ -75,6 +78,30 @@ def tune_on_past(data: pd.DataFrame, models: dict[str, MatchModel], config: Walk
     return tuned
 
 
+#: the betting policies every backtest reports: flat 1 % stakes and quarter Kelly, 2 % edge
+POLICIES = (BettingPolicy(edge=0.02, staking=Staking.FLAT),
+            BettingPolicy(edge=0.02, staking=Staking.KELLY, kelly_fraction=0.25))
+
+
+def simulate_bets(result: BacktestResult, matches: pd.DataFrame, png: Path) -> pd.DataFrame:
+    """Bet every forecasting model (and the pre-closing market, as a sanity row) at pre-closing
+    prices under :data:`POLICIES`; returns the summary table and draws the bankroll curves."""
+    # a market row bet at its own book's prices can never find value; Pinnacle pre-closing
+    # bet at Bet365's is the sanity row (it should beat the close)
+    bettable = [m for m in result.models
+                if (m != "base_rates" and not m.startswith("market_")) or m == "market_pinnacle"]
+    results = {}
+    for model in bettable:
+        for policy in POLICIES:
+            simulated = simulate(result.predictions, matches, model, policy)
+            if simulated.summary["n_matches"] > 0:  # NFL/CFB data have no moneylines to bet
+                results[f"{model} {policy.label}"] = simulated
+    if not results:
+        return pd.DataFrame()
+    bankroll_curve_png({k: v for k, v in results.items() if "flat" in k.lower()} or results, png)
+    return summary_table(results)
+
+
 def backtest_competition(settings: Settings, code: str, model_names: list[str] | None = None,
                          config: WalkForward | None = None, out_dir: Path | None = None) -> BacktestReport:
     """Walk-forward backtest of ``code`` with the named models (all by default) and the market."""
@@ -99,6 +126,7 @@ def backtest_competition(settings: Settings, code: str, model_names: list[str] |
     scores.by_season.to_csv(folder / "by_season.csv")
     reliability_diagram(result, folder / "reliability.png",
                         [m for m in result.models if m not in ("base_rates",)])
-    report = BacktestReport(code, result, scores, folder, time.perf_counter() - started, tuned)
+    betting = simulate_bets(result, matches, folder / "bankroll.png")
+    report = BacktestReport(code, result, scores, folder, time.perf_counter() - started, tuned, betting)
     (folder / "scores.json").write_text(json.dumps(report.to_dict(), indent=2, default=str))
     return report
