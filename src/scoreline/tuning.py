@@ -38,14 +38,16 @@ def _margin(trial: optuna.Trial) -> dict[str, Any]:
 
 
 def _gbdt(trial: optuna.Trial) -> dict[str, Any]:
-    return {"params": {
+    depth = trial.suggest_int("max_depth", 2, 5)
+    return {
         "learning_rate": trial.suggest_float("learning_rate", 0.01, 0.2, log=True),
-        "max_depth": trial.suggest_int("max_depth", 2, 6),
-        "min_child_samples": trial.suggest_int("min_child_samples", 10, 200, log=True),
+        "max_depth": depth,
+        "num_leaves": 2 ** depth,
+        "min_child_samples": trial.suggest_int("min_child_samples", 20, 300, log=True),
         "subsample": trial.suggest_float("subsample", 0.5, 1.0),
         "colsample": trial.suggest_float("colsample", 0.3, 1.0),
-        "reg_lambda": trial.suggest_float("reg_lambda", 1e-3, 30.0, log=True),
-    }}
+        "reg_lambda": trial.suggest_float("reg_lambda", 1e-2, 50.0, log=True),
+    }
 
 
 #: search space per model class name
@@ -109,6 +111,7 @@ def tune(settings: Settings, comp: Competition, name: str, model: MatchModel, da
         raise KeyError(f"model {name!r} has no search space; tunable: "
                        f"{', '.join(sorted(SPACES))} (by class)")
     study_name = f"{comp.code}-{name}"
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(study_name=study_name, storage=study_storage(settings),
                                 direction="minimize", load_if_exists=True,
                                 sampler=optuna.samplers.TPESampler(seed=seed))
@@ -118,7 +121,6 @@ def tune(settings: Settings, comp: Competition, name: str, model: MatchModel, da
         return validation_score(data, candidate, comp, first_eval_season, validation_seasons)
 
     started = time.perf_counter()
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
     study.optimize(objective, n_trials=n_trials)
     best = space(optuna.trial.FixedTrial(study.best_trial.params))  # the model's own structure
     path = tuned_path(settings, comp.code, name)

@@ -36,6 +36,7 @@ PyTensor is.
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import time
@@ -390,13 +391,21 @@ class BayesianGoalModel(GoalModel):
             progress = min(max(2.0 * i / n - 1.0, 0.0), 1.0)
             rate.set_value(np.float64(self.advi_learning_rate * _ADVI_FINAL_RATE ** progress))
 
-        with model:
-            approx = pm.fit(
-                n=n, method="advi", start=start, start_sigma=spread,
-                obj_optimizer=pm.adam(learning_rate=rate), callbacks=[anneal],
-                random_seed=self.random_seed, progressbar=False,
-            )
-            idata = approx.sample(self.draws, random_seed=self.random_seed)
+        # PyMC logs "Finished [100%]: Average Loss = ..." at INFO for every fit: quiet it here,
+        # the loss history is kept in diagnostics_ instead
+        log = logging.getLogger("pymc")
+        level = log.level
+        log.setLevel(logging.WARNING)
+        try:
+            with model:
+                approx = pm.fit(
+                    n=n, method="advi", start=start, start_sigma=spread,
+                    obj_optimizer=pm.adam(learning_rate=rate), callbacks=[anneal],
+                    random_seed=self.random_seed, progressbar=False,
+                )
+                idata = approx.sample(self.draws, random_seed=self.random_seed)
+        finally:
+            log.setLevel(level)
         loss = np.asarray(approx.hist, dtype=np.float64)
         tail = loss[-max(int(len(loss) * _ADVI_TAIL), 2):]
         first, second = np.array_split(tail, 2)

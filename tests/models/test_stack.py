@@ -1,0 +1,192 @@
+"""The learned stack: walk-forward out-of-fold rows only, skill, NaN members, two-way sports."""
+
+from __future__ import annotations
+
+from typing import ClassVar, Self
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.special import expit
+
+from scoreline.evaluation import metrics
+from scoreline.evaluation.backtest import observed_outcome
+from scoreline.models.base import MatchModel
+from scoreline.models.baselines import OUTCOMES_2WAY, OUTCOMES_3WAY, BaseRates
+from scoreline.models.gbdt import GradientBoostingModel
+from scoreline.models.ratings import RatingModel
+from scoreline.models.stack import StackedModel, time_blocks
+
+SCALE = 10_000.0
+
+
+def featured_league(n: int = 2000, seed: int = 11) -> pd.DataFrame:
+    """H/D/A from an ordered logit in ``elo_gap``; eight matches a day."""
+    rng = np.random.default_rng(seed)
+    gap = rng.normal(0, 1, n)
+    u = rng.random(n)
+    outcome = np.where(u < expit(-0.8 - 1.5 * gap), 2, np.where(u < expit(0.3 - 1.5 * gap), 1, 0))
+    return pd.DataFrame({
+        "match_id": np.arange(n),
+        "date": pd.Timestamp("2015-08-01") + pd.to_timedelta(np.arange(n) // 8, "D"),
+        "home_team": "H", "away_team": "A",
+        "home_score": np.where(outcome == 0, 2, np.where(outcome == 1, 1, 0)),
+        "away_score": np.where(outcome == 2, 2, np.where(outcome == 1, 1, 0)),
+        "elo_gap": gap,
+        "form_home_points_5": rng.normal(size=n),
+    })
+
+
+class SpyModel(MatchModel):
+    """Records what it was fitted on; its home probability encodes its training-row count."""
+
+    outcomes = OUTCOMES_3WAY
+    log: ClassVar[list[tuple[pd.Timestamp, pd.Timestamp]]] = []
+
+    def fit(self, matches: pd.DataFrame) -> Self:
+        self.last_date_ = matches["date"].max()
+        self.n_ = len(matches)
+        return self
+
+    def predict_proba(self, fixtures: pd.DataFrame) -> np.ndarray:
+        SpyModel.log.append((self.last_date_, fixtures["date"].min()))
+        p = np.full((len(fixtures), 3), np.nan)
+        p[:, 0] = self.n_ / SCALE
+        p[:, 1] = p[:, 2] = (1 - p[:, 0]) / 2
+        return p
+
+
+class PartialMarket(MatchModel):
+    """A market-like member: NaN before ``priced_from`` (no prices), the true model after."""
+
+    outcomes = OUTCOMES_3WAY
+
+    def __init__(self, priced_from: str = "2016-03-01"):
+        self.priced_from = priced_from
+
+    def fit(self, matches: pd.DataFrame) -> Self:
+        return self
+
+    def predict_proba(self, fixtures: pd.DataFrame) -> np.ndarray:
+        gap = fixtures["elo_gap"].to_numpy()
+        p_away, p_not_home = expit(-0.8 - 1.5 * gap), expit(0.3 - 1.5 * gap)
+        p = np.column_stack([1 - p_not_home, p_not_home - p_away, p_away])
+        p[(fixtures["date"] < pd.Timestamp(self.priced_from)).to_numpy()] = np.nan
+        return p
+
+
+def rps(probs: np.ndarray, test: pd.DataFrame, outcomes=OUTCOMES_3WAY) -> float:
+    y = observed_outcome(test, outcomes)
+    keep = y >= 0
+    return float(metrics.rps(probs[keep], y[keep]).mean())
+
+
+def test_time_blocks_cut_at_date_boundaries():
+    dates = np.repeat(pd.date_range("2020-01-01", periods=25).to_numpy(), 4)  # 100 rows
+    starts = time_blocks(dates, 3)
+    assert starts[0] == 0 and len(starts) == 3
+    for s in starts[1:]:
+        assert dates[s - 1] < dates[s]  # nothing before a block shares its first date
+
+
+def test_out_of_fold_rows_come_from_members_fitted_before_their_block():
+    matches = featured_league(1000).sample(frac=1.0, random_state=3)  # any row order
+    SpyModel.log.clear()
+    stack = StackedModel((SpyModel(), BaseRates(history_days=10_000)), n_folds=5,
+                         min_meta_rows=50).fit(matches)
+    starts = stack.block_starts_
+    assert len(starts) == 5
+    oof_log = SpyModel.log[:4]  # one prediction per out-of-fold block, then none until predict
+    assert len(SpyModel.log) == 4
+    for k, (last_train, first_predicted) in enumerate(oof_log, start=1):
+        assert last_train < starts[k] <= first_predicted
+    dates = matches["date"].to_numpy()
+    for k in range(1, 5):
+        rows = stack.oof_block_ == k
+        assert (stack.oof_dates_[rows] >= starts[k]).all()
+        if k + 1 < 5:
+            assert (stack.oof_dates_[rows] < starts[k + 1]).all()
+        # the probabilities the meta-learner saw for block k encode the spy's training size:
+        # exactly the rows dated before the block
+        np.testing.assert_allclose(stack.oof_probabilities_[rows, 0, 0],
+                                   (dates < starts[k]).sum() / SCALE)
+    # prediction uses members refitted on everything
+    assert stack.members_[0].n_ == len(matches)
+    SpyModel.log.clear()
+
+
+@pytest.mark.parametrize("meta", ["pooled", "logistic", "lightgbm"])
+def test_stack_beats_base_rates_and_sums_to_one(meta):
+    matches = featured_league()
+    train, test = matches.iloc[:1500], matches.iloc[1500:]
+    members = (RatingModel("elo_gap", transform=None, history_days=10_000),
+               GradientBoostingModel("lightgbm"), BaseRates(history_days=10_000))
+    stack = StackedModel(members, meta=meta, n_folds=4).fit(train)
+    probs = stack.predict_proba(test)
+    assert probs.shape == (len(test), 3)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0)
+    base = BaseRates(history_days=10_000).fit(train).predict_proba(test)
+    assert rps(probs, test) < rps(base, test) - 0.02
+    assert stack.active_.all() and stack.meta_ is not None
+
+
+def test_nan_member_is_left_out_until_it_has_enough_rows_and_falls_back_per_row():
+    matches = featured_league()
+    train, test = matches.iloc[:1500], matches.iloc[1500:]
+    rating = RatingModel("elo_gap", transform=None, history_days=10_000)
+    # priced only from the last out-of-fold block on: too few complete rows -> inactive
+    late = StackedModel((rating, PartialMarket("2016-01-10")), n_folds=4, min_meta_rows=400).fit(train)
+    assert late.active_.tolist() == [True, False]
+    assert np.isfinite(late.predict_proba(test)).all()
+    # priced early enough: active, and the meta-learner is fitted on complete rows only
+    stack = StackedModel((rating, PartialMarket("2015-10-01")), n_folds=4).fit(train)
+    assert stack.active_.all()
+    early = test.assign(date=pd.Timestamp("2015-09-01"))  # market NaN on these fixtures
+    members = stack.member_probabilities(early)
+    fallback = stack.predict_proba(early)
+    np.testing.assert_allclose(fallback, members[:, 0])  # mean of the finite members
+    probs = stack.predict_proba(test)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0)
+
+
+def test_calibrated_stack_has_a_bounded_temperature():
+    matches = featured_league()
+    members = (RatingModel("elo_gap", transform=None, history_days=10_000),
+               BaseRates(history_days=10_000))
+    stack = StackedModel(members, n_folds=5, calibrate=True, min_meta_rows=100).fit(matches.iloc[:1500])
+    assert 0.5 <= stack.temperature_ <= 2.0
+    np.testing.assert_allclose(stack.predict_proba(matches.iloc[1500:]).sum(axis=1), 1.0)
+
+
+def test_two_way_stack():
+    matches = featured_league()
+    matches = matches[matches.home_score != matches.away_score]
+    train, test = matches.iloc[:1100], matches.iloc[1100:]
+    members = (RatingModel("elo_gap", transform=None, two_way=True, history_days=10_000),
+               GradientBoostingModel("xgboost", two_way=True), BaseRates(two_way=True))
+    stack = StackedModel(members, n_folds=4).fit(train)
+    assert stack.outcomes == OUTCOMES_2WAY
+    probs = stack.predict_proba(test)
+    assert probs.shape == (len(test), 2)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0)
+    base = BaseRates(two_way=True).fit(train).predict_proba(test)
+    assert rps(probs, test, OUTCOMES_2WAY) < rps(base, test, OUTCOMES_2WAY) - 0.02
+
+
+def test_members_must_agree_on_outcomes():
+    with pytest.raises(ValueError, match="outcome order"):
+        StackedModel((BaseRates(), BaseRates(two_way=True))).fit(featured_league(200))
+
+
+def test_log_linear_pool_weights_the_informative_member():
+    from scoreline.models.stack import LogLinearPool
+
+    matches = featured_league(3000)
+    truth = PartialMarket("2000-01-01").predict_proba(matches)
+    flat = np.full_like(truth, 1 / 3)
+    y = observed_outcome(matches, OUTCOMES_3WAY)
+    z = np.log(np.stack([truth, flat], axis=1)).reshape(len(y), -1)
+    pool = LogLinearPool(n_members=2, n_outcomes=3).fit(z, y)
+    weight_truth, _ = pool.params_[:2]
+    assert weight_truth == pytest.approx(1.0, abs=0.15)  # the true model, unscaled
+    np.testing.assert_allclose(pool.predict_proba(z).sum(axis=1), 1.0)
