@@ -160,5 +160,82 @@ def tune(code: str, name: str, trials: int, from_season: int | None, validation_
     click.echo(f"written to {result.path} (used by backtests and training from now on)")
 
 
+@main.group()
+def pipeline() -> None:
+    """Run pipeline specs (pipelines/*.yaml): notebooks executed by papermill, tracked in MLflow."""
+
+
+@pipeline.command("run")
+@click.argument("name")
+@click.option("-p", "--parameter", "overrides", multiple=True, metavar="[STEP.]KEY=VALUE",
+              help="Override a parameter (value parsed as YAML): KEY=VALUE for the pipeline, "
+                   "STEP.KEY=VALUE for one step. Repeatable.")
+@click.option("--force", is_flag=True, help="Run every step, even those unchanged since their last success.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of progress lines.")
+def pipeline_run(name: str, overrides: tuple[str, ...], force: bool, as_json: bool) -> None:
+    """Run the pipeline NAME (pipelines/NAME.yaml or a path), skipping unchanged steps."""
+    from scoreline.pipeline import SpecError, StepFailed, apply_overrides, load_spec, run_pipeline
+
+    settings = Settings()
+
+    def progress(position: int, total: int, step: str, result) -> None:
+        if as_json:
+            return
+        if result is None:
+            click.echo(f"[{position}/{total}] {step} ... ", nl=False)
+        elif result.status == "skipped":
+            click.echo(f"skipped (unchanged since {result.reused_run})")
+        else:
+            click.echo(f"{result.status} {result.seconds:.1f} s")
+
+    try:
+        spec = apply_overrides(load_spec(name, settings.home), overrides)
+        run = run_pipeline(spec, settings, force=force, progress=progress)
+    except SpecError as err:
+        _fail(str(err))
+    except StepFailed as err:
+        if as_json:
+            _emit_json({**err.run.to_dict(), "error": str(err)})
+        _fail(str(err), code=1)
+    if as_json:
+        _emit_json(run.to_dict())
+        return
+    ran = sum(s.status == "ran" for s in run.steps)
+    click.echo(f"{run.pipeline} {run.run_id}: {ran} ran, {len(run.steps) - ran} skipped in {run.seconds:.1f} s")
+    click.echo(f"executed notebooks: {run.run_dir}")
+    click.echo(f"MLflow: experiment {run.experiment}, run {run.mlflow_run_id} (browse with `make ui`)")
+
+
+@pipeline.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def pipeline_list(as_json: bool) -> None:
+    """The pipeline specs under pipelines/ with their steps (invalid specs show their error)."""
+    from scoreline.pipeline import SpecError, available_specs, load_spec
+
+    settings = Settings()
+    specs = []
+    for path in available_specs(settings.home):
+        try:
+            spec = load_spec(path, settings.home)
+        except SpecError as err:
+            specs.append({"name": path.stem, "path": str(path), "error": str(err)})
+            continue
+        specs.append({"name": spec.name, "path": str(path), "description": spec.description,
+                      "parameters": spec.parameters,
+                      "steps": [{"name": s.name, "notebook": s.notebook} for s in spec.steps]})
+    if as_json:
+        _emit_json({"pipelines": specs})
+        return
+    if not specs:
+        click.echo(f"no pipeline specs in {settings.home / 'pipelines'}")
+    for item in specs:
+        if "error" in item:
+            click.echo(f"{item['name']}: INVALID: {item['error']}")
+            continue
+        click.echo(f"{item['name']}: {item['description']}".rstrip(": "))
+        for i, step in enumerate(item["steps"], 1):
+            click.echo(f"  {i}. {step['name']:<16} {step['notebook']}")
+
+
 if __name__ == "__main__":
     main()

@@ -1,0 +1,52 @@
+"""``scoreline pipeline run|list``: progress lines, JSON, exit codes."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from click.testing import CliRunner
+
+from scoreline.cli import main
+
+
+def test_pipeline_list_shows_specs_and_their_steps(workspace):
+    (workspace / "pipelines" / "broken.yaml").write_text("steps: []\n")
+    text = CliRunner().invoke(main, ["pipeline", "list"])
+    assert text.exit_code == 0, text.output
+    assert "demo: prepare then train" in text.output
+    assert "1. prepare" in text.output and "notebooks/02_train.ipynb" in text.output
+    assert "broken: INVALID" in text.output
+    payload = json.loads(CliRunner().invoke(main, ["pipeline", "list", "--json"]).stdout)
+    demo = next(p for p in payload["pipelines"] if p["name"] == "demo")
+    assert [s["name"] for s in demo["steps"]] == ["prepare", "train"]
+
+
+def test_pipeline_run_progress_skips_json_and_exit_codes(workspace):
+    runner = CliRunner()
+    first = runner.invoke(main, ["pipeline", "run", "demo"])
+    assert first.exit_code == 0, first.output
+    assert re.search(r"^\[1/2\] prepare \.\.\. ran \d+\.\d s$", first.output, re.M), first.output
+    assert re.search(r"^\[2/2\] train \.\.\. ran \d+\.\d s$", first.output, re.M)
+    run_id = re.search(r"^demo (\S+): 2 ran, 0 skipped", first.output, re.M).group(1)
+    assert f"executed notebooks: {workspace.resolve() / 'reports' / 'demo' / run_id}" in first.output
+    assert "make ui" in first.output and "experiment pipeline-demo" in first.output
+
+    second = runner.invoke(main, ["pipeline", "run", "demo", "-p", "train.threshold=0.7", "--json"])
+    assert second.exit_code == 0, second.output
+    payload = json.loads(second.stdout)
+    assert [(s["name"], s["status"]) for s in payload["steps"]] == [("prepare", "skipped"), ("train", "ran")]
+    assert payload["steps"][0]["reused_run"] == run_id and payload["status"] == "finished"
+
+    third = runner.invoke(main, ["pipeline", "run", "demo", "-p", "train.threshold=0.7"])
+    assert f"[1/2] prepare ... skipped (unchanged since {run_id})" in third.output
+
+    failed = runner.invoke(main, ["pipeline", "run", "failing"])
+    assert failed.exit_code == 1
+    assert "error: step 'boom' (2/2, notebooks/03_boom.ipynb) failed at In [" in failed.output
+    assert "[2/2] boom ... failed" in failed.output
+
+    typo = runner.invoke(main, ["pipeline", "run", "demo", "-p", "trian.threshold=1"])
+    assert typo.exit_code == 2 and "no step 'trian'" in typo.output
+    missing = runner.invoke(main, ["pipeline", "run", "nope"])
+    assert missing.exit_code == 2 and "available: demo, failing" in missing.output
