@@ -86,6 +86,15 @@ def test_unchanged_steps_are_skipped_and_overrides_or_inputs_rerun(workspace, se
     assert [s.status for s in forced.steps] == ["ran", "ran"]
 
 
+def test_an_always_step_runs_every_time(workspace, settings):
+    spec = load_spec("demo", workspace)
+    always = spec.model_copy(update={"steps": [spec.steps[0].model_copy(update={"always": True}),
+                                               *spec.steps[1:]]})
+    run_pipeline(always, settings)
+    again = run_pipeline(always, settings)
+    assert [s.status for s in again.steps] == ["ran", "skipped"]
+
+
 def test_failing_step_names_step_cell_and_notebook_and_keeps_earlier_state(workspace, settings):
     with pytest.raises(StepFailed) as caught:
         run_pipeline(load_spec("failing", workspace), settings)

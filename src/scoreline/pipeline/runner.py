@@ -391,7 +391,7 @@ def run_pipeline(spec: PipelineSpec, settings: Settings, *, force: bool = False,
             digest = step_hash(workspace, notebook, parameters, step.inputs)
             previous = state.get(step.name) or {}
             reusable = previous.get("hash") == digest and Path(previous.get("notebook", "")).is_file()
-            if reusable and not force:
+            if reusable and not force and not step.always:
                 result = StepResult(step.name, "skipped", 0.0, Path(previous["notebook"]), digest,
                                     reused_run=previous.get("run_id"))
             else:

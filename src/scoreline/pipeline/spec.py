@@ -59,6 +59,9 @@ class StepSpec(BaseModel):
     parameters: dict[str, Any] = {}
     #: workspace-relative files or folders whose content invalidates the step (e.g. ``data/store/CURRENT``)
     inputs: list[str] = []
+    #: run every time, never skip: for a step whose real input lives outside the workspace (the
+    #: ingest step reads a data folder or URL); such a step must be idempotent
+    always: bool = False
 
     @field_validator("parameters")
     @classmethod
