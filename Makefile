@@ -24,12 +24,11 @@ $(STAMP): requirements.lock pyproject.toml
 	@touch $@
 	@echo "setup done: $(VENV) with the 'scoreline' Jupyter kernel"
 
-# The main job, as far as it exists: ingest + validation report, then the Premier League
-# walk-forward backtest of every model next to the market.
+# The main job: the weekly_training pipeline (ingest -> features -> train -> backtest) for the
+# Premier League, every step a papermill-executed notebook tracked in MLflow.
 pipeline: setup
-	$(BIN)/scoreline ingest
-	$(BIN)/scoreline backtest --competition E0
-	@echo "validation report: reports/ingest/  backtest: reports/backtest/E0/  match store: data/store/"
+	$(BIN)/scoreline pipeline run weekly_training
+	@echo "look at: executed notebooks in reports/weekly_training/, runs and models with 'make ui' (http://127.0.0.1:5000)"
 
 ingest: setup
 	$(BIN)/scoreline ingest

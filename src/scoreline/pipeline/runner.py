@@ -25,7 +25,6 @@ import json
 import logging
 import os
 import secrets
-import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -228,12 +227,9 @@ def check_steps(spec: PipelineSpec, workspace: Path, kernel: str) -> None:
 # --- MLflow parent run -------------------------------------------------------------------
 
 def _git_commit(workspace: Path) -> str:
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=workspace, capture_output=True,
-                             text=True, timeout=10)
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    return out.stdout.strip() if out.returncode == 0 and out.stdout.strip() else "unknown"
+    from scoreline.tracking import git_commit
+
+    return git_commit(workspace) or "unknown"
 
 
 def _param_value(value: Any) -> str:
@@ -387,7 +383,11 @@ def run_pipeline(spec: PipelineSpec, settings: Settings, *, force: bool = False,
         for position, step in enumerate(spec.steps, 1):
             report(position, step.name, None)
             notebook = workspace / step.notebook
-            parameters = spec.effective_parameters(step)
+            # pipeline-level parameters reach only the notebooks that declare them (check_steps
+            # has already made sure every step-level one is declared)
+            declared = declared_parameters(notebook)
+            parameters = {k: v for k, v in spec.effective_parameters(step).items()
+                          if declared is None or k in declared}
             digest = step_hash(workspace, notebook, parameters, step.inputs)
             previous = state.get(step.name) or {}
             reusable = previous.get("hash") == digest and Path(previous.get("notebook", "")).is_file()
