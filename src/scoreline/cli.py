@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import sys
+from pathlib import Path
 
 import click
 
@@ -188,10 +189,14 @@ def pipeline_run(name: str, overrides: tuple[str, ...], force: bool, as_json: bo
         else:
             click.echo(f"{result.status} {result.seconds:.1f} s")
 
+    from scoreline.data.sources import SourceUnavailable, check_reachable
+
     try:
         spec = apply_overrides(load_spec(name, settings.home), overrides)
+        if any(Path(step.notebook).name == "ingest.ipynb" for step in spec.steps):
+            check_reachable(settings.source)
         run = run_pipeline(spec, settings, force=force, progress=progress)
-    except SpecError as err:
+    except (SpecError, SourceUnavailable) as err:
         _fail(str(err))
     except StepFailed as err:
         if as_json:

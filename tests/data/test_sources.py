@@ -112,3 +112,19 @@ def test_missing_folder_is_a_clear_error(settings, tmp_path):
     with pytest.raises(SourceError, match="does not exist"):
         ingest(settings, str(tmp_path / "nowhere"), ["E0"], TODAY)
     assert not isinstance(SourceError("x"), SourceUnavailable)
+
+
+def test_the_main_pipeline_also_stops_at_once_with_one_line(settings, monkeypatch):
+    monkeypatch.setenv("SCORELINE_FOOTBALL_DATA_URL", "http://scoreline-test.invalid")
+    from pathlib import Path
+
+    from scoreline.cli import main
+
+    monkeypatch.chdir(Path(__file__).resolve().parents[2])  # the repository: its pipelines/
+    monkeypatch.delenv("SCORELINE_HOME", raising=False)
+    started = time.perf_counter()
+    result = CliRunner().invoke(main, ["pipeline", "run", "weekly_training"])
+    assert time.perf_counter() - started < 10
+    assert result.exit_code == 2
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and "SCORELINE_DATA_SOURCE=/path/to/data" in lines[0]

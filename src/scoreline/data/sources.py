@@ -129,6 +129,19 @@ def _root_cause(err: BaseException) -> str:
     return str(err).split(": ", 1)[-1][:120]
 
 
+def check_reachable(source: str, timeout_s: float = 5.0) -> None:
+    """Fail at once with :data:`HINT` when ``source`` is a URL that cannot be reached at all
+    (no network, unknown host): a long job should not start only to stop at its first step."""
+    if not is_url(source):
+        return
+    try:
+        requests.head(source, timeout=timeout_s, allow_redirects=True)
+    except requests.exceptions.ConnectionError as err:
+        raise SourceUnavailable(f"cannot reach {source.rstrip('/')} ({_root_cause(err)}); {HINT}") from None
+    except requests.exceptions.Timeout:
+        raise SourceUnavailable(f"cannot reach {source.rstrip('/')} (timed out); {HINT}") from None
+
+
 def resolve(source: str, competitions: list[Competition], settings: Settings,
             today: pd.Timestamp) -> ResolvedSource:
     """The local folder to read for ``source`` (a path, or a URL to download from)."""
