@@ -26,7 +26,8 @@ from scoreline.config import COMPETITIONS, Settings
 from scoreline.data.ingest import ingest
 from scoreline.data.store import MatchStore
 from scoreline.evaluation import metrics
-from scoreline.evaluation.backtest import OUTCOMES_3WAY, WalkForward, walk_forward
+from scoreline.evaluation.backtest import WalkForward, walk_forward
+from scoreline.models.base import OUTCOMES_3WAY
 from scoreline.evaluation.competition import backtest_competition
 from scoreline.evaluation.report import common_rows
 from scoreline.models.base import MatchModel

@@ -28,7 +28,8 @@ import pandas as pd
 from scoreline.config import Settings, competition
 from scoreline.data.ingest import ingest
 from scoreline.data.store import MatchStore
-from scoreline.evaluation.backtest import OUTCOMES_3WAY, WalkForward, walk_forward
+from scoreline.evaluation.backtest import WalkForward, walk_forward
+from scoreline.models.base import OUTCOMES_3WAY
 from scoreline.evaluation.competition import tune_on_past
 from scoreline.evaluation.report import score
 from scoreline.features.builder import competition_features

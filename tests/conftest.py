@@ -4,9 +4,13 @@ missing folder is an error, never a skip."""
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
+
+# shared test helpers (leagues.py) import by name from every test folder
+sys.path.insert(0, str(Path(__file__).parent))
 
 REAL_DATA_ENV = "SCORELINE_TEST_DATA"
 

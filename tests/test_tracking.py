@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from leagues import poisson_league
 from scoreline.config import competition
 from scoreline.data.store import MatchStore
 from scoreline.features.builder import competition_features
@@ -22,26 +23,7 @@ from scoreline.tracking import (
 
 
 def league(seasons=range(2010, 2012), seed=3) -> pd.DataFrame:
-    """A double round robin of 8 teams per season, one match every 3 days, with prices."""
-    rng = np.random.default_rng(seed)
-    teams = [f"T{i}" for i in range(8)]
-    strength = dict(zip(teams, rng.normal(0, 0.35, 8)))
-    rows = []
-    for season in seasons:
-        day = pd.Timestamp(season, 8, 1)
-        for home in teams:
-            for away in teams:
-                if home != away:
-                    day += pd.Timedelta(days=3)
-                    rows.append({"date": day, "season": season, "home_team": home, "away_team": away,
-                                 "home_score": rng.poisson(np.exp(0.3 + strength[home] - strength[away])),
-                                 "away_score": rng.poisson(np.exp(0.1 + strength[away] - strength[home])),
-                                 "odds_b365_home": 2.1, "odds_b365_draw": 3.4, "odds_b365_away": 3.6})
-    frame = pd.DataFrame(rows)
-    frame["match_id"] = [f"m{i}" for i in range(len(frame))]
-    frame["competition"] = "E0"
-    frame["neutral"] = False
-    return frame
+    return poisson_league(seasons, seed, strength_sd=0.35, prices=True)
 
 
 @pytest.fixture

@@ -9,30 +9,14 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
+from leagues import poisson_league
 from scoreline.config import competition
 from scoreline.models.dixon_coles import DixonColes
 from scoreline.tuning import tune, tuned_params
 
 
 def simulated(seasons=range(2008, 2013), seed=0) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    teams = [f"T{i}" for i in range(8)]
-    strength = dict(zip(teams, rng.normal(0, 0.3, 8)))
-    rows = []
-    for season in seasons:
-        day = pd.Timestamp(season, 8, 1)
-        for home in teams:
-            for away in teams:
-                if home != away:
-                    day += pd.Timedelta(days=3)
-                    rows.append({"date": day, "season": season, "home_team": home, "away_team": away,
-                                 "home_score": rng.poisson(np.exp(0.3 + strength[home] - strength[away])),
-                                 "away_score": rng.poisson(np.exp(0.1 + strength[away] - strength[home]))})
-    frame = pd.DataFrame(rows)
-    frame["match_id"] = [f"m{i}" for i in range(len(frame))]
-    frame["competition"] = "E0"
-    frame["neutral"] = False
-    return frame
+    return poisson_league(seasons, seed)
 
 
 def test_tune_never_sees_the_evaluation_seasons_and_writes_parameters(settings):

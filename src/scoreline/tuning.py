@@ -21,7 +21,8 @@ import optuna
 import pandas as pd
 
 from scoreline.config import Competition, Settings, Sport
-from scoreline.evaluation.backtest import OUTCOMES_2WAY, OUTCOMES_3WAY, WalkForward, walk_forward
+from scoreline.evaluation.backtest import WalkForward, walk_forward
+from scoreline.models.base import OUTCOMES_2WAY, OUTCOMES_3WAY
 from scoreline.evaluation.report import per_match_losses
 from scoreline.models.base import MatchModel, clone
 

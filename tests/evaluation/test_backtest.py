@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from scoreline.evaluation.backtest import OUTCOMES_3WAY, WalkForward, cut_offs, walk_forward
+from scoreline.evaluation.backtest import WalkForward, cut_offs, walk_forward
+from scoreline.models.base import OUTCOMES_3WAY
 from scoreline.evaluation.report import score
 from scoreline.models.base import MatchModel
 from scoreline.models.baselines import BaseRates

@@ -11,7 +11,8 @@ from click.testing import CliRunner
 
 from scoreline.config import COMPETITIONS, competition
 from scoreline.data.store import MatchStore
-from scoreline.evaluation.backtest import OUTCOMES_2WAY, OUTCOMES_3WAY, WalkForward, walk_forward
+from scoreline.evaluation.backtest import WalkForward, walk_forward
+from scoreline.models.base import OUTCOMES_2WAY, OUTCOMES_3WAY
 from scoreline.evaluation.competition import backtest_competition
 from scoreline.features.builder import competition_features
 from scoreline.models import catalog

@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 from scipy.optimize import check_grad
 
+from leagues import double_round_robin
 from scoreline.models.base import clone
 from scoreline.models.dixon_coles import (
     N_WEAKEST,
@@ -18,17 +19,6 @@ from scoreline.models.dixon_coles import (
 )
 
 INTERCEPT, HOME, RHO = 0.1, 0.25, -0.08
-
-
-def double_round_robin(n_teams: int) -> list[list[tuple[int, int]]]:
-    """Rounds of (home, away) index pairs by the circle method; second half mirrors the first."""
-    teams = list(range(n_teams))
-    rounds = []
-    for r in range(n_teams - 1):
-        pairs = [(teams[i], teams[-1 - i]) for i in range(n_teams // 2)]
-        rounds.append([(a, b) if r % 2 else (b, a) for a, b in pairs])
-        teams = [teams[0], teams[-1], *teams[1:-1]]
-    return rounds + [[(b, a) for a, b in rnd] for rnd in rounds]
 
 
 def simulate_league(seed: int, n_teams: int = 20, n_seasons: int = 6):

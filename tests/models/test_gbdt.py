@@ -9,7 +9,7 @@ import pytest
 from scipy.special import expit
 
 from scoreline.evaluation import metrics
-from scoreline.evaluation.backtest import observed_outcome
+from scoreline.models.base import outcome_index
 from scoreline.models.baselines import BaseRates
 from scoreline.models.gbdt import GradientBoostingModel, feature_columns
 
@@ -48,7 +48,7 @@ def featured_league(n: int = 2400, seed: int = 7, signal: float = 1.5) -> pd.Dat
 
 def rps(model, test: pd.DataFrame) -> float:
     outcomes = model.outcomes
-    y = observed_outcome(test, outcomes)
+    y = outcome_index(test, two_way=outcomes == ("home", "away"))
     probs = model.predict_proba(test)
     keep = y >= 0
     return float(metrics.rps(probs[keep], y[keep]).mean())

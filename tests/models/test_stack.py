@@ -10,9 +10,10 @@ import pytest
 from scipy.special import expit
 
 from scoreline.evaluation import metrics
-from scoreline.evaluation.backtest import observed_outcome
+from scoreline.models.base import outcome_index
 from scoreline.models.base import MatchModel
-from scoreline.models.baselines import OUTCOMES_2WAY, OUTCOMES_3WAY, BaseRates
+from scoreline.models.base import OUTCOMES_2WAY, OUTCOMES_3WAY
+from scoreline.models.baselines import BaseRates
 from scoreline.models.gbdt import GradientBoostingModel
 from scoreline.models.ratings import RatingModel
 from scoreline.models.stack import StackedModel, time_blocks
@@ -76,7 +77,7 @@ class PartialMarket(MatchModel):
 
 
 def rps(probs: np.ndarray, test: pd.DataFrame, outcomes=OUTCOMES_3WAY) -> float:
-    y = observed_outcome(test, outcomes)
+    y = outcome_index(test, two_way=outcomes == ("home", "away"))
     keep = y >= 0
     return float(metrics.rps(probs[keep], y[keep]).mean())
 
@@ -184,7 +185,7 @@ def test_log_linear_pool_weights_the_informative_member():
     matches = featured_league(3000)
     truth = PartialMarket("2000-01-01").predict_proba(matches)
     flat = np.full_like(truth, 1 / 3)
-    y = observed_outcome(matches, OUTCOMES_3WAY)
+    y = outcome_index(matches, two_way=False)
     z = np.log(np.stack([truth, flat], axis=1)).reshape(len(y), -1)
     pool = LogLinearPool(n_members=2, n_outcomes=3).fit(z, y)
     weight_truth, _ = pool.params_[:2]

@@ -15,10 +15,8 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from scoreline.models.base import MatchModel, clone
+from scoreline.models.base import OUTCOMES_2WAY, MatchModel, clone, outcome_index
 
-OUTCOMES_3WAY = ("home", "draw", "away")
-OUTCOMES_2WAY = ("home", "away")
 ID_COLUMNS = ("match_id", "competition", "season", "date", "home_team", "away_team",
               "home_score", "away_score")
 
@@ -58,17 +56,6 @@ class BacktestResult:
 
     def probabilities(self, model: str) -> np.ndarray:
         return self.predictions[[f"{model}_{o}" for o in self.outcomes]].to_numpy(dtype=float)
-
-
-def observed_outcome(matches: pd.DataFrame, outcomes: tuple[str, ...]) -> np.ndarray:
-    """Index of the observed outcome: 0 home win, 1 draw / away win, ...; -1 if unscorable."""
-    home = matches["home_score"].to_numpy(dtype=float)
-    away = matches["away_score"].to_numpy(dtype=float)
-    if outcomes == OUTCOMES_3WAY:
-        result = np.where(home > away, 0, np.where(home == away, 1, 2))
-    else:  # two-way: a tie (rare in the NFL) has no outcome to score
-        result = np.where(home > away, 0, np.where(home < away, 1, -1))
-    return np.where(np.isnan(home) | np.isnan(away), -1, result)
 
 
 def cut_offs(dates: pd.Series, start: pd.Timestamp, window: str) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
@@ -120,7 +107,7 @@ def walk_forward(matches: pd.DataFrame, models: dict[str, MatchModel], config: W
             refits += 1
         block = test[list(ID_COLUMNS)].copy()
         block["window"] = cut
-        block["outcome"] = observed_outcome(test, outcomes)
+        block["outcome"] = outcome_index(test, two_way=outcomes == OUTCOMES_2WAY)
         for name, model in fitted.items():
             probs = model.predict_proba(test)
             for j, outcome in enumerate(outcomes):

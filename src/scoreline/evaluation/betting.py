@@ -46,7 +46,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from scoreline.evaluation.backtest import OUTCOMES_2WAY, OUTCOMES_3WAY
+from scoreline.models.base import OUTCOMES_2WAY, OUTCOMES_3WAY
 from scoreline.features.market import DevigMethod, american_to_decimal, implied_probabilities
 
 #: the pseudo price source for two-way sports: American moneylines converted to decimal odds

@@ -15,14 +15,12 @@ import pandas as pd
 
 from scoreline.config import Competition, Settings, Sport, competition
 from scoreline.data.store import MatchStore
-from scoreline.evaluation.backtest import (
-    OUTCOMES_2WAY, OUTCOMES_3WAY, BacktestResult, WalkForward, walk_forward,
-)
+from scoreline.evaluation.backtest import BacktestResult, WalkForward, walk_forward
 from scoreline.evaluation.betting import BettingPolicy, Staking, bankroll_curve_png, simulate, summary_table
 from scoreline.evaluation.report import Scores, reliability_diagram, score
 from scoreline.features.builder import competition_features
 from scoreline.models import catalog
-from scoreline.models.base import MatchModel
+from scoreline.models.base import OUTCOMES_2WAY, OUTCOMES_3WAY, MatchModel
 from scoreline.models.dixon_coles import DixonColes, tune_decay
 from scoreline.tuning import tuned_params
 

@@ -19,7 +19,11 @@ from sklearn.base import BaseEstimator, clone
 
 from scoreline.models.scores import ScoreGrid
 
-__all__ = ["GoalModel", "MatchModel", "clone", "neutral_venue", "played_scores"]
+__all__ = ["OUTCOMES_2WAY", "OUTCOMES_3WAY", "GoalModel", "MatchModel", "clone", "neutral_venue",
+           "outcome_index", "played_scores"]
+
+OUTCOMES_3WAY = ("home", "draw", "away")
+OUTCOMES_2WAY = ("home", "away")
 
 
 class MatchModel(BaseEstimator, ABC):
@@ -43,7 +47,7 @@ class MatchModel(BaseEstimator, ABC):
 class GoalModel(MatchModel):
     """A model of the joint score distribution; outcome probabilities follow from it."""
 
-    outcomes: ClassVar[tuple[str, ...]] = ("home", "draw", "away")
+    outcomes: ClassVar[tuple[str, ...]] = OUTCOMES_3WAY
 
     @abstractmethod
     def predict_scores(self, fixtures: pd.DataFrame) -> ScoreGrid:
@@ -59,6 +63,18 @@ def neutral_venue(frame: pd.DataFrame) -> np.ndarray:
     if "neutral" not in frame:
         return np.zeros(len(frame), dtype=bool)
     return frame["neutral"].astype("boolean").fillna(False).to_numpy(dtype=bool)
+
+
+def outcome_index(matches: pd.DataFrame, two_way: bool) -> np.ndarray:
+    """Observed outcome as a column index: three-way 0 home win / 1 draw / 2 away win; two-way
+    0 home win / 1 away win. -1 where there is nothing to score: a two-way tie, no score yet."""
+    home = matches["home_score"].to_numpy(dtype=float)
+    away = matches["away_score"].to_numpy(dtype=float)
+    if two_way:
+        label = np.where(home > away, 0, np.where(home < away, 1, -1))
+    else:
+        label = np.where(home > away, 0, np.where(home == away, 1, 2))
+    return np.where(np.isnan(home) | np.isnan(away), -1, label)
 
 
 def played_scores(matches: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:

@@ -14,18 +14,7 @@ import pandas as pd
 from scipy.special import ndtr
 
 from scoreline.features.market import DevigMethod, implied_probabilities
-from scoreline.models.base import MatchModel
-
-OUTCOMES_3WAY = ("home", "draw", "away")
-OUTCOMES_2WAY = ("home", "away")
-
-
-def _outcome_index(matches: pd.DataFrame, two_way: bool) -> np.ndarray:
-    home = matches["home_score"].to_numpy(dtype=float)
-    away = matches["away_score"].to_numpy(dtype=float)
-    if two_way:
-        return np.where(home > away, 0, np.where(home < away, 1, -1))
-    return np.where(home > away, 0, np.where(home == away, 1, 2))
+from scoreline.models.base import OUTCOMES_2WAY, OUTCOMES_3WAY, MatchModel, outcome_index
 
 
 class BaseRates(MatchModel):
@@ -41,7 +30,7 @@ class BaseRates(MatchModel):
 
     def fit(self, matches: pd.DataFrame) -> Self:
         recent = matches.loc[matches["date"] >= matches["date"].max() - pd.Timedelta(days=self.history_days)]
-        outcome = _outcome_index(recent, self.two_way)
+        outcome = outcome_index(recent, self.two_way)
         counts = np.bincount(outcome[outcome >= 0], minlength=len(self.outcomes)).astype(float)
         self.rates_ = (counts + 1.0) / (counts.sum() + len(counts))  # Laplace: never exactly 0
         return self

@@ -33,11 +33,10 @@ import numpy as np
 import pandas as pd
 
 from scoreline.models.base import MatchModel
-from scoreline.models.baselines import OUTCOMES_2WAY, OUTCOMES_3WAY
+from scoreline.models.base import OUTCOMES_2WAY, OUTCOMES_3WAY, outcome_index
 
 __all__ = [
     "MARKET_PREFIXES", "RESULT_PREFIXES", "GradientBoostingModel", "feature_columns",
-    "outcome_labels",
 ]
 
 #: point-in-time feature blocks built from earlier results (builder: ratings, form, rest, h2h)
@@ -59,18 +58,6 @@ def feature_columns(frame: pd.DataFrame, features: str = "results") -> list[str]
         raise ValueError(f"features must be 'results' or 'market', not {features!r}")
     return [c for c in frame.columns
             if isinstance(c, str) and c.startswith(prefixes) and "close" not in c]
-
-
-def outcome_labels(matches: pd.DataFrame, two_way: bool) -> np.ndarray:
-    """Class label per row: three-way 0 home win / 1 draw / 2 away win; two-way 0 home win /
-    1 away win / -1 tie. Unplayed rows (missing score) are -1."""
-    home = matches["home_score"].to_numpy(dtype=float)
-    away = matches["away_score"].to_numpy(dtype=float)
-    if two_way:
-        label = np.where(home > away, 0, np.where(home < away, 1, -1))
-    else:
-        label = np.where(home > away, 0, np.where(home == away, 1, 2))
-    return np.where(np.isnan(home) | np.isnan(away), -1, label)
 
 
 def _matrix(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
@@ -157,7 +144,7 @@ class GradientBoostingModel(MatchModel):
             raise ValueError(f"no {self.features!r} feature columns in the training frame "
                              f"(expected prefixes {RESULT_PREFIXES + MARKET_PREFIXES})")
         rows = matches.iloc[_date_order(matches)]
-        y = outcome_labels(rows, self.two_way)
+        y = outcome_index(rows, self.two_way)
         keep = y >= 0
         x, y = _matrix(rows, self.feature_names_)[keep], y[keep]
         if len(y) == 0:

@@ -22,8 +22,8 @@ from scipy import sparse
 from scipy.special import ndtr, ndtri
 from sklearn.linear_model import Ridge
 
-from scoreline.models.base import MatchModel, neutral_venue
-from scoreline.models.baselines import OUTCOMES_2WAY
+from scoreline.models.base import OUTCOMES_2WAY, MatchModel, neutral_venue
+from scoreline.models.dixon_coles import match_weights
 
 FCS_TEAM = "FCS"
 
@@ -56,6 +56,16 @@ def team_labels(frame: pd.DataFrame, side: str, pool_fcs: bool) -> pd.Series:
     return team
 
 
+def rated_sides(matches: pd.DataFrame, pool_fcs: bool, half_life_days: float
+                ) -> tuple[pd.Series, pd.Series, np.ndarray, np.ndarray]:
+    """Home and away labels, the sorted teams to rate, and the time-decay weight of each match
+    (halved every ``half_life_days`` before the latest match): what the ridge ratings share."""
+    home = team_labels(matches, "home", pool_fcs)
+    away = team_labels(matches, "away", pool_fcs)
+    weight = match_weights(matches["date"], np.log(2.0) / half_life_days)
+    return home, away, np.array(sorted(set(home) | set(away))), weight
+
+
 class MarginModel(MatchModel):
     """Time-decayed ridge ratings of the home margin; ``predict_proba`` = (home, away) win."""
 
@@ -67,12 +77,8 @@ class MarginModel(MatchModel):
         self.pool_fcs = pool_fcs
 
     def fit(self, matches: pd.DataFrame) -> Self:
-        home = team_labels(matches, "home", self.pool_fcs)
-        away = team_labels(matches, "away", self.pool_fcs)
-        self.teams_ = np.array(sorted(set(home) | set(away)))
+        home, away, self.teams_, weight = rated_sides(matches, self.pool_fcs, self.half_life_days)
         margin = (matches["home_score"] - matches["away_score"]).to_numpy(dtype=float)
-        days = (matches["date"].max() - matches["date"]).dt.days.to_numpy(dtype=float)
-        weight = 0.5 ** (days / self.half_life_days)
         design = self._design(home, away, neutral_venue(matches))
         self.ridge_ = Ridge(alpha=self.alpha, fit_intercept=False).fit(design, margin, sample_weight=weight)
         residual = margin - self.ridge_.predict(design)

@@ -16,7 +16,7 @@ from sklearn.linear_model import LogisticRegression
 from statsmodels.miscmodels.ordinal_model import OrderedModel
 
 from scoreline.models.base import MatchModel
-from scoreline.models.baselines import OUTCOMES_2WAY, OUTCOMES_3WAY
+from scoreline.models.base import OUTCOMES_2WAY, OUTCOMES_3WAY
 
 
 class RatingModel(MatchModel):

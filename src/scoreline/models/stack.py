@@ -56,7 +56,7 @@ from scipy.optimize import minimize_scalar
 from scipy.special import log_softmax
 
 from scoreline.models.base import MatchModel, clone
-from scoreline.models.gbdt import outcome_labels
+from scoreline.models.base import outcome_index
 
 __all__ = ["META_LEARNERS", "LogLinearPool", "StackedModel", "time_blocks"]
 
@@ -174,7 +174,7 @@ class StackedModel(MatchModel):
         self.oof_block_ = np.concatenate(blocks) if blocks else np.empty(0, dtype=int)
         oof_rows = rows.iloc[starts[first]:] if len(starts) > 1 else rows.iloc[:0]
         self.oof_dates_ = oof_rows["date"].to_numpy()
-        self.oof_outcome_ = outcome_labels(oof_rows, self._two_way)
+        self.oof_outcome_ = outcome_index(oof_rows, self._two_way)
 
         self._fit_meta()
         self.members_ = [clone(m).fit(matches) for m in self.members]

@@ -26,9 +26,8 @@ from scipy import sparse
 from scipy.special import ndtr, ndtri
 from sklearn.linear_model import Ridge
 
-from scoreline.models.base import MatchModel, neutral_venue, played_scores
-from scoreline.models.baselines import OUTCOMES_2WAY
-from scoreline.models.margin import MarginDistribution, team_labels
+from scoreline.models.base import OUTCOMES_2WAY, MatchModel, neutral_venue, played_scores
+from scoreline.models.margin import MarginDistribution, rated_sides, team_labels
 
 __all__ = ["PointsForecast", "TotalModel"]
 
@@ -75,11 +74,7 @@ class TotalModel(MatchModel):
 
     def fit(self, matches: pd.DataFrame) -> Self:
         home_pts, away_pts = played_scores(matches)
-        home = team_labels(matches, "home", self.pool_fcs)
-        away = team_labels(matches, "away", self.pool_fcs)
-        self.teams_ = np.array(sorted(set(home) | set(away)))
-        days = (matches["date"].max() - matches["date"]).dt.days.to_numpy(dtype=float)
-        weight = 0.5 ** (days / self.half_life_days)
+        home, away, self.teams_, weight = rated_sides(matches, self.pool_fcs, self.half_life_days)
         design = self._design(home, away, neutral_venue(matches))
         points = np.concatenate([home_pts, away_pts]).astype(float)
         self.ridge_ = Ridge(alpha=self.alpha).fit(design, points, sample_weight=np.tile(weight, 2))
