@@ -52,3 +52,16 @@ lock:
 
 clean-venv:
 	rm -rf $(VENV)
+
+.PHONY: serve bento
+PORT ?= 3000
+
+# The prediction service on http://127.0.0.1:$(PORT): exports each competition's champion from
+# the MLflow registry into the BentoML store (.bentoml/), then `bentoml serve` (WORKERS=2 on 2+ cores).
+serve: setup
+	$(BIN)/scoreline serve --port $(PORT) $(if $(WORKERS),--workers $(WORKERS))
+
+# A bento of the service carrying the champions' model files (`bentoml build`, offline); run it
+# with `bentoml serve scoreline:latest` or turn it into an image with `bentoml containerize`.
+bento: setup
+	$(BIN)/scoreline package --build

@@ -16,6 +16,7 @@ PARAMETERS = {
     "train": {"competition", "model", "run_dir", "parent_run_id"},
     "tune": {"competition", "model", "trials", "run_dir", "parent_run_id"},
     "backtest": {"competition", "models", "from_season", "window", "run_dir", "parent_run_id"},
+    "promote": {"competition", "model", "fail_on_reject", "run_dir", "parent_run_id"},
 }
 
 

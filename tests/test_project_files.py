@@ -20,13 +20,13 @@ def test_pipeline_specs_validate_against_their_notebooks(name):
     spec = load_spec(name, ROOT)
     check_steps(spec, ROOT, "scoreline")  # notebooks exist, tagged, parameters declared
     assert spec.steps[0].name == "ingest" and spec.steps[0].always
-    assert spec.steps[-1].name == "backtest"
+    assert [s.name for s in spec.steps[-2:]] == ["backtest", "promote"]
 
 
 def test_mlproject_entry_points_call_real_commands_and_notebooks():
     project = yaml.safe_load((ROOT / "MLproject").read_text())
     assert project["conda_env"] == "environment.yml"
-    assert {"weekly_training", "ingest", "features", "train", "tune", "backtest"} <= set(project["entry_points"])
+    assert {"weekly_training", "ingest", "features", "train", "tune", "backtest", "promote"} <= set(project["entry_points"])
     for entry in project["entry_points"].values():
         words = shlex.split(entry["command"])
         if words[0] == "scoreline":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sys
 from pathlib import Path
 
@@ -36,6 +37,8 @@ def _fail(message: str, code: int = 2) -> None:
 @click.version_option(package_name="scoreline")
 def main() -> None:
     """Scoreline: sports match forecasting workspace."""
+    # MLflow's artifact-download progress bars would interleave with the tables and --json
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 
 @main.command()
@@ -161,6 +164,59 @@ def tune(code: str, name: str, trials: int, from_season: int | None, validation_
     click.echo(f"written to {result.path} (used by backtests and training from now on)")
 
 
+@main.command("promote")
+@click.option("--competition", "code", required=True, type=click.Choice(list(COMPETITIONS)))
+@click.option("--model", default=None, metavar="NAME",
+              help="Judge this trained model. Default: the best eligible model of the backtest.")
+@click.option("--backtest-run", default=None, metavar="RUN_ID",
+              help="The backtest run to judge by. Default: the latest FINISHED one.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of tables.")
+def promote_command(code: str, model: str | None, backtest_run: str | None, as_json: bool) -> None:
+    """Gate a candidate against registry/policy.yaml, register it, and make it champion if every
+    rule passes (exit 1 when the gate fails; the version is registered either way)."""
+    from scoreline.promotion import CandidateError, PolicyError, promote
+
+    try:
+        result = promote(Settings(), code, model, backtest_run)
+    except (CandidateError, PolicyError, TimeoutError) as err:
+        _fail(str(err))
+    if as_json:
+        _emit_json(result.to_dict())
+    else:
+        click.echo(f"{result.registered_model} version {result.version}: {result.model_name} "
+                   f"(backtest run {result.backtest_run_id}, train run {result.train_run_id})")
+        click.echo(result.gate.to_text())
+        click.echo(f"champion: version {result.champion}, previous: {result.previous or 'none'}")
+        click.echo(f"model card and gate table: MLflow run {result.run_id}")
+    if not result.promoted:
+        failed = "; ".join(f"{r.rule} {r.metric}".strip() + (f" by {-r.margin:.4f}" if r.margin is not None else "")
+                           + (f" ({r.note})" if r.note else "") for r in result.gate.failures)
+        _fail(f"gate failed, {result.registered_model} champion unchanged: {failed}", code=1)
+
+
+@main.command("rollback")
+@click.option("--competition", "code", required=True, type=click.Choice(list(COMPETITIONS)))
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def rollback_command(code: str, as_json: bool) -> None:
+    """Move the champion alias back to the previous champion."""
+    from scoreline.promotion import PREVIOUS, champion_version, registered_model_name, rollback
+
+    settings = Settings()
+    try:
+        version = rollback(settings, code)
+    except (ValueError, TimeoutError) as err:
+        _fail(str(err))
+    previous = champion_version(settings, code, PREVIOUS)
+    payload = {"competition": code, "registered_model": registered_model_name(code),
+               "champion": str(version.version), "model_name": version.tags.get("model_name"),
+               "previous": str(previous.version) if previous else None}
+    if as_json:
+        _emit_json(payload)
+        return
+    click.echo(f"{payload['registered_model']}: champion is version {payload['champion']} "
+               f"({payload['model_name']}), previous: {payload['previous'] or 'none'}")
+
+
 @main.group()
 def pipeline() -> None:
     """Run pipeline specs (pipelines/*.yaml): notebooks executed by papermill, tracked in MLflow."""
@@ -240,6 +296,137 @@ def pipeline_list(as_json: bool) -> None:
         click.echo(f"{item['name']}: {item['description']}".rstrip(": "))
         for i, step in enumerate(item["steps"], 1):
             click.echo(f"  {i}. {step['name']:<16} {step['notebook']}")
+
+
+@main.command()
+@click.option("--competition", "code", required=True, type=click.Choice(list(COMPETITIONS)))
+@click.argument("home")
+@click.argument("away")
+@click.option("--date", "day", default=None, metavar="YYYY-MM-DD", help="Match date (default: today).")
+@click.option("--neutral", is_flag=True, help="Played at a neutral venue.")
+@click.option("--prices", default=None, metavar="H,D,A|H,A",
+              help="Decimal prices per outcome, to report the edge of each.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def predict(code: str, home: str, away: str, day: str | None, neutral: bool, prices: str | None,
+            as_json: bool) -> None:
+    """Forecast one fixture with the competition's champion from the MLflow registry."""
+    import mlflow
+
+    from scoreline.promotion import champion_uri, champion_version
+    from scoreline.serving.forecast import Forecaster
+    from scoreline.tracking import _prepare_store
+
+    settings = Settings()
+    version = champion_version(settings, code)
+    if version is None:
+        _fail(f"{code} has no champion yet: run the weekly_training pipeline or `scoreline promote "
+              f"--competition {code}`")
+    mlflow.set_tracking_uri(_prepare_store(settings))
+    forecaster = Forecaster.from_pyfunc(
+        mlflow.pyfunc.load_model(champion_uri(code)), competition=code,
+        model_name=version.tags.get("model_name", "?"), version=str(version.version))
+    fixture = {"home_team": home, "away_team": away, "neutral": neutral}
+    if day:
+        fixture["date"] = day
+    if prices:
+        values = prices.split(",")
+        if len(values) != len(forecaster.outcomes):
+            _fail(f"--prices needs {len(forecaster.outcomes)} comma-separated decimal prices "
+                  f"({', '.join(forecaster.outcomes)}), got {prices!r}")
+        fixture |= {f"price_{o}": v for o, v in zip(forecaster.outcomes, values)}
+    try:
+        [record] = forecaster.forecast_records(pd_frame([fixture]))
+    except ValueError as err:  # unknown team (with suggestions), same team twice, bad date/price
+        _fail(str(err))
+    if as_json:
+        _emit_json(record)
+        return
+    click.echo(f"{code} {record['home_team']} v {record['away_team']} on {record['date']}: "
+               f"{record['model_name']} (registry version {record['model_version']})")
+    for o in forecaster.outcomes:
+        edge = record.get(f"edge_{o}")
+        click.echo(f"  {o:<5} p={record[f'prob_{o}']:.3f}  fair odds {record[f'fair_odds_{o}']:.2f}"
+                   + (f"  edge {edge:+.3f}" if edge is not None else ""))
+    if record.get("expected_goals_home") is not None:
+        click.echo(f"  expected goals {record['expected_goals_home']:.2f} - "
+                   f"{record['expected_goals_away']:.2f}; likeliest scores: "
+                   + ", ".join(f"{s['home']}-{s['away']} ({s['probability']:.3f})"
+                               for s in record["top_scores"]))
+    for target in ("margin", "total"):
+        if record.get(target) is not None:
+            click.echo(f"  {target} {record[target]:+.1f}  80 % [{record[f'{target}_lower_80']:.1f}, "
+                       f"{record[f'{target}_upper_80']:.1f}]  95 % [{record[f'{target}_lower_95']:.1f}, "
+                       f"{record[f'{target}_upper_95']:.1f}]")
+
+
+def pd_frame(rows: list[dict]):
+    """A data frame of ``rows`` (pandas imported only by the commands that need it)."""
+    import pandas as pd
+
+    return pd.DataFrame(rows)
+
+
+@main.command("package")
+@click.option("--competition", "codes", multiple=True, type=click.Choice(list(COMPETITIONS)),
+              help="Only these competitions (repeatable). Default: every one with a champion.")
+@click.option("--build", is_flag=True, help="Then build the bento (bentos/bentofile.yaml).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def package_command(codes: tuple[str, ...], build: bool, as_json: bool) -> None:
+    """Export the registry's champions into the BentoML model store (and build the bento)."""
+    import os
+
+    from scoreline.serving.package import build_bento, export_champions
+
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    settings = Settings()
+    try:
+        exported = export_champions(settings, list(codes) or None)
+        bento = build_bento(settings) if build else None
+    except (ValueError, RuntimeError) as err:
+        _fail(str(err))
+    if as_json:
+        _emit_json({"bentoml_home": str(settings.bentoml_home), "bento": bento,
+                    "models": [e.to_dict() for e in exported]})
+        return
+    for e in exported:
+        click.echo(f"{e.competition}: {e.registered_model} version {e.registry_version} "
+                   f"({e.model_name}) -> {e.bento_model}" + ("" if e.created else " (already exported)"))
+    click.echo(f"BentoML store: {settings.bentoml_home}")
+    if bento:
+        click.echo(f"bento: {bento} (run it: BENTOML_HOME={settings.bentoml_home} bentoml serve {bento})")
+
+
+@main.command()
+@click.option("--port", type=click.IntRange(1, 65535), default=3000, show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Worker processes, each with every champion. Default: $SCORELINE_SERVE_WORKERS, else 1.")
+@click.option("--no-export", is_flag=True, help="Serve the champions already in the BentoML store.")
+def serve(port: int, host: str, workers: int | None, no_export: bool) -> None:
+    """Export the champions and serve them with BentoML (the path a built bento takes too)."""
+    import os
+
+    from scoreline.serving.package import export_champions
+
+    settings = Settings()
+    if not no_export:
+        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+        try:
+            exported = export_champions(settings)
+        except ValueError as err:
+            _fail(str(err))
+        for e in exported:
+            click.echo(f"serving {e.competition}: {e.registered_model} version {e.registry_version} "
+                       f"({e.model_name})")
+    env = {**os.environ, "BENTOML_HOME": str(settings.bentoml_home), "BENTOML_DO_NOT_TRACK": "true",
+           "SCORELINE_HOME": str(settings.home)}
+    if workers:
+        env["SCORELINE_SERVE_WORKERS"] = str(workers)
+    sys.stdout.flush()
+    # exec: the PID that started is the server's, so signals reach it
+    os.execve(sys.executable, [sys.executable, "-m", "bentoml", "serve",
+                               "scoreline.serving.service:Scoreline", "--host", host,
+                               "--port", str(port)], env)
 
 
 if __name__ == "__main__":

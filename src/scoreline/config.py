@@ -12,10 +12,10 @@ import os
 from enum import StrEnum
 from pathlib import Path
 from types import MappingProxyType
-from typing import Mapping
+from typing import Annotated, Mapping
 
-from pydantic import BaseModel, ConfigDict, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Sport(StrEnum):
@@ -114,8 +114,38 @@ class Settings(BaseSettings):
     tracking_uri: str | None = None
     #: Optuna study storage (any SQLAlchemy URL); unset means SQLite under registry/
     optuna_storage: str | None = None
+    #: the prediction store (any SQLAlchemy URL; ``?synchronous=FULL`` on SQLite also survives
+    #: power loss); unset means SQLite under registry/
+    prediction_store_url: str | None = None
     http_timeout_s: float = 30.0
     http_retries: int = 3
+    #: API keys of the prediction service, comma-separated; ``KEY:LIMIT`` gives that key its
+    #: own requests-per-minute limit. POST /results needs one; no keys = results refused
+    api_keys: Annotated[tuple[SecretStr, ...], NoDecode] = ()
+    #: requests per minute per API key (per client address without a key); 0 = unlimited
+    rate_limit_per_minute: int = Field(default=0, ge=0)
+    #: competitions the service loads, comma-separated; empty = every exported champion
+    serve_competitions: Annotated[tuple[str, ...], NoDecode] = ()
+    #: service worker processes (each loads every champion)
+    serve_workers: int = Field(default=1, ge=1)
+    #: BentoML store (models, bentos); unset means ``BENTOML_HOME``, else ``<home>/.bentoml``
+    bentoml_dir: Path | None = None
+
+    @field_validator("api_keys", "serve_competitions", mode="before")
+    @classmethod
+    def _comma_separated(cls, value):
+        """Environment values are comma-separated lists (``SCORELINE_API_KEYS=k1,k2:600``)."""
+        if isinstance(value, str):
+            return tuple(item.strip() for item in value.split(",") if item.strip())
+        return value
+
+    @field_validator("serve_competitions")
+    @classmethod
+    def _known_competitions(cls, codes: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = [c for c in codes if c not in COMPETITIONS]
+        if unknown:
+            raise ValueError(f"unknown competition(s) {', '.join(unknown)}; known: {', '.join(COMPETITIONS)}")
+        return codes
 
     @property
     def store_dir(self) -> Path:
@@ -137,6 +167,17 @@ class Settings(BaseSettings):
     def source(self) -> str:
         """The data source in force: the configured folder/URL, else football-data.co.uk."""
         return self.data_source or self.football_data_url
+
+    @property
+    def prediction_store(self) -> str:
+        """The prediction store's URL: the configured one, else SQLite under ``registry/``."""
+        return self.prediction_store_url or f"sqlite:///{self.registry_path / 'predictions.db'}"
+
+    @property
+    def bentoml_home(self) -> Path:
+        """``BENTOML_HOME`` if set, else ``bentoml_dir``, else ``<home>/.bentoml``."""
+        env = os.environ.get("BENTOML_HOME")
+        return Path(env) if env else (self.bentoml_dir or self.home / ".bentoml")
 
     @property
     def mlflow_tracking_uri(self) -> str:

@@ -8,17 +8,23 @@ pipeline's run only through the parent run id it is given: :func:`step_run` tags
 ``mlflow.parentRunId``.
 
 A logged model (:class:`MatchModelPyfunc`) carries its feature state, the played matches it was
-trained on, so it forecasts raw fixture rows (teams, date) without the match store: the fixtures
-are appended to that history and the point-in-time features are computed on the combined table,
-exactly as the walk-forward backtest computes them.
+trained on, so it forecasts raw fixture rows (teams, date) without the match store: each fixture
+is appended to that history and its point-in-time features are computed on the combined table,
+exactly as the walk-forward backtest computes them (cached per loaded model). It also carries a
+detail model for the prediction service: score grids for football, expected points with
+conformal margin and total intervals for two-way sports.
 """
 
 from __future__ import annotations
 
 import json
 import subprocess
+import threading
 import warnings
+from collections import OrderedDict
 from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import cached_property
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Iterator
@@ -33,16 +39,22 @@ from mlflow.models.signature import ModelSignature
 from mlflow.types.schema import ColSpec, Schema
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
-from scoreline.config import Competition, Settings, competition as competition_of
+from scoreline.config import Competition, Settings, Sport, competition as competition_of
 from scoreline.data import schema
 from scoreline.data.store import MatchStore
+from scoreline.evaluation.backtest import cut_offs
 from scoreline.features.builder import competition_features
-from scoreline.models.base import MatchModel
+from scoreline.models.base import GoalModel, MatchModel, neutral_venue
+from scoreline.models.baselines import MarketModel, SpreadMarket
+from scoreline.models.conformal import RollingConformal
+from scoreline.models.dixon_coles import DixonColes
+from scoreline.models.totals import TotalModel
 
 __all__ = [
-    "DEFAULT_EXPERIMENT", "FIXTURE_COLUMNS", "HISTORY_COLUMNS", "MatchModelPyfunc",
-    "example_fixtures", "experiment_id", "git_commit", "log_backtest", "log_data_snapshot",
-    "log_model", "model_requirements", "step_run", "train_and_log",
+    "DEFAULT_EXPERIMENT", "FIXTURE_COLUMNS", "HISTORY_COLUMNS", "FeatureCache", "FixtureFrame",
+    "MatchModelPyfunc", "PointsDetail", "example_fixtures", "experiment_id", "fit_detail",
+    "fit_points_detail", "git_commit", "log_backtest", "log_data_snapshot", "log_model",
+    "model_requirements", "reads_prices", "step_run", "train_and_log",
 ]
 
 #: experiment of steps that are not about one competition (ingest, pipeline parents)
@@ -210,6 +222,15 @@ def log_backtest(report) -> dict[str, float]:
 
 # --------------------------------------------------------------------------- the pyfunc model
 
+#: distinct fixtures whose features a loaded model keeps in memory (about 1 kB each)
+FEATURE_CACHE_ROWS = 200_000
+#: TotalModel half-life (days) of the points detail: NBA scoring drifts within a season
+#: (benchmarks/intervals.py chose 60 days on the 2017-18..2019-20 seasons); 365 elsewhere
+POINTS_HALF_LIFE = {"NBA": 60.0}
+#: most recent games whose out-of-sample residuals calibrate the margin and total intervals
+CONFORMAL_GAMES = 1000
+
+
 def _history(matches: pd.DataFrame) -> pd.DataFrame:
     """Played matches reduced to :data:`HISTORY_COLUMNS`, canonical dtypes, date order."""
     played = matches.loc[matches["home_score"].notna() & matches["away_score"].notna()]
@@ -228,6 +249,110 @@ def _column(frame: pd.DataFrame, name: str) -> pd.Series:
     return values.astype(dtype)
 
 
+def reads_prices(model: MatchModel) -> bool:
+    """Whether ``model`` or a member of it reads pre-closing prices: a market model, or one on
+    the ``mkt_*`` features (``features="market"``). Other models never see a fixture's prices."""
+    return any(isinstance(m, (MarketModel, SpreadMarket)) or getattr(m, "features", None) == "market"
+               for m in _members(model))
+
+
+@dataclass(frozen=True)
+class PointsDetail:
+    """What a two-way sport's logged model says beyond win probabilities: expected points per
+    side (``model``) and conformal radii for the home margin and the total, calibrated on the
+    out-of-sample residuals of the most recent :data:`CONFORMAL_GAMES` games."""
+
+    model: TotalModel
+    margin: RollingConformal
+    total: RollingConformal
+
+
+@dataclass(frozen=True)
+class FixtureFrame:
+    """Fixtures as the model reads them.
+
+    ``rows``: one row per distinct fixture of the request, canonical columns
+    (:data:`HISTORY_COLUMNS`) then the point-in-time feature columns (``feature_columns``);
+    ``inverse``: request row ``i`` is ``rows.iloc[inverse[i]]``. Models are row-wise, so
+    predicting the distinct rows and indexing with ``inverse`` is predicting every request row.
+    """
+
+    rows: pd.DataFrame
+    feature_columns: list[str]
+    inverse: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.inverse)
+
+    def features(self) -> pd.DataFrame:
+        """The feature table per request row (request order, index ``0..n-1``), float64."""
+        values = self.rows[self.feature_columns].to_numpy(dtype=np.float64)[self.inverse]
+        return pd.DataFrame(values, columns=self.feature_columns)
+
+
+class _Block:
+    """The features of one computation; row ``i`` of ``values`` holds ``columns``."""
+
+    __slots__ = ("columns", "values")
+
+    def __init__(self, columns: list[str], values: np.ndarray) -> None:
+        self.columns, self.values = columns, values
+
+
+class FeatureCache:
+    """A bounded, thread-safe LRU map from a fixture's feature key to its feature row.
+
+    Entries point into shared blocks (one per computation), so a block is freed once its last
+    key is evicted.
+    """
+
+    def __init__(self, max_rows: int = FEATURE_CACHE_ROWS) -> None:
+        self.max_rows = max_rows
+        self._entries: OrderedDict[tuple, tuple[_Block, int]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, keys: list[tuple]) -> list[tuple[_Block, int] | None]:
+        with self._lock:
+            found = [self._entries.get(key) for key in keys]
+            for key, entry in zip(keys, found):
+                if entry is not None:
+                    self._entries.move_to_end(key)
+        return found
+
+    def put(self, keys: list[tuple], block: _Block, offset: int = 0) -> None:
+        """Store ``keys[i]`` -> row ``offset + i`` of ``block``, evicting the least recently used."""
+        with self._lock:
+            for i, key in enumerate(keys):
+                self._entries[key] = (block, offset + i)
+                self._entries.move_to_end(key)
+            while len(self._entries) > self.max_rows:
+                self._entries.popitem(last=False)
+
+
+def _gather(found: list[tuple[_Block, int]], index: pd.Index) -> pd.DataFrame:
+    """The feature rows ``found`` as one table on ``index``; columns a block lacks are NaN."""
+    groups: dict[int, tuple[_Block, list[int], list[int]]] = {}
+    for row, (block, pos) in enumerate(found):
+        group = groups.get(id(block))
+        if group is None:
+            group = groups[id(block)] = (block, [], [])
+        group[1].append(row)
+        group[2].append(pos)
+    columns = list(dict.fromkeys(c for block, _, _ in groups.values() for c in block.columns))
+    if len(groups) == 1:
+        block, _, positions = next(iter(groups.values()))
+        values = block.values[positions]
+    else:
+        where = {c: j for j, c in enumerate(columns)}
+        values = np.full((len(found), len(columns)), np.nan)
+        for block, rows, positions in groups.values():
+            values[np.ix_(rows, [where[c] for c in block.columns])] = block.values[positions]
+    return pd.DataFrame(values, index=index, columns=columns)
+
+
 class MatchModelPyfunc(mlflow.pyfunc.PythonModel):
     """A fitted :class:`MatchModel` with its competition and feature state, as an MLflow pyfunc.
 
@@ -237,16 +362,58 @@ class MatchModelPyfunc(mlflow.pyfunc.PythonModel):
     (``prob_home, prob_draw, prob_away`` or ``prob_home, prob_away``), each row summing to 1.
     A fixture without ``season`` gets the season of the last played match, or the next one
     when it is more than :data:`NEW_SEASON_GAP_DAYS` after it.
+
+    Each fixture is forecast from the model's history alone, independent of the other fixtures
+    in the call: its features are those of the history plus that fixture (a team's two fixtures
+    on different dates do not see each other's rest days). Fixtures sharing a date and season
+    never affect each other's features, so features are computed once per (date, season) for
+    every fixture of the call on it plus every ordered pair of the latest season's teams, and
+    kept in a bounded in-memory LRU cache (:class:`FeatureCache`) keyed by date, teams,
+    neutral, season and, only for a model that reads them (:func:`reads_prices`), the
+    pre-closing prices; other models' features are computed without prices. Repeated or
+    scheduled fixtures then cost a lookup. The cache is never pickled.
+
+    ``detail``: what the service reports beyond probabilities, fitted at log time on the same
+    history (None for models logged before it existed): a :class:`GoalModel` for football
+    (score grids, expected goals), a :class:`PointsDetail` for two-way sports.
     """
 
-    def __init__(self, competition: str, model: MatchModel, history: pd.DataFrame) -> None:
+    #: derived, per-process state: rebuilt after unpickling, never stored with the model
+    _TRANSIENT = ("_cache", "reads_prices", "latest_teams")
+
+    def __init__(self, competition: str, model: MatchModel, history: pd.DataFrame,
+                 detail: GoalModel | PointsDetail | None = None) -> None:
         self.competition = competition
         self.model = model
         self.history = _history(history)
+        self.detail = detail
+        self._cache = FeatureCache()
+
+    def __getstate__(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if k not in self._TRANSIENT}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self.__dict__.setdefault("detail", None)  # pickled before details existed
+        self._cache = FeatureCache()
 
     @property
     def columns(self) -> list[str]:
         return [f"prob_{o}" for o in self.model.outcomes]
+
+    @cached_property
+    def reads_prices(self) -> bool:
+        return reads_prices(self.model)
+
+    @cached_property
+    def latest_teams(self) -> np.ndarray:
+        """Sorted teams of the latest stored season (FCS opponents left out)."""
+        if self.history.empty:
+            return np.array([], dtype=object)
+        last = self.history.loc[self.history["season"] == self.history["season"].max()]
+        teams = [last.loc[~last[f"{side}_fcs"].fillna(False).to_numpy(bool), f"{side}_team"]
+                 for side in ("home", "away")]
+        return np.array(sorted(set(pd.concat(teams).astype(str))), dtype=object)
 
     def fixtures(self, model_input: pd.DataFrame) -> pd.DataFrame:
         """``model_input`` as canonical unplayed rows of this competition."""
@@ -254,15 +421,17 @@ class MatchModelPyfunc(mlflow.pyfunc.PythonModel):
         if missing:
             raise ValueError(f"fixture rows need columns {missing}")
         given = model_input.reset_index(drop=True)
-        date = pd.to_datetime(given["date"])
-        if date.dt.tz is not None:
-            date = date.dt.tz_localize(None)
-        date = date.dt.normalize()
-        if date.isna().any():
-            raise ValueError(f"{int(date.isna().sum())} fixture row(s) have no date")
+        date = _fixture_dates(given["date"])
+        for side in ("home_team", "away_team"):
+            blank = given[side].isna() | (given[side].astype(str).str.strip() == "")
+            if blank.any():
+                raise ValueError(f"fixture row(s) {np.flatnonzero(blank)[:10].tolist()} "
+                                 f"have no {side}")
         given = given.assign(date=date, competition=self.competition)
-        given = given.drop(columns=["home_score", "away_score"], errors="ignore")
-        out = pd.DataFrame({c: _column(given, c) for c in HISTORY_COLUMNS})
+        out = self.history.iloc[:0].reindex(given.index)  # canonical dtypes, all null
+        for c in HISTORY_COLUMNS:
+            if c in given and c not in ("home_score", "away_score"):
+                out[c] = _column(given, c)
         out["season"] = out["season"].fillna(self._season_of(date))
         if out["match_id"].isna().any():
             ids = schema.match_ids(out["competition"], date, out["home_team"], out["away_team"])
@@ -277,13 +446,155 @@ class MatchModelPyfunc(mlflow.pyfunc.PythonModel):
         return pd.Series(np.where(gap > NEW_SEASON_GAP_DAYS, last["season"] + 1, last["season"]),
                          index=date.index).astype("Int64")
 
+    def frame(self, model_input: pd.DataFrame) -> FixtureFrame:
+        """The distinct canonical rows of ``model_input`` with their features (cached)."""
+        given = pd.DataFrame(model_input).reset_index(drop=True)
+        missing = [c for c in REQUIRED_FIXTURE_COLUMNS if c not in given]
+        if missing:
+            raise ValueError(f"fixture rows need columns {missing}")
+        given = given.assign(date=_fixture_dates(given["date"]))
+        read = [c for c in HISTORY_COLUMNS if c in given and c not in ("home_score", "away_score")]
+        if given.empty:
+            codes = np.zeros(0, dtype=np.int64)
+        else:
+            codes = given.groupby(read, sort=False, dropna=False).ngroup().to_numpy(np.int64)
+        first = np.unique(codes, return_index=True)[1]  # groups are numbered by first appearance
+        fixtures = self.fixtures(given.iloc[first])
+        if fixtures.empty:
+            return FixtureFrame(fixtures, [], codes)
+        features = self._features(fixtures)
+        return FixtureFrame(fixtures.join(features), list(features.columns), codes)
+
+    def probabilities(self, frame: FixtureFrame) -> np.ndarray:
+        """``(len(frame), len(outcomes))`` outcome probabilities per request row."""
+        if frame.rows.empty:
+            return np.empty((len(frame), len(self.model.outcomes)))
+        return np.asarray(self.model.predict_proba(frame.rows))[frame.inverse]
+
     def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
-        fixtures = self.fixtures(pd.DataFrame(model_input))
-        combined = pd.concat([self.history, fixtures], ignore_index=True)
-        features = competition_features(combined, competition_of(self.competition))
-        rows = combined.join(features).iloc[len(self.history):]
-        probabilities = self.model.predict_proba(rows)
-        return pd.DataFrame(probabilities, columns=self.columns)
+        frame = self.frame(pd.DataFrame(model_input))
+        return pd.DataFrame(self.probabilities(frame), columns=self.columns)
+
+    # -- features --------------------------------------------------------------------------------
+    def _feature_keys(self, rows: pd.DataFrame) -> list[tuple]:
+        """Everything a fixture's features depend on: date, teams, neutral, season (-1 unknown)
+        and, for a price-reading model, the pre-closing prices (-1.0 missing)."""
+        parts = [
+            rows["date"].to_numpy("datetime64[ns]").astype(np.int64).tolist(),
+            rows["home_team"].astype(str).tolist(),
+            rows["away_team"].astype(str).tolist(),
+            neutral_venue(rows).tolist(),
+            np.nan_to_num(rows["season"].to_numpy(np.float64, na_value=np.nan), nan=-1.0)
+            .astype(np.int64).tolist(),
+        ]
+        if self.reads_prices:
+            prices = rows.reindex(columns=list(PRE_CLOSING_PRICES)).to_numpy(np.float64, na_value=np.nan)
+            parts.extend(np.nan_to_num(prices, nan=-1.0).T.tolist())
+        return list(zip(*parts))
+
+    def _feature_input(self, rows: pd.DataFrame) -> pd.DataFrame:
+        """``rows`` reduced to what the feature key holds (the rest null), so equal keys always
+        mean equal features."""
+        keep = {"competition", "season", "date", "home_team", "away_team"}
+        if self.reads_prices:
+            keep |= set(PRE_CLOSING_PRICES)
+        out = pd.DataFrame({c: rows[c] if c in keep else _column(rows.iloc[:0], c).reindex(rows.index)
+                            for c in HISTORY_COLUMNS})
+        out["neutral"] = pd.array(neutral_venue(rows), dtype="boolean")
+        return out
+
+    def _pairs(self, date: pd.Timestamp, season) -> pd.DataFrame:
+        """Every ordered pair of the latest season's teams on ``date`` (not neutral, no prices)."""
+        teams = self.latest_teams
+        home, away = np.repeat(teams, len(teams)), np.tile(teams, len(teams))
+        distinct = home != away
+        n = int(distinct.sum())
+        given = pd.DataFrame({
+            "home_team": home[distinct], "away_team": away[distinct],
+            "date": np.full(n, date, dtype="datetime64[ns]"), "season": [season] * n,
+            "neutral": np.zeros(n, dtype=bool), "competition": self.competition,
+        })
+        return pd.DataFrame({c: _column(given, c) for c in HISTORY_COLUMNS})
+
+    def _features(self, fixtures: pd.DataFrame) -> pd.DataFrame:
+        """Point-in-time features of canonical ``fixtures``, from the cache or computed."""
+        keys = self._feature_keys(fixtures)
+        found = self._cache.get(keys)
+        missed = [i for i, entry in enumerate(found) if entry is None]
+        if missed:
+            inputs = self._feature_input(fixtures.iloc[missed])
+            groups = inputs.groupby(["date", "season"], sort=False, dropna=False).indices
+            comp = competition_of(self.competition)
+            for (date, season), positions in groups.items():
+                group = inputs.iloc[positions]
+                pairs = self._pairs(date, season)
+                combined = pd.concat([self.history, group, pairs], ignore_index=True)
+                table = competition_features(combined, comp).iloc[len(self.history):]
+                block = _Block(list(table.columns), table.to_numpy(dtype=np.float64))
+                self._cache.put(self._feature_keys(pairs), block, offset=len(group))
+                self._cache.put([keys[missed[p]] for p in positions], block)
+                for j, p in enumerate(positions):
+                    found[missed[p]] = (block, j)
+        return _gather(found, fixtures.index)
+
+
+def _fixture_dates(values: pd.Series) -> pd.Series:
+    """Calendar dates (naive, midnight) of fixture rows; an unreadable or missing date is an
+    error naming the rows."""
+    try:
+        date = pd.to_datetime(values)
+    except (ValueError, TypeError) as error:
+        raise ValueError(f"fixture dates must be dates (YYYY-MM-DD): {error}") from None
+    if date.dt.tz is not None:
+        date = date.dt.tz_localize(None)
+    date = date.dt.normalize()
+    if date.isna().any():
+        raise ValueError(f"fixture row(s) {np.flatnonzero(date.isna())[:10].tolist()} have no date")
+    return date
+
+
+def fit_points_detail(history: pd.DataFrame, code: str) -> PointsDetail:
+    """The points detail of a two-way competition: a :class:`TotalModel` fitted on ``history``
+    and conformal calibrators holding the residuals of the latest :data:`CONFORMAL_GAMES` games.
+
+    The residuals are out of sample, walking forward: every week of those games is predicted by
+    a TotalModel fitted on the games before it (within the training span), as in
+    ``benchmarks/intervals.py``. Training span: 8 years, or 12 half-lives where that is shorter
+    (older games weigh under 1/4000).
+    """
+    data = _history(history)
+    if data.empty:
+        raise ValueError(f"no played {code} matches to fit the points model on")
+    half_life = POINTS_HALF_LIFE.get(code, 365.0)
+    span = pd.Timedelta(days=min(8 * 365, 12 * half_life))
+    dates = data["date"]
+    margin = RollingConformal(window=CONFORMAL_GAMES)
+    total = RollingConformal(window=CONFORMAL_GAMES)
+    start = max(dates.iloc[max(len(data) - CONFORMAL_GAMES, 0)], dates.iloc[0] + pd.Timedelta(days=35))
+    for cut, end in cut_offs(dates.loc[dates >= start], start, "week"):
+        train = data.loc[(dates < cut) & (dates >= cut - span)]
+        test = data.loc[(dates >= cut) & (dates < end)]
+        points = TotalModel(half_life_days=half_life).fit(train).predict_points(test)
+        home, away = (test[c].to_numpy(np.float64) for c in ("home_score", "away_score"))
+        margin.update(home - away, points.margin)
+        total.update(home + away, points.total)
+    final = TotalModel(half_life_days=half_life).fit(data.loc[dates >= dates.iloc[-1] - span])
+    return PointsDetail(final, margin, total)
+
+
+def fit_detail(model: MatchModel, code: str, history: pd.DataFrame,
+               settings: Settings) -> GoalModel | PointsDetail:
+    """The detail model logged beside ``model`` (see :class:`MatchModelPyfunc`): for football
+    ``model`` itself if it is a goal model, else a Dixon-Coles fitted on ``history`` with any
+    tuned parameters (``scoreline tune``); for two-way sports :func:`fit_points_detail`."""
+    if competition_of(code).sport is not Sport.FOOTBALL:
+        return fit_points_detail(history, code)
+    if isinstance(model, GoalModel):
+        return model
+    from scoreline.tuning import tuned_params  # imports optuna: only when a detail is fitted
+
+    goals = DixonColes().set_params(**tuned_params(settings, code, "dixon_coles"))
+    return goals.fit(_history(history))
 
 
 def example_fixtures(history: pd.DataFrame, fixtures: pd.DataFrame | None = None,
@@ -367,14 +678,17 @@ def _members(model: MatchModel) -> list[Any]:
 
 
 def log_model(model: MatchModel, name: str, competition: str, history: pd.DataFrame,
-              settings: Settings, fixtures: pd.DataFrame | None = None) -> str:
+              settings: Settings, fixtures: pd.DataFrame | None = None,
+              with_detail: bool = True) -> str:
     """Log fitted ``model`` with its feature state ``history`` as a pyfunc on the active run.
 
-    The signature and input example come from :func:`example_fixtures` (``fixtures``: the
-    store's upcoming matches, if any); the ``scoreline`` source travels with the model, so it
-    loads where the package is not installed. Returns the model URI.
+    ``with_detail``: also fit and bundle the service's detail model (:func:`fit_detail`, about
+    a second). The signature and input example come from :func:`example_fixtures`
+    (``fixtures``: the store's upcoming matches, if any); the ``scoreline`` source travels with
+    the model, so it loads where the package is not installed. Returns the model URI.
     """
-    wrapper = MatchModelPyfunc(competition, model, history)
+    detail = fit_detail(model, competition, history, settings) if with_detail else None
+    wrapper = MatchModelPyfunc(competition, model, history, detail)
     example = example_fixtures(wrapper.history, fixtures)
     output = wrapper.predict(None, example)
     info = mlflow.pyfunc.log_model(
