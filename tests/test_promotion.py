@@ -348,3 +348,29 @@ def test_the_promote_notebook_runs_and_a_rejection_does_not_fail_the_step(ws, tm
     assert "REJECTED" in (tmp_path / "out.ipynb").read_text()
     assert "version 2: base_rates" in (tmp_path / "run" / "model_card_E0.md").read_text()
     assert _aliases(ws) == ("1", None)
+
+
+def test_predict_forecasts_with_the_champion_and_names_unknown_teams(ws):
+    runner = CliRunner()
+    none_yet = runner.invoke(main, ["predict", "--competition", "E0", "Arsenal", "Chelsea"])
+    assert none_yet.exit_code == 2 and "no champion" in none_yet.stderr
+    promote(ws, "E0", model="elo")
+
+    out = runner.invoke(main, ["predict", "--competition", "E0", "Arsenal", "Chelsea",
+                               "--date", "2023-08-12", "--prices", "2.0,3.6,3.9", "--json"])
+    assert out.exit_code == 0, out.output
+    record = json.loads(out.stdout)
+    probs = [record[f"prob_{o}"] for o in ("home", "draw", "away")]
+    assert sum(probs) == pytest.approx(1.0) and record["model_name"] == "elo"
+    assert record["model_version"] == "1" and record["date"] == "2023-08-12"
+    assert record["edge_home"] == pytest.approx(probs[0] * 2.0 - 1.0)
+    assert record["expected_goals_home"] > 0 and len(record["top_scores"]) == 5
+    mlflow.set_tracking_uri(ws.mlflow_tracking_uri)
+    pyfunc = mlflow.pyfunc.load_model(champion_uri("E0")).predict(
+        pd.DataFrame({"home_team": ["Arsenal"], "away_team": ["Chelsea"], "date": ["2023-08-12"]}))
+    assert probs == pytest.approx(pyfunc.iloc[0].tolist(), abs=1e-12)
+
+    typo = runner.invoke(main, ["predict", "--competition", "E0", "Arsenl", "Chelsea"])
+    assert typo.exit_code == 2 and "unknown home_team 'Arsenl'" in typo.stderr and "Arsenal" in typo.stderr
+    prices = runner.invoke(main, ["predict", "--competition", "E0", "Arsenal", "Chelsea", "--prices", "2.0,3.6"])
+    assert prices.exit_code == 2 and "--prices needs 3" in prices.stderr
