@@ -17,6 +17,7 @@ PARAMETERS = {
     "tune": {"competition", "model", "trials", "run_dir", "parent_run_id"},
     "backtest": {"competition", "models", "from_season", "window", "run_dir", "parent_run_id"},
     "promote": {"competition", "model", "fail_on_reject", "run_dir", "parent_run_id"},
+    "monitor": {"competition", "days", "since", "fail_on_alert", "run_dir", "parent_run_id"},
 }
 
 

@@ -359,6 +359,113 @@ def predict(code: str, home: str, away: str, day: str | None, neutral: bool, pri
                        f"{record[f'{target}_upper_95']:.1f}]")
 
 
+@main.command("monitor")
+@click.option("--competition", "code", required=True, type=click.Choice(list(COMPETITIONS)))
+@click.option("--since", default=None, metavar="YYYY-MM-DD[THH:MM]",
+              help="Predictions created at or after this UTC time.")
+@click.option("--days", type=click.IntRange(min=1), default=None,
+              help="Predictions of the last N days. Default: the policy's current_days.")
+@click.option("--parent-run-id", default="", help="Nest the MLflow run under this pipeline run.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
+def monitor_command(code: str, since: str | None, days: int | None, parent_run_id: str,
+                    as_json: bool) -> None:
+    """Drift and live quality of the champion; exit 1 with ALERT lines when a threshold of
+    registry/policy.yaml `monitoring:` is breached (a scheduler then runs weekly_training)."""
+    from scoreline.monitoring import monitor
+
+    if since is not None and days is not None:
+        _fail("give --since or --days, not both")
+    try:
+        result = monitor(Settings(), code, since=since, days=days, parent_run_id=parent_run_id)
+    except ValueError as err:  # no champion, bad policy, bad --since, nothing comparable
+        _fail(str(err))
+    summary = result.summary
+    if as_json:
+        _emit_json(summary)
+    else:
+        drift = summary["drift"]
+        live = summary["quality"]["live"]
+        click.echo(f"{code} champion v{summary['champion']['version']} "
+                   f"({summary['champion']['model_name']}), predictions since {summary['window']['since']}: "
+                   f"{summary['window']['predictions']} ({summary['window']['settled']} settled)")
+        if drift:
+            click.echo(f"  drift: {len(drift['drifted'])} of {len(drift['features'])} features "
+                       f"(share {drift['share']:.2f}); report {summary['report_html']}")
+        if live.get("n"):
+            scores = ", ".join(f"{k} {v:.4f}" for k, v in live.items() if isinstance(v, float))
+            click.echo(f"  live ({live['n']} settled): {scores}")
+        for note in summary["notes"]:
+            click.echo(f"  note: {note}")
+        click.echo(f"  gauges {summary['gauges']}; MLflow run {summary['run_id']}")
+    for alert in result.alerts:
+        click.echo(alert, err=True)
+    if result.alerts:
+        sys.exit(1)
+
+
+@main.command("health")
+@click.option("--service-url", default=None, metavar="URL",
+              help="Readiness URL. Default: $SCORELINE_SERVICE_URL, else http://127.0.0.1:3000/readyz.")
+@click.option("--no-service", is_flag=True, help="Skip the service check.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def health_command(service_url: str | None, no_service: bool, as_json: bool) -> None:
+    """Check the match store, registry, champions, prediction store and service; exit 1 if
+    anything is wrong."""
+    from scoreline.operations import SERVICE_URL, checks_to_dict, health
+
+    url = None if no_service else (service_url or os.environ.get("SCORELINE_SERVICE_URL") or SERVICE_URL)
+    checks = health(Settings(), url)
+    report = checks_to_dict(checks)
+    if as_json:
+        _emit_json(report)
+    else:
+        for check in checks:
+            click.echo(f"{'ok  ' if check.ok else 'FAIL'}  {check.name:<18} {check.detail}")
+    if not report["ok"]:
+        sys.exit(1)
+
+
+@main.command("backup")
+@click.option("--to", "folder", type=click.Path(path_type=Path), default=None,
+              help="Backup folder (new or empty). Default: backups/<UTC stamp>/.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def backup_command(folder: Path | None, as_json: bool) -> None:
+    """Consistent copy of the registry databases (SQLite online backup) and artifacts."""
+    from scoreline.operations import backup, verify_backup
+
+    try:
+        written = backup(Settings(), folder)
+    except (FileExistsError, FileNotFoundError, RuntimeError) as err:
+        _fail(str(err))
+    manifest = verify_backup(written)
+    if as_json:
+        _emit_json({"folder": str(written), **manifest})
+        return
+    click.echo(f"backup in {written}:")
+    for name, info in manifest["files"].items():
+        click.echo(f"  {name:<16} {info['bytes']:>12,} bytes  sha256 {info['sha256'][:16]}")
+
+
+@main.command("restore")
+@click.option("--from", "folder", required=True, type=click.Path(path_type=Path, exists=True,
+                                                                 file_okay=False))
+@click.option("--force", is_flag=True, help="Replace existing databases and artifacts.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def restore_command(folder: Path, force: bool, as_json: bool) -> None:
+    """Restore a backup after checking its manifest (stop the service first)."""
+    from scoreline.operations import restore
+
+    try:
+        written = restore(Settings(), folder, force=force)
+    except (FileExistsError, FileNotFoundError, ValueError) as err:
+        _fail(str(err))
+    if as_json:
+        _emit_json({"restored": [str(p) for p in written]})
+        return
+    for path in written:
+        click.echo(f"restored {path}")
+
+
 def pd_frame(rows: list[dict]):
     """A data frame of ``rows`` (pandas imported only by the commands that need it)."""
     import pandas as pd

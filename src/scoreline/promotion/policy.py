@@ -148,6 +148,9 @@ class Policy(BaseModel):
 
     sports: dict[Sport, Rules]
     competitions: dict[str, RulesOverride] = {}
+    #: thresholds of drift and live-quality monitoring; validated by
+    #: :mod:`scoreline.monitoring.policy` (monitoring reads promotion, never the reverse)
+    monitoring: dict[str, Any] | None = None
 
     @field_validator("sports")
     @classmethod
