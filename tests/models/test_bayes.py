@@ -193,6 +193,18 @@ def test_time_varying_tracks_seasons_and_widens_ahead():
     assert (widths[1] > widths[0]).all()  # two random-walk steps of extra uncertainty
 
 
+def test_time_varying_warm_refit_reuses_the_season_by_team_posterior():
+    # regression: start_sigma of the (season, team) block was passed 2-D; PyMC wants it flat
+    matches, _ = simulate_league(seed=4, n_seasons=3, drift=0.1)
+    last_week = matches["date"] == matches["date"].max()
+    model = BayesianGoalModel(time_varying=True, warm_start=True).fit(matches[~last_week])
+    cold = BayesianGoalModel(time_varying=True).fit(matches)
+    model.fit(matches)
+    assert model.attack_by_season_.shape == cold.attack_by_season_.shape
+    fixtures = fixtures_of(matches)
+    assert np.abs(model.predict_proba(fixtures) - cold.predict_proba(fixtures)).max() < 0.03
+
+
 def test_time_decay_enters_as_a_weighted_potential(league):
     matches = league[0]
     model = BayesianGoalModel(xi=0.002)

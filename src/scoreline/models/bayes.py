@@ -340,7 +340,7 @@ class BayesianGoalModel(GoalModel):
             else:
                 z = level[-1] / sigma
             start[f"{name}_z"] = np.clip(z, -4.0, 4.0)
-            spread[f"{name}_z"] = z_sd
+            spread[f"{name}_z"] = z_sd.ravel()  # PyMC reads start_sigma as flat slices
         return start, spread
 
     def _sample_nuts(self, model, start) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
