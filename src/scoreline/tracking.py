@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 import mlflow
 import numpy as np
@@ -51,7 +51,7 @@ from scoreline.models.dixon_coles import DixonColes
 from scoreline.models.totals import TotalModel
 
 __all__ = [
-    "DEFAULT_EXPERIMENT", "FIXTURE_COLUMNS", "HISTORY_COLUMNS", "FeatureCache", "FixtureFrame",
+    "DEFAULT_EXPERIMENT", "FIXTURE_COLUMNS", "HISTORY_COLUMNS", "FixtureFrame", "RowCache",
     "MatchModelPyfunc", "PointsDetail", "example_fixtures", "experiment_id", "fit_detail",
     "fit_points_detail", "git_commit", "log_backtest", "log_data_snapshot", "log_model",
     "model_requirements", "reads_prices", "step_run", "train_and_log",
@@ -222,8 +222,9 @@ def log_backtest(report) -> dict[str, float]:
 
 # --------------------------------------------------------------------------- the pyfunc model
 
-#: distinct fixtures whose features a loaded model keeps in memory (about 1 kB each)
-FEATURE_CACHE_ROWS = 200_000
+#: distinct fixtures whose features a loaded model keeps in memory (about 1 kB each): some 25
+#: dates of a league's pairings (the service keeps its forecasts in a cache of its own)
+FEATURE_CACHE_ROWS = 10_000
 #: TotalModel half-life (days) of the points detail: NBA scoring drifts within a season
 #: (benchmarks/intervals.py chose 60 days on the 2017-18..2019-20 seasons); 365 elsewhere
 POINTS_HALF_LIFE = {"NBA": 60.0}
@@ -299,22 +300,20 @@ class _Block:
         self.columns, self.values = columns, values
 
 
-class FeatureCache:
-    """A bounded, thread-safe LRU map from a fixture's feature key to its feature row.
-
-    Entries point into shared blocks (one per computation), so a block is freed once its last
-    key is evicted.
-    """
+class RowCache:
+    """A bounded, thread-safe LRU map from a key (a fixture's) to a row of a shared block (one
+    block per computation: features here, a forecaster's outputs in the service), so a block is
+    freed once its last key is evicted."""
 
     def __init__(self, max_rows: int = FEATURE_CACHE_ROWS) -> None:
         self.max_rows = max_rows
-        self._entries: OrderedDict[tuple, tuple[_Block, int]] = OrderedDict()
+        self._entries: OrderedDict[tuple, tuple[Any, int]] = OrderedDict()
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
         return len(self._entries)
 
-    def get(self, keys: list[tuple]) -> list[tuple[_Block, int] | None]:
+    def get(self, keys: list[tuple]) -> list[tuple[Any, int] | None]:
         with self._lock:
             found = [self._entries.get(key) for key in keys]
             for key, entry in zip(keys, found):
@@ -322,11 +321,11 @@ class FeatureCache:
                     self._entries.move_to_end(key)
         return found
 
-    def put(self, keys: list[tuple], block: _Block, offset: int = 0) -> None:
-        """Store ``keys[i]`` -> row ``offset + i`` of ``block``, evicting the least recently used."""
+    def put(self, keys: list[tuple], block: Any, rows: Iterable[int]) -> None:
+        """Store ``keys[i]`` -> ``(block, rows[i])``, evicting the least recently used."""
         with self._lock:
-            for i, key in enumerate(keys):
-                self._entries[key] = (block, offset + i)
+            for key, row in zip(keys, rows):
+                self._entries[key] = (block, int(row))
                 self._entries.move_to_end(key)
             while len(self._entries) > self.max_rows:
                 self._entries.popitem(last=False)
@@ -368,7 +367,7 @@ class MatchModelPyfunc(mlflow.pyfunc.PythonModel):
     on different dates do not see each other's rest days). Fixtures sharing a date and season
     never affect each other's features, so features are computed once per (date, season) for
     every fixture of the call on it plus every ordered pair of the latest season's teams, and
-    kept in a bounded in-memory LRU cache (:class:`FeatureCache`) keyed by date, teams,
+    kept in a bounded in-memory LRU cache (:class:`RowCache`) keyed by date, teams,
     neutral, season and, only for a model that reads them (:func:`reads_prices`), the
     pre-closing prices; other models' features are computed without prices. Repeated or
     scheduled fixtures then cost a lookup. The cache is never pickled.
@@ -387,7 +386,7 @@ class MatchModelPyfunc(mlflow.pyfunc.PythonModel):
         self.model = model
         self.history = _history(history)
         self.detail = detail
-        self._cache = FeatureCache()
+        self._cache = RowCache()
 
     def __getstate__(self) -> dict:
         return {k: v for k, v in self.__dict__.items() if k not in self._TRANSIENT}
@@ -395,7 +394,7 @@ class MatchModelPyfunc(mlflow.pyfunc.PythonModel):
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
         self.__dict__.setdefault("detail", None)  # pickled before details existed
-        self._cache = FeatureCache()
+        self._cache = RowCache()
 
     @property
     def columns(self) -> list[str]:
@@ -531,8 +530,8 @@ class MatchModelPyfunc(mlflow.pyfunc.PythonModel):
                 combined = pd.concat([self.history, group, pairs], ignore_index=True)
                 table = competition_features(combined, comp).iloc[len(self.history):]
                 block = _Block(list(table.columns), table.to_numpy(dtype=np.float64))
-                self._cache.put(self._feature_keys(pairs), block, offset=len(group))
-                self._cache.put([keys[missed[p]] for p in positions], block)
+                self._cache.put(self._feature_keys(pairs), block, range(len(group), len(table)))
+                self._cache.put([keys[missed[p]] for p in positions], block, range(len(positions)))
                 for j, p in enumerate(positions):
                     found[missed[p]] = (block, j)
         return _gather(found, fixtures.index)

@@ -261,3 +261,82 @@ def test_top_scores_are_the_likeliest_cells_in_order():
         cells = np.argsort(-grid, axis=None)[:4]
         assert [(b["home"], b["away"]) for b in best] == [np.unravel_index(c, grid.shape) for c in cells]
         assert [b["probability"] for b in best] == grid.flatten()[cells].tolist()
+
+
+def request_columns(fixtures: pd.DataFrame, forecaster: Forecaster, prices: dict | None = None):
+    """``fixtures`` as :meth:`Forecaster.forecast_rows` takes them."""
+    prices = prices or {}
+    return ([str(h) for h in fixtures["home_team"]], [str(a) for a in fixtures["away_team"]],
+            [pd.Timestamp(d).date() for d in fixtures["date"]], fixtures["neutral"].tolist(),
+            np.array([[prices.get(o, np.nan) for o in forecaster.outcomes]] * len(fixtures)))
+
+
+@pytest.mark.parametrize("key", [("E0", "elo"), ("E0", "dixon_coles"), ("NFL", "elo")])
+def test_the_service_path_answers_as_forecast_records_do(champions, key):
+    """forecast_rows (cached per fixture, every pairing of a new date computed at once) gives
+    the records, detail and features that forecast_records gives, row by row."""
+    pyfunc, _ = champions[key]
+    fresh = Forecaster.from_pyfunc(pickle.loads(pickle.dumps(pyfunc.unwrap_python_model())),
+                                   model_name=key[1], version="1", competition=key[0])
+    fixtures = fixtures_for(fresh)
+    prices = {"home": 2.5, "away": 3.25}
+    got = fresh.forecast_rows(*request_columns(fixtures, fresh, prices))
+    expected = fresh.forecast_records(fixtures.assign(**{f"price_{o}": p for o, p in prices.items()}),
+                                      features=True)
+    records = got.records()
+    assert len(records) == len(expected) == len(got)
+    for i, (record, want) in enumerate(zip(records, expected)):
+        features = want.pop("features")
+        assert list(record) == list(want)
+        for name, value in want.items():
+            if isinstance(value, float):
+                assert record[name] == pytest.approx(value, rel=0, abs=1e-12), (i, name)
+            elif name == "top_scores":
+                assert [(s["home"], s["away"]) for s in record[name]] == [(s["home"], s["away"]) for s in value]
+            else:
+                assert record[name] == value, (i, name)
+        row = dict(zip(got.feature_names, got.features[got.fixture[i]].tolist()))
+        assert row.keys() == features.keys()
+        assert all(features[n] == row[n] or (features[n] is None and np.isnan(row[n])) for n in row)
+    assert records[0] is not records[-1] and records[-1]["home_team"] == records[0]["home_team"]
+    assert got.fixture[0] == got.fixture[-1]  # the repeat shares its fixture's outputs
+    json.dumps(records, allow_nan=False)
+
+
+def test_a_new_date_caches_every_pairing_and_later_fixtures_are_lookups(champions, monkeypatch):
+    pyfunc, _ = champions["E0", "dixon_coles"]
+    forecaster = Forecaster.from_pyfunc(pickle.loads(pickle.dumps(pyfunc.unwrap_python_model())),
+                                        model_name="dixon_coles", version="1", competition="E0")
+    teams = [str(t) for t in forecaster.pyfunc.latest_teams]
+    day = (forecaster.pyfunc.history["date"].max() + pd.Timedelta(days=30)).date()
+    no_prices = np.full((1, 3), np.nan)
+    forecaster.forecast_rows([teams[0]], [teams[1]], [day], [False], no_prices)
+    assert len(forecaster._cache) == len(teams) * (len(teams) - 1)
+    computed = []
+    frame = forecaster.pyfunc.frame
+    monkeypatch.setattr(forecaster.pyfunc, "frame", lambda rows: computed.append(len(rows)) or frame(rows))
+    other = forecaster.forecast_rows([teams[5], teams[2]], [teams[3], teams[9]], [day, day], [False, False],
+                                     np.array([[2.0, np.nan, np.nan], [np.nan, 3.1, np.nan]]))
+    assert computed == []  # a lookup
+    assert other.records()[1]["edge_draw"] == pytest.approx(other.probs[1, 1] * 3.1 - 1, abs=1e-12)
+    forecaster.forecast_rows([teams[5]], [teams[3]], [day], [True], no_prices)  # neutral: not cached
+    assert computed == [1]
+    with pytest.raises(UnknownTeam, match="row 1: unknown away_team 'Nobody'"):
+        forecaster.forecast_rows([teams[0]] * 2, [teams[1], "Nobody"], [day] * 2, [False] * 2,
+                                 np.full((2, 3), np.nan))
+    with pytest.raises(ValueError, match=f"row 0: home_team and away_team are both {teams[0]!r}"):
+        forecaster.forecast_rows([teams[0]], [teams[0]], [day], [False], no_prices)
+
+
+def test_the_forecast_cache_is_bounded(champions):
+    pyfunc, _ = champions["E0", "elo"]
+    forecaster = Forecaster.from_pyfunc(pickle.loads(pickle.dumps(pyfunc.unwrap_python_model())),
+                                        model_name="elo", version="1", competition="E0")
+    forecaster._cache.max_rows = 500
+    teams = [str(t) for t in forecaster.pyfunc.latest_teams]
+    first = forecaster.pyfunc.history["date"].max() + pd.Timedelta(days=30)
+    for week in range(3):
+        day = (first + pd.Timedelta(days=7 * week)).date()
+        got = forecaster.forecast_rows([teams[0]], [teams[1]], [day], [False], np.full((1, 3), np.nan))
+        assert 0 < got.probs[0, 0] < 1
+    assert len(forecaster._cache) == 500

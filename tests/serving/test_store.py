@@ -13,11 +13,12 @@ import sys
 import textwrap
 import time
 
+import numpy as np
 import pandas as pd
 import pytest
-from sqlalchemy import text
+from sqlalchemy import create_engine, text
 
-from scoreline.serving.store import PredictionStore
+from scoreline.serving.store import FeatureVector, PredictionStore
 
 
 def prediction(**changes) -> dict:
@@ -28,6 +29,14 @@ def prediction(**changes) -> dict:
            "top_scores": [{"home": 1, "away": 0, "probability": 0.12}],
            "features": {"elo_home": 1612.5, "rest_home": None}, "request_id": "r-1"}
     row.update(changes)
+    return row
+
+
+def bare(**changes) -> dict:
+    """A prediction with no fields beyond the store's own (and ``detail``)."""
+    row = prediction(**changes)
+    for extra in ("fair_odds_home", "edge_home", "top_scores", "request_id"):
+        row.pop(extra)
     return row
 
 
@@ -122,7 +131,13 @@ def test_settle_scores_each_prediction_once_and_again_only_after_a_correction(st
     (prediction(price_away=1.0), r"row 2: price_away: must be a decimal price above 1"),
     (prediction(competition="NFL", prob_draw=0.2, prob_home=0.4, prob_away=0.4),
      r"row 2: prob_draw: NFL has no draw"),
-    (prediction(features={"x": object()}), r"row 2: features: cannot be stored as JSON"),
+    (prediction(features={"x": object()}), r"row 2: features: 'x' must be a number or null"),
+    (prediction(features={"x": "1.5"}), r"row 2: features: 'x' must be a number or null"),
+    (prediction(detail={"x": object()}), r"row 2: detail: cannot be stored as JSON"),
+    (prediction(detail=[1, 2]), r"row 2: detail: must be a dict"),
+    (prediction(neutral="yes"), r"row 2: neutral: must be true or false"),
+    (prediction(competition="NBA", prob_draw=None, prob_home=0.7, prob_away=0.3,
+                features=FeatureVector(("a", "b"), np.zeros(3))), r"row 2: features: 2 names"),
     (prediction(model_name=None), r"row 2: model_name: must be a non-empty string"),
 ])
 def test_a_bad_prediction_row_is_named_and_nothing_is_written(store, bad, message):
@@ -205,9 +220,106 @@ def test_every_returned_commit_survives_a_sigkill_mid_stream(tmp_path):
         lines.append(line)
     assert len(lines) >= 40, writer.stderr.read()
     os.kill(writer.pid, signal.SIGKILL)  # mid-stream: the next batch is being written
-    rest, _ = writer.communicate(timeout=30)
-    assert writer.returncode == -signal.SIGKILL
+    rest = writer.stdout.read()  # what readline buffered too (communicate reads the bare pipe)
+    assert writer.wait(timeout=30) == -signal.SIGKILL
     confirmed = [int(i) for line in lines + rest.splitlines() for i in line.split()]
     stored = set(PredictionStore(url).predictions()["id"])
     assert set(confirmed) <= stored
     assert len(stored) - len(confirmed) in (0, 50)  # at most the one batch whose print was cut off
+
+
+def count(store: PredictionStore, table: str) -> int:
+    with store.engine.connect() as conn:
+        return conn.execute(text(f"SELECT count(*) FROM {table}")).scalar()
+
+
+def test_outputs_are_stored_once_with_features_as_numbers_and_names_once(store):
+    names = tuple(f"f{j}" for j in range(84))
+    values = np.linspace(0.0, 1.0, 84)
+    values[7] = np.nan
+    shared = FeatureVector(names, values)
+    detail = {"top_scores": [{"home": 1, "away": 0, "probability": 0.12}], "xg": float("nan")}
+    rows = [bare(home_team=f"Team {i}", price_home=2 + i / 1000, features=shared, detail=detail)
+            for i in range(10_000)]
+    rows += [bare(features={"elo_home": 1500.0, "rest_home": None}, detail=None),
+             bare(competition="NBA", home_team="ATL", away_team="BKN", prob_home=0.6,
+                  prob_draw=None, prob_away=0.4, features=None, detail=None)]
+    ids = store.record_predictions(rows)
+    assert ids == list(range(ids[0], ids[0] + len(rows)))  # one insert, ids in row order
+    assert count(store, "forecast_outputs") == 2 and count(store, "feature_sets") == 2
+    with store.engine.connect() as conn:
+        sizes = {r[0] for r in conn.execute(text("SELECT length(features) FROM forecast_outputs"))}
+        assert conn.execute(text("SELECT count(*) FROM predictions WHERE output_id IS NULL")).scalar() == 1
+    assert sizes == {84 * 8, 2 * 8}
+    table = store.predictions()
+    assert table["id"].tolist() == ids
+    first = table.iloc[0]
+    assert first["features"]["f7"] is None and first["features"]["f83"] == 1.0
+    assert list(first["features"]) == list(names) and table.iloc[9_999]["price_home"] == 2 + 9_999 / 1000
+    assert first["detail"] == {"top_scores": [{"home": 1, "away": 0, "probability": 0.12}], "xg": None}
+    assert table.iloc[-2]["features"] == {"elo_home": 1500.0, "rest_home": None}
+    assert table.iloc[-2]["detail"] is None
+    assert table.iloc[-1]["features"] is None and table.iloc[-1]["detail"] is None
+    features = store.features(competition="E0")
+    assert features.index.tolist() == ids[:-1] and features.shape == (10_001, 86)
+    np.testing.assert_array_equal(features.loc[ids[0], list(names)].to_numpy(), values)
+    assert np.isnan(features.loc[ids[0], "elo_home"]) and features.loc[ids[-2], "elo_home"] == 1500.0
+    assert store.features(competition="NBA").empty
+    # another store (process) finds the stored output and names by content, not by object
+    again = PredictionStore(store.url)
+    again.record_predictions([bare(features=FeatureVector(names, values.copy()), detail=dict(detail)),
+                              bare(features=FeatureVector(names, values + 1), detail=detail)])
+    assert count(again, "forecast_outputs") == 3 and count(again, "feature_sets") == 2
+    again.close()
+
+
+LEGACY_SCHEMA = """
+CREATE TABLE predictions (
+    id INTEGER NOT NULL PRIMARY KEY, created_at DATETIME NOT NULL, competition VARCHAR(16) NOT NULL,
+    model_name VARCHAR(200) NOT NULL, model_version VARCHAR(64) NOT NULL, date DATE NOT NULL,
+    home_team VARCHAR(200) NOT NULL, away_team VARCHAR(200) NOT NULL, neutral BOOLEAN NOT NULL,
+    prob_home FLOAT NOT NULL, prob_draw FLOAT, prob_away FLOAT NOT NULL, price_home FLOAT,
+    price_draw FLOAT, price_away FLOAT, detail TEXT, features TEXT)
+"""
+
+
+def test_a_database_from_before_feature_sets_is_upgraded_and_keeps_its_rows(tmp_path):
+    path = tmp_path / "old.db"
+    engine = create_engine(f"sqlite:///{path}")
+    with engine.begin() as conn:
+        conn.execute(text(LEGACY_SCHEMA))
+        conn.exec_driver_sql(
+            "INSERT INTO predictions VALUES (1, '2024-08-16 10:30:00', 'E0', 'elo', '3', "
+            "'2024-08-17', 'Arsenal', 'Chelsea', 0, 0.5, 0.25, 0.25, NULL, NULL, NULL, ?, ?)",
+            ('{"request_id": "r-1"}', '{"elo_home": 1612.5, "rest_home": null}'))
+    engine.dispose()
+    store = PredictionStore(f"sqlite:///{path}")
+    with store.engine.connect() as conn:
+        columns = {c[1] for c in conn.execute(text("PRAGMA table_info(predictions)"))}
+    assert "output_id" in columns and not {"detail", "features"} & columns
+    [new] = store.record_predictions([prediction(features={"elo_home": 1500.0, "rest_home": 3.0})])
+    table = store.predictions().set_index("id")
+    assert table.loc[1, "features"] == {"elo_home": 1612.5, "rest_home": None}
+    assert table.loc[1, "detail"] == {"request_id": "r-1"} and new == 2
+    assert table.loc[new, "features"] == {"elo_home": 1500.0, "rest_home": 3.0}
+    features = store.features()
+    assert features.loc[1, "elo_home"] == 1612.5 and np.isnan(features.loc[1, "rest_home"])
+    assert features.loc[2, "rest_home"] == 3.0
+    store.close()
+    PredictionStore(f"sqlite:///{path}").close()  # upgrading twice changes nothing
+
+
+def test_columns_are_taken_as_rows_are_and_checked_alike(store):
+    rows = [bare(), bare(home_team="Everton", away_team="Fulham", prob_home=0.4, prob_away=0.35)]
+    columns = {field: [row[field] for row in rows] for field in rows[0]}
+    ids = store.record_predictions(columns)
+    table = store.predictions().set_index("id")
+    assert table.loc[ids, "home_team"].tolist() == ["Arsenal", "Everton"]
+    assert table.loc[ids[1], "prob_away"] == 0.35 and table.loc[ids[0], "features"]["elo_home"] == 1612.5
+    with pytest.raises(ValueError, match=r"row 1: prob_\*: probabilities sum to 1.05"):
+        store.record_predictions({**columns, "prob_home": [0.5, 0.45]})
+    with pytest.raises(ValueError, match=r"unknown prediction field\(s\) \['request_id'\]"):
+        store.record_predictions({**columns, "request_id": ["a", "b"]})
+    with pytest.raises(ValueError, match="different lengths"):
+        store.record_predictions({**columns, "home_team": ["Arsenal"]})
+    assert len(store.predictions()) == 2

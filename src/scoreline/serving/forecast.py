@@ -10,7 +10,11 @@ table; no BentoML here.
 
 from __future__ import annotations
 
+import datetime as dt
 import difflib
+import threading
+from dataclasses import dataclass
+from itertools import repeat
 from typing import Any
 
 import numpy as np
@@ -19,14 +23,20 @@ import pandas as pd
 from scoreline.config import competition as competition_of
 from scoreline.models.base import GoalModel
 from scoreline.models.conformal import interval_columns
-from scoreline.tracking import PRE_CLOSING_PRICES, FixtureFrame, MatchModelPyfunc, PointsDetail
+from scoreline.tracking import PRE_CLOSING_PRICES, FixtureFrame, MatchModelPyfunc, PointsDetail, RowCache
 
-__all__ = ["LEVELS", "TOP_SCORES", "Forecaster", "UnknownTeam"]
+__all__ = ["FORECAST_CACHE_ROWS", "LEVELS", "TOP_SCORES", "Forecaster", "Forecasts", "UnknownTeam"]
 
 #: how many of the likeliest score lines a football forecast lists
 TOP_SCORES = 5
 #: coverage levels of the margin and total intervals
 LEVELS = (0.8, 0.95)
+#: distinct fixtures whose model outputs a forecaster keeps for the service (about 1 kB each, most
+#: of it features): some 25 dates of a league's pairings, ten NFL weeks
+FORECAST_CACHE_ROWS = 10_000
+#: a new date brings every pairing of the latest season's teams into the cache when there are at
+#: most this many (leagues, NFL, NBA; not college football's 130-odd teams)
+PRIMED_PAIRINGS = 1_000
 #: request columns handed on to the model as they are (see MatchModelPyfunc.predict)
 PASSED_ON = ("season", "match_id", *PRE_CLOSING_PRICES, "home_fcs", "away_fcs")
 
@@ -76,6 +86,8 @@ class Forecaster:
         self._radii = ({(target, level): getattr(self._points, target).radius(level)
                         for target in ("margin", "total") for level in LEVELS}
                        if self._points is not None else {})
+        self._cache = RowCache(FORECAST_CACHE_ROWS)
+        self._computing = threading.Lock()
 
     @classmethod
     def from_pyfunc(cls, pyfunc_model: Any, *, model_name: str, version: str,
@@ -183,18 +195,11 @@ class Forecaster:
         Identical fixtures share one ``top_scores``/``features`` object: treat them as read-only.
         """
         request, frame = self.frame(fixtures, allow_unknown)
-        rows, inverse = frame.rows, frame.inverse
+        outputs, inverse = self._outputs(frame), frame.inverse
         out: dict[str, Any] = {"competition": self.competition, "model_name": self.model_name,
                                "model_version": self.version}
         out.update({c: request[c] for c in ("home_team", "away_team", "date", "neutral")})
-        grid = None
-        if self._grid_is_model and len(rows):
-            grid = self._goals.predict_scores(rows)
-            probs = grid.home_draw_away()[inverse]
-        else:
-            probs = self.pyfunc.probabilities(frame)
-            if self._goals is not None and len(rows):
-                grid = self._goals.predict_scores(rows)
+        probs = outputs.probs[inverse]
         with np.errstate(divide="ignore"):
             fair = 1.0 / probs
         for j, outcome in enumerate(self.outcomes):
@@ -205,12 +210,18 @@ class Forecaster:
             price = request[f"price_{outcome}"].to_numpy(np.float64)
             out[f"price_{outcome}"] = price
             out[f"edge_{outcome}"] = probs[:, j] * price - 1.0
-        if self.football:
-            self._goal_columns(out, grid, inverse)
-        else:
-            self._points_columns(out, rows, inverse)
+        detail = outputs.detail(list(range(len(outputs.probs))))
+        for name in self.detail_names:
+            values = [d[name] for d in detail]
+            if name == "top_scores":
+                out[name] = [values[i] for i in inverse]
+            else:
+                out[name] = np.array(values, dtype=np.float64).reshape(-1)[inverse]
         if features:
-            out["features"] = _feature_dicts(frame)
+            names = outputs.feature_names
+            distinct = [{name: (v if v == v else None) for name, v in zip(names, row)}
+                        for row in outputs.features.tolist()]
+            out["features"] = [distinct[i] for i in inverse]
         return pd.DataFrame(out, index=request.index)  # one construction: cheap for one row too
 
     def forecast_records(self, fixtures: pd.DataFrame, *, allow_unknown: bool = False,
@@ -222,39 +233,245 @@ class Forecaster:
         names = list(columns)
         return [dict(zip(names, values)) for values in zip(*columns.values())]
 
-    def _goal_columns(self, out: dict[str, Any], grid, inverse: np.ndarray) -> None:
-        if grid is None:
-            out["expected_goals_home"] = np.nan
-            out["expected_goals_away"] = np.nan
-            out["top_scores"] = None
-            return
-        goals = grid.expected_goals()[inverse]
-        out["expected_goals_home"] = goals[:, 0]
-        out["expected_goals_away"] = goals[:, 1]
-        tops = top_scores(grid.probabilities)
-        out["top_scores"] = [tops[i] for i in inverse]
+    # -- the service's path ----------------------------------------------------------------------
+    def forecast_rows(self, home: list[str], away: list[str], dates: list[dt.date],
+                      neutral: list[bool], prices: np.ndarray) -> Forecasts:
+        """Forecasts of request rows given as columns: known, distinct teams (else
+        :class:`UnknownTeam` / ValueError naming the row), calendar dates, neutral flags and
+        ``prices`` ``(n, len(outcomes))`` (NaN = no price). The same answers as
+        :meth:`forecast` gives those rows, but each fixture's model outputs (probabilities,
+        detail, features) are computed once and then served from a bounded cache: when a date
+        is first seen, every pairing of the latest season's teams on it is computed with it
+        (up to :data:`PRIMED_PAIRINGS`), in one vectorised call, so any further fixture of that
+        date costs a lookup."""
+        for row, (h, a) in enumerate(zip(home, away)):
+            for field, team in (("home_team", h), ("away_team", a)):
+                if team not in self.known_teams:
+                    raise UnknownTeam(team, self.suggestions(team), field, row)
+            if h == a:
+                raise ValueError(f"row {row}: home_team and away_team are both {h!r}")
+        keys = list(zip(dates, home, away, map(bool, neutral)))
+        found = self._cache.get(keys)
+        missing = [key for key, entry in zip(keys, found) if entry is None]
+        if missing:
+            with self._computing:  # one computation per new date, not one per waiting thread
+                computed = self._compute(missing)
+            found = [computed.get(key) if entry is None else entry for key, entry in zip(keys, found)]
+        return _gathered(self, home, away, dates, [bool(v) for v in neutral],
+                         np.asarray(prices, dtype=np.float64).reshape(len(keys), -1), found)
 
-    def _points_columns(self, out: dict[str, Any], rows: pd.DataFrame, inverse: np.ndarray) -> None:
+    def _compute(self, missing: list[tuple]) -> dict[tuple, tuple[_Outputs, int]]:
+        """Outputs of the ``missing`` keys (plus every pairing of the latest season on each of
+        their dates not cached yet), cached; returns the entries of the ``missing`` keys."""
+        wanted = list(dict.fromkeys(missing))
+        again = self._cache.get(wanted)  # computed by another thread meanwhile
+        entries = {key: entry for key, entry in zip(wanted, again) if entry is not None}
+        todo = [key for key, entry in zip(wanted, again) if entry is None]
+        if not todo:
+            return entries
+        teams = [str(t) for t in self.pyfunc.latest_teams]
+        if len(teams) * (len(teams) - 1) > PRIMED_PAIRINGS:
+            teams = []
+        pairs = [(day, h, a, False) for day in dict.fromkeys(k[0] for k in todo)
+                 for h in teams for a in teams if h != a]
+        asked = set(todo)
+        todo += [key for key, entry in zip(pairs, self._cache.get(pairs))
+                 if entry is None and key not in asked]
+        model_input = pd.DataFrame({
+            "home_team": [k[1] for k in todo], "away_team": [k[2] for k in todo],
+            "date": pd.to_datetime([k[0] for k in todo]), "neutral": [k[3] for k in todo]})
+        frame = self.pyfunc.frame(model_input)
+        outputs = self._outputs(frame)
+        self._cache.put(todo, outputs, frame.inverse)
+        entries.update({key: (outputs, int(row)) for key, row in zip(todo, frame.inverse)})
+        return entries
+
+    # -- model outputs ---------------------------------------------------------------------------
+    @property
+    def detail_names(self) -> tuple[str, ...]:
+        """The detail fields of an answer, in answer order."""
+        if self.football:
+            return ("expected_goals_home", "expected_goals_away", "top_scores")
+        return tuple(f"{target}{suffix}" for target in ("margin", "total")
+                     for suffix in ("", *(f"_{b}" for level in LEVELS for b in interval_columns(level))))
+
+    def _outputs(self, frame: FixtureFrame) -> _Outputs:
+        """Probabilities, detail and features of each distinct row of ``frame``."""
+        rows = frame.rows
+        grid = None
+        if not len(rows):
+            probs = np.empty((0, len(self.outcomes)))
+        elif self._grid_is_model:
+            grid = self._goals.predict_scores(rows)
+            probs = grid.home_draw_away()
+        else:
+            probs = np.asarray(self.pyfunc.model.predict_proba(rows), dtype=np.float64)
+            if self._goals is not None:
+                grid = self._goals.predict_scores(rows)
+        if self.football:
+            numbers = grid.expected_goals() if grid is not None else np.full((len(rows), 2), np.nan)
+            scores = _likeliest_scores(grid.probabilities) if grid is not None else None
+        else:
+            numbers, scores = self._points_numbers(rows), None
+        features = rows[frame.feature_columns].to_numpy(np.float64)
+        return _Outputs(probs, self.detail_names, numbers, scores, features,
+                        tuple(frame.feature_columns))
+
+    def _points_numbers(self, rows: pd.DataFrame) -> np.ndarray:
+        """Expected margin and total with their interval bounds, in :attr:`detail_names` order."""
         if self._points is None or not len(rows):
-            for target in ("margin", "total"):
-                out[target] = np.nan
-                for level in LEVELS:
-                    for bound in interval_columns(level):
-                        out[f"{target}_{bound}"] = np.nan
-            return
+            return np.full((len(rows), len(self.detail_names)), np.nan)
         points = self._points.model.predict_points(rows)
-        for target, centre in (("margin", points.margin[inverse]), ("total", points.total[inverse])):
-            out[target] = centre
+        columns = []
+        for target, centre in (("margin", points.margin), ("total", points.total)):
+            columns.append(centre)
             for level in LEVELS:
                 radius = self._radii[(target, level)]
-                lower, upper = interval_columns(level)
-                out[f"{target}_{lower}"] = centre - radius
-                out[f"{target}_{upper}"] = centre + radius
+                columns += [centre - radius, centre + radius]
+        return np.column_stack(columns)
+
+
+class _Outputs:
+    """What a model says about distinct fixtures, a row each: probabilities ``(m, outcomes)``,
+    the detail's numbers ``(m, d)`` (NaN: none) named by the first ``d`` of ``detail_names``,
+    for football the likeliest scores (home goals, away goals, probabilities, each ``(m, k)``;
+    None without a goal model) and the features ``(m, len(feature_names))``. Kept as arrays: a
+    cached fixture costs about a kilobyte, most of it its features."""
+
+    __slots__ = ("probs", "detail_names", "numbers", "scores", "features", "feature_names")
+
+    def __init__(self, probs: np.ndarray, detail_names: tuple[str, ...], numbers: np.ndarray,
+                 scores: tuple[np.ndarray, np.ndarray, np.ndarray] | None, features: np.ndarray,
+                 feature_names: tuple[str, ...]) -> None:
+        self.probs, self.detail_names, self.numbers, self.scores = probs, detail_names, numbers, scores
+        self.features, self.feature_names = features, feature_names
+
+    def detail(self, rows: list[int]) -> list[dict]:
+        """The detail of ``rows`` as JSON-ready dicts, in answer order."""
+        names = self.detail_names
+        out = [dict(zip(names, values)) for values in _finite_or_none(self.numbers[rows])]
+        if "top_scores" in names:
+            if self.scores is None:
+                for detail in out:
+                    detail["top_scores"] = None
+            else:
+                home, away, chance = (part[rows].tolist() for part in self.scores)
+                for detail, hs, as_, ps in zip(out, home, away, chance):
+                    detail["top_scores"] = [{"home": h, "away": a, "probability": p}
+                                            for h, a, p in zip(hs, as_, ps)]
+        return out
+
+
+@dataclass(frozen=True, eq=False)
+class Forecasts:
+    """Forecasts of request rows, column-wise, in request order (see
+    :meth:`Forecaster.forecast_rows`).
+
+    ``probs`` and ``prices``: ``(n, len(outcomes))``; ``fixture``: row ``i``'s distinct fixture,
+    whose ``detail`` (dict) and ``features`` (row of ``(u, len(feature_names))``) it shares with
+    the other rows of that fixture.
+    """
+
+    competition: str
+    model_name: str
+    model_version: str
+    outcomes: tuple[str, ...]
+    home: list[str]
+    away: list[str]
+    dates: list[dt.date]
+    neutral: list[bool]
+    probs: np.ndarray
+    prices: np.ndarray
+    fixture: np.ndarray
+    detail: list[dict]
+    features: np.ndarray
+    feature_names: tuple[str, ...]
+
+    def __len__(self) -> int:
+        return len(self.home)
+
+    def records(self) -> list[dict]:
+        """JSON-ready answers, as :meth:`Forecaster.forecast_records` gives them (dates as
+        ``YYYY-MM-DD``; NaN and infinities as None); the detail's values are shared objects."""
+        n = len(self)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            fair = 1.0 / self.probs
+            edge = self.probs * self.prices - 1.0
+        days = {day: day.isoformat() for day in set(self.dates)}
+        names = ["competition", "model_name", "model_version", "home_team", "away_team", "date",
+                 "neutral"]
+        columns = [repeat(self.competition, n), repeat(self.model_name, n),
+                   repeat(self.model_version, n), self.home, self.away,
+                   [days[day] for day in self.dates], self.neutral]
+        k = len(self.outcomes)
+        names += [f"prob_{o}" for o in self.outcomes] + [f"fair_odds_{o}" for o in self.outcomes]
+        names += [f"{kind}_{o}" for o in self.outcomes for kind in ("price", "edge")]
+        priced = np.empty((n, 2 * k))
+        priced[:, 0::2], priced[:, 1::2] = self.prices, edge
+        columns += self.probs.T.tolist() + _finite_or_none(np.hstack([fair, priced]).T)
+        records = [dict(zip(names, values)) for values in zip(*columns)]
+        detail = self.detail
+        for record, fixture in zip(records, self.fixture.tolist()):
+            record.update(detail[fixture])
+        return records
+
+
+def _gathered(forecaster: Forecaster, home: list[str], away: list[str], dates: list[dt.date],
+              neutral: list[bool], prices: np.ndarray,
+              found: list[tuple[_Outputs, int]]) -> Forecasts:
+    """The :class:`Forecasts` of request rows whose cache entries are ``found``."""
+    distinct: dict[tuple[int, int], int] = {}
+    fixture = np.fromiter((distinct.setdefault((id(block), row), len(distinct))
+                           for block, row in found), dtype=np.int64, count=len(found))
+    first = {}
+    for (block, row), u in zip(found, fixture.tolist()):
+        first.setdefault(u, (block, row))
+    entries = [first[u] for u in range(len(distinct))]
+    names = entries[0][0].feature_names if entries else ()
+    if all(block.feature_names == names for block, _ in entries):
+        by_block: dict[int, tuple[_Outputs, list[int], list[int]]] = {}
+        for u, (block, row) in enumerate(entries):
+            group = by_block.setdefault(id(block), (block, [], []))
+            group[1].append(u)
+            group[2].append(row)
+        probs = np.empty((len(entries), len(forecaster.outcomes)))
+        features = np.empty((len(entries), len(names)))
+        detail: list[dict | None] = [None] * len(entries)
+        for block, us, rows in by_block.values():
+            probs[us] = block.probs[rows]
+            features[us] = block.features[rows]
+            for u, value in zip(us, block.detail(rows)):
+                detail[u] = value
+    else:  # computed with other feature columns (a model whose features vary): align by name
+        names = tuple(dict.fromkeys(n for block, _ in entries for n in block.feature_names))
+        where = {n: j for j, n in enumerate(names)}
+        probs = np.array([block.probs[row] for block, row in entries]).reshape(len(entries), -1)
+        features = np.full((len(entries), len(names)), np.nan)
+        for u, (block, row) in enumerate(entries):
+            features[u, [where[n] for n in block.feature_names]] = block.features[row]
+        detail = [block.detail([row])[0] for block, row in entries]
+    return Forecasts(forecaster.competition, forecaster.model_name, forecaster.version,
+                     forecaster.outcomes, home, away, dates, neutral, probs[fixture], prices,
+                     fixture, detail, features, names)
+
+
+def _finite_or_none(values: np.ndarray) -> list:
+    """``values.tolist()`` with NaN and infinities as None."""
+    return np.where(np.isfinite(values), values, None).tolist()
 
 
 def top_scores(probabilities: np.ndarray, k: int = TOP_SCORES) -> list[list[dict]]:
     """Per ``(G, G)`` score matrix of an ``(n, G, G)`` batch, the ``k`` likeliest scores as
     ``{"home", "away", "probability"}``, likeliest first."""
+    home, away, values = (part.tolist() for part in _likeliest_scores(probabilities, k))
+    return [[{"home": h, "away": a, "probability": p} for h, a, p in zip(hs, as_, ps)]
+            for hs, as_, ps in zip(home, away, values)]
+
+
+def _likeliest_scores(probabilities: np.ndarray, k: int = TOP_SCORES
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Home goals, away goals (int16) and probabilities, each ``(n, k)``, of the ``k``
+    likeliest cells of each ``(G, G)`` score matrix, likeliest first."""
     n, g, _ = probabilities.shape
     flat = probabilities.reshape(n, g * g)
     k = min(k, g * g)
@@ -262,20 +479,8 @@ def top_scores(probabilities: np.ndarray, k: int = TOP_SCORES) -> list[list[dict
     values = np.take_along_axis(flat, cells, axis=1)
     order = np.argsort(-values, axis=1, kind="stable")
     cells = np.take_along_axis(cells, order, axis=1)
-    values = np.take_along_axis(values, order, axis=1).tolist()
-    home, away = (part.tolist() for part in np.divmod(cells, g))
-    return [[{"home": h, "away": a, "probability": p} for h, a, p in zip(hs, as_, ps)]
-            for hs, as_, ps in zip(home, away, values)]
-
-
-def _feature_dicts(frame: FixtureFrame) -> list[dict]:
-    """``{name: value}`` per request row (NaN as None), built once per distinct fixture."""
-    names = frame.feature_columns
-    values = frame.rows[names].to_numpy(np.float64)
-    finite = np.isfinite(values)
-    distinct = [{name: (v if ok else None) for name, v, ok in zip(names, row, mask)}
-                for row, mask in zip(values.tolist(), finite.tolist())]
-    return [distinct[i] for i in frame.inverse]
+    home, away = (part.astype(np.int16) for part in np.divmod(cells, g))
+    return home, away, np.take_along_axis(values, order, axis=1)
 
 
 def _dates(given: pd.DataFrame) -> pd.Series:

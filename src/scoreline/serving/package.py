@@ -24,8 +24,10 @@ from scoreline.config import COMPETITIONS, Settings, competition
 if TYPE_CHECKING:
     import bentoml
 
+    from scoreline.serving.forecast import Forecaster
+
 __all__ = ["BENTOFILE", "ExportedChampion", "bento_model_name", "bentoml_store", "build_bento",
-           "export_champions", "served_models"]
+           "export_champions", "load_forecaster", "served_models"]
 
 #: the bentofile, relative to the workspace root (the build context)
 BENTOFILE = Path("bentos") / "bentofile.yaml"
@@ -149,6 +151,25 @@ def served_models(codes: Iterable[str] = ()) -> dict[str, "bentoml.Model"]:
         raise LookupError(f"no exported champion for {', '.join(missing)} in the BentoML store: "
                           "run `scoreline package` first")
     return found
+
+
+def load_forecaster(model: "bentoml.Model") -> "Forecaster":
+    """The :class:`~scoreline.serving.forecast.Forecaster` of an exported champion (model name
+    and version from its labels). MLflow loads it without comparing the model's pinned
+    requirements with the installed packages: that check reads the file list of every installed
+    distribution, 0.6 s of each worker's start, and the service's environment is the one its
+    requirements were locked for."""
+    import bentoml
+    import mlflow
+
+    from scoreline.serving.forecast import Forecaster
+
+    labels = model.info.labels
+    pyfunc = mlflow.pyfunc.load_model(model.path_of(bentoml.mlflow.MLFLOW_MODEL_FOLDER),
+                                      suppress_warnings=True)
+    return Forecaster.from_pyfunc(pyfunc, model_name=labels.get("model_name", "unknown"),
+                                  version=labels.get("registry_version", str(model.tag.version)),
+                                  competition=labels["competition"])
 
 
 def build_bento(settings: Settings) -> str:

@@ -24,7 +24,7 @@ __all__ = [
 ]
 
 #: fixtures per /predict_batch request
-MAX_BATCH = 50_000
+MAX_BATCH = 100_000
 #: results per /results request
 MAX_RESULTS = 10_000
 

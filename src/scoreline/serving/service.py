@@ -1,6 +1,6 @@
 """The BentoML prediction service: every competition's champion behind one HTTP API.
 
-* ``POST /predict`` (one fixture) and ``POST /predict_batch`` (up to 50,000) are BentoML APIs:
+* ``POST /predict`` (one fixture) and ``POST /predict_batch`` (up to 100,000) are BentoML APIs:
   probabilities, fair odds, edges against given prices, the champion's detail (likeliest scores
   and expected goals; margin and total with intervals), model name and version.
 * ``GET /teams``, ``GET /models`` and ``POST /results`` (API key) are a mounted FastAPI app.
@@ -23,34 +23,33 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
-import threading
-from collections import OrderedDict
-from typing import Any
+from collections import Counter
+from typing import TYPE_CHECKING, Any
 
 import bentoml
 import pydantic
 import pydantic_core
 from fastapi import FastAPI, Query
 from fastapi.exceptions import RequestValidationError
+from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from scoreline.config import Settings
 from scoreline.serving import package
+from scoreline.serving.answers import Answers, Rejected
+from scoreline.serving.heap import freeze_loaded_heap, release_free_memory
 from scoreline.serving.limits import AccessControl, parse_api_keys
 from scoreline.serving.schemas import (
-    CompetitionCode, Fixture, ModelInfo, Prediction, PredictionBatch,
-    PredictBatchRequest, ResultsAccepted, ResultsRequest, TeamList, fixture_problems,
+    CompetitionCode, Fixture, ModelInfo, Prediction, PredictionBatch, PredictBatchRequest,
+    ResultsAccepted, ResultsRequest, TeamList,
 )
+
+if TYPE_CHECKING:
+    from scoreline.serving.forecast import Forecaster
 
 logger = logging.getLogger("scoreline.serving")
 
-#: a batch may hold this many distinct dates (each new date costs a feature computation)
-MAX_BATCH_DATES = 100
-#: unknown teams listed in one error
-MAX_LISTED = 10
-#: forecasts a worker keeps for repeated fixtures (a few kB each, with their features)
-ANSWER_CACHE_ENTRIES = 2000
 PREDICT_ROUTES = ("/predict", "/predict_batch")
 
 # The worker's configuration, read once from its environment: BentoML takes the service's
@@ -62,18 +61,8 @@ if not CHAMPIONS:
                        "promote a model, then run `scoreline package` (or `make serve`)")
 
 
-class Rejected(Exception):
-    """A request the service answers with a 4xx: ``status``, a message and per-item detail."""
-
-    def __init__(self, status: int, message: str, detail: list[dict] | None = None) -> None:
-        super().__init__(message)
-        self.status, self.message, self.detail = status, message, detail or []
-
-    def response(self) -> JSONResponse:
-        body: dict[str, Any] = {"error": self.message}
-        if self.detail:
-            body["detail"] = self.detail
-        return JSONResponse(body, status_code=self.status)
+def _response(rejected: Rejected) -> JSONResponse:
+    return JSONResponse(rejected.body(), status_code=rejected.status)
 
 
 def _tracing_config() -> dict:
@@ -120,22 +109,18 @@ class Scoreline:
     """Forecasts of every exported champion; one instance per worker process."""
 
     def __init__(self) -> None:
-        from scoreline.serving.forecast import Forecaster
         from scoreline.serving.store import PredictionStore
 
-        self.forecasters: dict[str, Forecaster] = {}
         self.models: dict[str, bentoml.Model] = self._stored_models()
-        for code, stored in self.models.items():
-            labels = stored.info.labels
-            self.forecasters[code] = Forecaster.from_pyfunc(
-                bentoml.mlflow.load_model(stored), model_name=labels.get("model_name", "unknown"),
-                version=labels.get("registry_version", str(stored.tag.version)), competition=code)
+        self.forecasters: dict[str, Forecaster] = {
+            code: package.load_forecaster(stored) for code, stored in self.models.items()}
         self.store = PredictionStore(SETTINGS.prediction_store)
-        self.answers = AnswerCache()
+        self.answers = Answers(self.forecasters, self.store)
         self.metrics = ServiceMetrics(self.forecasters, self.models)
         logging.getLogger("bentoml._internal.server.http_app").addFilter(_without_client_errors)
-        logger.info("serving %s", ", ".join(f"{c} {f.model_name} v{f.version}"
-                                            for c, f in self.forecasters.items()))
+        frozen = freeze_loaded_heap()
+        logger.info("serving %s (%d objects frozen)", ", ".join(
+            f"{c} {f.model_name} v{f.version}" for c, f in self.forecasters.items()), frozen)
 
     def _stored_models(self) -> dict[str, bentoml.Model]:
         """The champions to load: those a bento was built with when serving one, else the
@@ -159,7 +144,7 @@ class Scoreline:
         try:
             records = self._forecast([row], "/predict", single=True)
         except Rejected as rejected:
-            return rejected.response()
+            return _response(rejected)
         return Response(pydantic_core.to_json(records[0]), media_type="application/json")
 
     @bentoml.api(route="/predict_batch", input_spec=PredictBatchRequest)
@@ -168,81 +153,17 @@ class Scoreline:
         try:
             records = self._forecast(fixtures, "/predict_batch", single=False)
         except Rejected as rejected:
-            return rejected.response()
+            return _response(rejected)
         return Response(pydantic_core.to_json({"predictions": records}),
-                        media_type="application/json")
+                        media_type="application/json",
+                        background=BackgroundTask(release_free_memory))  # once it is sent
 
     def _forecast(self, fixtures: list[dict], endpoint: str, single: bool) -> list[dict]:
-        """Validated forecasts of ``fixtures`` (request order), committed to the prediction
-        store in one transaction, with their ``prediction_id``."""
-        import pandas as pd  # here: `bentoml serve` imports this module before any worker
-
-        where = (lambda row: "") if single else (lambda row: f"fixtures[{row}]: ")
-        codes = [f["competition"] for f in fixtures]
-        home = [f["home_team"].strip() for f in fixtures]
-        away = [f["away_team"].strip() for f in fixtures]
-        prices = [f.get("prices") or {} for f in fixtures]
-        problems = fixture_problems(codes, home, away, [p.get("draw") is not None for p in prices])
-        if problems:
-            raise Rejected(422, where(problems[0][0]) + problems[0][1],
-                           [{"row": r, "msg": m} for r, m in problems[:MAX_LISTED]])
-        today = dt.datetime.now(dt.UTC).date()  # the forecaster's default, made explicit
-        dates = [f.get("date") or today for f in fixtures]
-        if len(set(dates)) > MAX_BATCH_DATES:
-            raise Rejected(422, f"fixtures: {len(set(dates))} distinct dates; at most "
-                                f"{MAX_BATCH_DATES} per request")
-        groups: dict[str, list[int]] = {}
-        for row, code in enumerate(codes):
-            groups.setdefault(code, []).append(row)
-        records: list[dict | None] = [None] * len(fixtures)
-        for code, rows in groups.items():
-            forecaster = self.forecasters.get(code)
-            if forecaster is None:
-                raise Rejected(422, f"{where(rows[0])}competition: no champion serves {code}; "
-                                    f"served: {', '.join(self.forecasters)}")
-            self._check_teams(forecaster, rows, home, away, where)
-            keys = [(code, home[r], away[r], dates[r], bool(fixtures[r].get("neutral", False)),
-                     *(prices[r].get(o) for o in forecaster.outcomes)) for r in rows]
-            answers = self.answers.get(keys)
-            missing = [i for i, answer in enumerate(answers) if answer is None]
-            if missing:
-                table = pd.DataFrame([key[1:5] for key in (keys[i] for i in missing)],
-                                     columns=["home_team", "away_team", "date", "neutral"])
-                for j, outcome in enumerate(forecaster.outcomes):
-                    table[f"price_{outcome}"] = [keys[i][5 + j] for i in missing]
-                try:
-                    computed = forecaster.forecast_records(table, features=True)
-                except ValueError as error:  # a check the schema cannot express; names its row
-                    raise Rejected(422, f"{code}: {error}") from None
-                self.answers.put([keys[i] for i in missing], computed)
-                for i, answer in zip(missing, computed):
-                    answers[i] = answer
-            for r, answer in zip(rows, answers):
-                records[r] = dict(answer)  # the cached answer stays as it is
-        ids = self.store.record_predictions(records)
-        for record, prediction_id in zip(records, ids):
-            del record["features"]
-            record["prediction_id"] = prediction_id
-        for code, rows in groups.items():
-            self.metrics.predicted(code, endpoint, len(rows))
+        """The answers (see :meth:`Answers.forecast`), counted in the metrics."""
+        records = self.answers.forecast(fixtures, single)
+        for code, n in Counter(record["competition"] for record in records).items():
+            self.metrics.predicted(code, endpoint, n)
         return records
-
-    @staticmethod
-    def _check_teams(forecaster, rows: list[int], home: list[str], away: list[str], where) -> None:
-        """Reject unknown teams: each named once with its first row and closest known names."""
-        known, unknown = forecaster.known_teams, {}
-        for field, names in (("home_team", home), ("away_team", away)):
-            for r in rows:
-                if names[r] not in known and names[r] not in unknown:
-                    unknown[names[r]] = (r, field)
-        if not unknown:
-            return
-        detail = [{"row": r, "field": field, "team": team, "suggestions": forecaster.suggestions(team)}
-                  for team, (r, field) in list(unknown.items())[:MAX_LISTED]]
-        first = detail[0]
-        hint = (f"; closest: {', '.join(first['suggestions'])}" if first["suggestions"] else "")
-        raise Rejected(422, f"{where(first['row'])}{first['field']}: unknown team {first['team']!r} "
-                            f"for {forecaster.competition}{hint}", detail)
 
     # -- teams, models, results ------------------------------------------------------------------
     @routes.get("/teams", response_model=TeamList,
@@ -251,8 +172,8 @@ class Scoreline:
         """The teams a competition's champion knows, latest season's first."""
         forecaster = self.forecasters.get(competition)
         if forecaster is None:
-            return Rejected(404, f"no champion serves {competition}; served: "
-                                 f"{', '.join(self.forecasters)}").response()
+            return _response(Rejected(404, f"no champion serves {competition}; served: "
+                                           f"{', '.join(self.forecasters)}"))
         return TeamList(competition=competition, model_version=forecaster.version,
                         teams=forecaster.teams)
 
@@ -280,44 +201,16 @@ class Scoreline:
                     raise Rejected(422, f"{where}date: {row['date']} is in the future")
                 forecaster = self.forecasters.get(row["competition"])
                 if forecaster is not None:
-                    self._check_teams(forecaster, [0], [row["home_team"].strip()],
-                                      [row["away_team"].strip()], lambda _: where)
+                    Answers.check_teams(forecaster, [0], [row["home_team"].strip()],
+                                        [row["away_team"].strip()], lambda _: where)
             recorded = self.store.record_results(rows)
         except Rejected as rejected:
-            return rejected.response()
+            return _response(rejected)
         except ValueError as error:  # the store's row checks (scores above a sport's maximum)
-            return Rejected(422, re.sub(r"^row (\d+):", r"results[\1]:", str(error))).response()
+            return _response(Rejected(422, re.sub(r"^row (\d+):", r"results[\1]:", str(error))))
         for code in {r["competition"] for r in rows}:
             self.metrics.results(code, sum(r["competition"] == code for r in rows))
         return ResultsAccepted(recorded=recorded, settled=self.store.settle())
-
-
-class AnswerCache:
-    """Recent forecasts by fixture (competition, teams, date, neutral, prices): a forecast is a
-    pure function of those and the loaded champion, and clients ask for the same few upcoming
-    fixtures over and over. Bounded, least recently used out, thread-safe; entries are never
-    changed (callers copy)."""
-
-    def __init__(self, max_entries: int = ANSWER_CACHE_ENTRIES) -> None:
-        self.max_entries = max_entries
-        self._entries: OrderedDict[tuple, dict] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, keys: list[tuple]) -> list[dict | None]:
-        with self._lock:
-            found = [self._entries.get(key) for key in keys]
-            for key, answer in zip(keys, found):
-                if answer is not None:
-                    self._entries.move_to_end(key)
-        return found
-
-    def put(self, keys: list[tuple], answers: list[dict]) -> None:
-        with self._lock:
-            for key, answer in zip(keys, answers):
-                self._entries[key] = answer
-                self._entries.move_to_end(key)
-            while len(self._entries) > self.max_entries:
-                self._entries.popitem(last=False)
 
 
 def _without_client_errors(record: logging.LogRecord) -> bool:
@@ -370,6 +263,9 @@ Scoreline = bentoml.service(
     traffic={"timeout": 300},
     logging={"access": {"enabled": False}},
     tracing=_tracing_config(),
+    # two malloc arenas, not eight per core: with a thread per request, each thread's arena
+    # keeps its own freed memory and a worker's resident size grew 150 MB more in a soak
+    envs=[{"name": "MALLOC_ARENA_MAX", "value": "2"}],
 )(bentoml.asgi_app(routes, path="/")(Scoreline))
 Scoreline.add_asgi_middleware(JsonBodies)
 Scoreline.add_asgi_middleware(
