@@ -8,7 +8,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.scoreline-installed
 
-.PHONY: setup pipeline ingest test lab ui lock clean-venv
+.PHONY: setup pipeline ingest test test-deps lab ui lock clean-venv
 
 setup: $(STAMP)
 
@@ -33,8 +33,20 @@ pipeline: setup
 ingest: setup
 	$(BIN)/scoreline ingest
 
-test: setup
+test: setup test-deps
 	$(BIN)/python -m pytest
+
+# Debian packages the tests drive: Chromium (the match-centre page in a headless browser) and
+# the PostgreSQL server (team mode; the tests start and stop their own throwaway cluster).
+SYSTEM_PACKAGES := chromium postgresql
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+test-deps:
+	@if ! command -v chromium > /dev/null || ! ls /usr/lib/postgresql/*/bin/initdb > /dev/null 2>&1; then \
+	    echo "installing Debian packages: $(SYSTEM_PACKAGES)"; \
+	    export DEBIAN_FRONTEND=noninteractive; \
+	    $(SUDO) apt-get install -y -qq --no-install-recommends $(SYSTEM_PACKAGES) > /dev/null \
+	    || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq --no-install-recommends $(SYSTEM_PACKAGES) > /dev/null; }; \
+	fi
 
 lab: setup
 	$(BIN)/jupyter lab --ip 127.0.0.1 --no-browser --allow-root notebooks/
@@ -57,7 +69,7 @@ clean-venv:
 PORT ?= 3000
 
 # The prediction service on http://127.0.0.1:$(PORT): exports each competition's champion from
-# the MLflow registry into the BentoML store (.bentoml/), then `bentoml serve` (WORKERS=2 on 2+ cores).
+# the MLflow registry into the BentoML store (.bentoml/), then `bentoml serve` (one worker per core unless WORKERS=).
 serve: setup
 	$(BIN)/scoreline serve --port $(PORT) $(if $(WORKERS),--workers $(WORKERS))
 

@@ -14,7 +14,7 @@ PARAMETERS = {
     "ingest": {"source", "competitions", "run_dir", "parent_run_id"},
     "features": {"competition", "run_dir", "parent_run_id"},
     "train": {"competition", "model", "run_dir", "parent_run_id"},
-    "tune": {"competition", "model", "trials", "run_dir", "parent_run_id"},
+    "tune": {"competition", "model", "trials", "workers", "run_dir", "parent_run_id"},
     "backtest": {"competition", "models", "from_season", "window", "run_dir", "parent_run_id"},
     "promote": {"competition", "model", "fail_on_reject", "run_dir", "parent_run_id"},
     "monitor": {"competition", "days", "since", "fail_on_alert", "run_dir", "parent_run_id"},

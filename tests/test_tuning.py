@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import mlflow
 import numpy as np
 import pandas as pd
 import pytest
@@ -13,6 +14,12 @@ from leagues import poisson_league
 from scoreline.config import competition
 from scoreline.models.dixon_coles import DixonColes
 from scoreline.tuning import tune, tuned_params
+
+
+@pytest.fixture(autouse=True)
+def _forget_tracking_uri():
+    yield
+    mlflow.set_tracking_uri(None)  # tune's run set it (and exported MLFLOW_TRACKING_URI)
 
 
 def simulated(seasons=range(2008, 2013), seed=0) -> pd.DataFrame:

@@ -130,16 +130,20 @@ def backtest(code: str, models: str | None, from_season: int | None, window: str
 @click.option("--from-season", type=int, default=None,
               help="First evaluated season; tuning uses the seasons before it only.")
 @click.option("--validation-seasons", type=int, default=3, show_default=True)
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Worker processes sharing the study (run the command on several machines "
+                   "against one $SCORELINE_OPTUNA_STORAGE to add theirs).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def tune(code: str, name: str, trials: int, from_season: int | None, validation_seasons: int,
-         as_json: bool) -> None:
-    """Optuna search of one model's hyper-parameters on the seasons before the evaluation."""
+         workers: int, as_json: bool) -> None:
+    """Optuna search of one model's hyper-parameters on the seasons before the evaluation;
+    each trial is an MLflow child run of one ``tune`` run."""
     from scoreline.config import competition
     from scoreline.data.store import MatchStore
     from scoreline.evaluation.competition import default_config
     from scoreline.features.builder import competition_features
     from scoreline.models import catalog
-    from scoreline.tuning import tune as run_tune
+    from scoreline.tuning import TuningError, tune as run_tune
 
     settings = Settings()
     comp = competition(code)
@@ -152,8 +156,9 @@ def tune(code: str, name: str, trials: int, from_season: int | None, validation_
     data = matches.join(competition_features(matches, comp))
     first = default_config(comp, from_season).from_season
     try:
-        result = run_tune(settings, comp, name, models[name], data, first, trials, validation_seasons)
-    except (KeyError, ValueError) as err:
+        result = run_tune(settings, comp, name, models[name], data, first, trials, validation_seasons,
+                          workers=workers)
+    except (KeyError, ValueError, TuningError) as err:
         _fail(str(err).strip("'\""))
     if as_json:
         _emit_json(result.to_dict())
@@ -161,6 +166,7 @@ def tune(code: str, name: str, trials: int, from_season: int | None, validation_
     click.echo(f"study {result.study_name}: {result.n_trials} trials in total, best validation "
                f"score {result.best_value:.5f} ({first - validation_seasons}-{first - 1}) in {result.seconds:.1f} s")
     click.echo(f"best parameters: {json.dumps(result.best_params)}")
+    click.echo(f"trials of this call: child runs of MLflow run {result.run_id} ({result.workers} worker(s))")
     click.echo(f"written to {result.path} (used by backtests and training from now on)")
 
 
@@ -403,6 +409,97 @@ def monitor_command(code: str, since: str | None, days: int | None, parent_run_i
         sys.exit(1)
 
 
+@main.command("matchday")
+@click.option("--competition", "code", required=True, type=click.Choice(list(COMPETITIONS)))
+@click.option("--days", type=click.IntRange(min=1), default=7, show_default=True,
+              help="Fixtures dated --date to --date + days - 1.")
+@click.option("--date", "day", default=None, metavar="YYYY-MM-DD", help="First day (default: today, UTC).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def matchday_command(code: str, days: int, day: str | None, as_json: bool) -> None:
+    """Forecast the coming fixtures with the champion, store them, propose bets (registry/policy.yaml
+    `betting:`); re-running a day adds nothing."""
+    from scoreline.matchday import run_matchday
+
+    try:
+        result = run_matchday(Settings(), code, day, days)
+    except ValueError as err:  # no champion, bad fixture row, unknown team, bad policy
+        _fail(str(err))
+    if as_json:
+        _emit_json(result.to_dict())
+        return
+    click.echo(f"{code} matchday {result.day} (+{days - 1} days): {result.fixtures} fixtures, "
+               f"{result.predicted} forecast ({result.reused} already), champion {result.model_name} "
+               f"v{result.model_version}; bankroll {result.bankroll:.2f}")
+    for bet in result.bets.itertuples(index=False):
+        click.echo(f"  {bet.date} {bet.home_team} v {bet.away_team}: {bet.outcome} @ {bet.price:.2f} "
+                   f"(p {bet.probability:.3f}, EV {bet.expected_value:+.3f}) stake {bet.stake:.2f}")
+    click.echo(f"  report {result.folder}")
+
+
+@main.command("settle")
+@click.option("--competition", "code", required=True, type=click.Choice(list(COMPETITIONS)))
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def settle_command(code: str, as_json: bool) -> None:
+    """Settle predictions and bets on the stored results; P/L, ROI, yield, hit rate and CLV to date."""
+    from scoreline.matchday import run_settle
+
+    try:
+        result = run_settle(Settings(), code)
+    except ValueError as err:  # a bad result row, bad policy
+        _fail(str(err))
+    if as_json:
+        _emit_json(result.to_dict())
+        return
+    s = result.summary
+    click.echo(f"{code}: {result.results_recorded} results recorded, predictions {result.predictions}, "
+               f"{result.bets_settled} bets settled")
+    for label, figures in (("to date", s), *((f"v{v}", f) for v, f in result.by_version.items())):
+        click.echo(f"  {label}: {figures['n_settled']} bets settled ({figures['n_open']} open), staked "
+                   f"{figures['staked']:.2f}, P/L {figures['pnl']:+.2f}, ROI {figures['roi']:+.2%}, "
+                   f"yield {figures['yield']:+.2%}, hit rate {figures['hit_rate']:.2%}, "
+                   f"mean CLV {figures['mean_clv']:+.3f}")
+    click.echo(f"  bankroll {s['bankroll']:.2f}; report {result.folder}")
+
+
+@main.command("replay")
+@click.option("--competition", "code", required=True, type=click.Choice(list(COMPETITIONS)))
+@click.option("--season", type=int, required=True, help="Season start year, e.g. 2022 for 2022/23.")
+@click.option("--days-ahead", type=click.IntRange(min=1), default=7, show_default=True)
+@click.option("--retrain-every", type=click.IntRange(min=0), default=7, show_default=True,
+              help="Days between retrains with the gate (0: only the first champion).")
+@click.option("--monitor-every", type=click.IntRange(min=0), default=7, show_default=True,
+              help="Days between monitor runs (0: never).")
+@click.option("--models", default="elo,dixon_coles", show_default=True, metavar="NAME[,NAME...]",
+              help="Candidate models trained at each retrain.")
+@click.option("--workspace", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Keep the replay's stores here (default: a temporary folder, removed).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def replay_command(code: str, season: int, days_ahead: int, retrain_every: int, monitor_every: int,
+                   models: str, workspace: Path | None, as_json: bool) -> None:
+    """Replay a past season day by day: ingest -> settle -> matchday -> monitor -> retrain with the gate."""
+    from scoreline.matchday.replay import ReplayConfig, replay
+
+    try:
+        config = ReplayConfig(days_ahead=days_ahead, retrain_every=retrain_every,
+                              monitor_every=monitor_every,
+                              models=tuple(m.strip() for m in models.split(",") if m.strip()))
+        result = replay(Settings(), code, season, config, workspace)
+    except (ValueError, KeyError) as err:  # unknown season or model, first champion rejected
+        _fail(str(err))
+    s = result.summary
+    if as_json:
+        _emit_json(s)
+        return
+    click.echo(f"{code} {season}: {s['days']} days ({s['active_days']} with news), {s['predictions']} "
+               f"predictions, {s['n_bets']} bets, staked {s['staked']:.2f}, P/L {s['pnl']:+.2f}, "
+               f"ROI {s['roi']:+.2%}, yield {s['yield']:+.2%}, hit rate {s['hit_rate']:.2%}, "
+               f"mean CLV {s['mean_clv']:+.3f}")
+    click.echo(f"  promotions {s['promotions_accepted']} accepted, {s['promotions_rejected']} rejected; "
+               f"{s['monitor_runs']} monitor runs, {s['monitor_alerts']} alerts")
+    click.echo("  seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in s["seconds"].items())
+               + f"; wall {s['wall_seconds']:.1f}; report {s['report_dir']}")
+
+
 @main.command("health")
 @click.option("--service-url", default=None, metavar="URL",
               help="Readiness URL. Default: $SCORELINE_SERVICE_URL, else http://127.0.0.1:3000/readyz.")
@@ -444,6 +541,8 @@ def backup_command(folder: Path | None, as_json: bool) -> None:
     click.echo(f"backup in {written}:")
     for name, info in manifest["files"].items():
         click.echo(f"  {name:<16} {info['bytes']:>12,} bytes  sha256 {info['sha256'][:16]}")
+    for name, command in manifest.get("not_included", {}).items():
+        click.echo(f"  not included: {name} is in PostgreSQL; back it up with `{command}`")
 
 
 @main.command("restore")
@@ -464,6 +563,44 @@ def restore_command(folder: Path, force: bool, as_json: bool) -> None:
         return
     for path in written:
         click.echo(f"restored {path}")
+
+
+@main.command("migrate-store")
+@click.option("--to", "target", required=True, metavar="URL",
+              help="The new prediction store (SQLAlchemy URL, e.g. postgresql+psycopg://...); must be empty.")
+@click.option("--from", "source", default=None, metavar="URL",
+              help="The store to copy. Default: the SQLite store under registry/.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def migrate_store_command(target: str, source: str | None, as_json: bool) -> None:
+    """Copy the prediction store into a new database (SQLite to PostgreSQL for team mode), all
+    or nothing; then point SCORELINE_PREDICTION_STORE_URL (or the team database) at it."""
+    from sqlalchemy.engine import make_url
+
+    from scoreline.serving.store import PredictionStore, copy_store
+
+    settings = Settings()
+    source = source or f"sqlite:///{settings.registry_path / 'predictions.db'}"
+    path = source.removeprefix("sqlite:///").split("?", 1)[0]
+    if source.startswith("sqlite:///") and not Path(path).is_file():
+        _fail(f"--from: no prediction store at {path}")
+    try:
+        stores = [PredictionStore(source), PredictionStore(target)]
+    except Exception as err:  # a bad URL or an unreachable server
+        _fail(f"cannot open the stores: {type(err).__name__}: {err}")
+    try:
+        copied = copy_store(*stores)
+    except ValueError as err:
+        _fail(str(err))
+    finally:
+        for store in stores:
+            store.close()
+    shown = {"from": make_url(source).render_as_string(hide_password=True),
+             "to": make_url(target).render_as_string(hide_password=True)}
+    if as_json:
+        _emit_json({**shown, "rows": copied})
+        return
+    click.echo(f"copied {shown['from']} -> {shown['to']}: "
+               + ", ".join(f"{table} {n:,}" for table, n in copied.items()))
 
 
 def pd_frame(rows: list[dict]):
@@ -507,7 +644,7 @@ def package_command(codes: tuple[str, ...], build: bool, as_json: bool) -> None:
 @click.option("--port", type=click.IntRange(1, 65535), default=3000, show_default=True)
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--workers", type=click.IntRange(min=1), default=None,
-              help="Worker processes, each with every champion. Default: $SCORELINE_SERVE_WORKERS, else 1.")
+              help="Worker processes, each with every champion. Default: $SCORELINE_SERVE_WORKERS, else one per CPU core.")
 @click.option("--no-export", is_flag=True, help="Serve the champions already in the BentoML store.")
 def serve(port: int, host: str, workers: int | None, no_export: bool) -> None:
     """Export the champions and serve them with BentoML (the path a built bento takes too)."""

@@ -4,6 +4,11 @@ This is the one place configuration lives. Every value has a default that works 
 configuration at all; environment variables prefixed ``SCORELINE_`` override them
 (``SCORELINE_DATA_SOURCE=/path/to/csvs``), and ``MLFLOW_TRACKING_URI`` overrides the tracking
 store as MLflow users expect.
+
+Team mode is configuration only (docs/team-mode.md): ``SCORELINE_TEAM_DATABASE_URL`` (PostgreSQL)
+becomes the Optuna storage and the prediction store wherever those are not set themselves, and
+requires a tracking server (``MLFLOW_TRACKING_URI`` / ``SCORELINE_TRACKING_URI``, http(s)) in
+front of the same PostgreSQL, so no machine keeps a registry of its own.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Annotated, Mapping
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -112,10 +117,14 @@ class Settings(BaseSettings):
     reports_dir: Path | None = None
     registry_dir: Path | None = None
     tracking_uri: str | None = None
-    #: Optuna study storage (any SQLAlchemy URL); unset means SQLite under registry/
+    #: team mode: one PostgreSQL database (SQLAlchemy URL, ``postgresql+psycopg://...``) that is
+    #: the default of ``optuna_storage`` and ``prediction_store_url``; needs a tracking server
+    team_database_url: str | None = None
+    #: Optuna study storage (any SQLAlchemy URL); unset means the team database, else SQLite
+    #: under registry/
     optuna_storage: str | None = None
     #: the prediction store (any SQLAlchemy URL; ``?synchronous=FULL`` on SQLite also survives
-    #: power loss); unset means SQLite under registry/
+    #: power loss); unset means the team database, else SQLite under registry/
     prediction_store_url: str | None = None
     http_timeout_s: float = 30.0
     http_retries: int = 3
@@ -126,8 +135,9 @@ class Settings(BaseSettings):
     rate_limit_per_minute: int = Field(default=0, ge=0)
     #: competitions the service loads, comma-separated; empty = every exported champion
     serve_competitions: Annotated[tuple[str, ...], NoDecode] = ()
-    #: service worker processes (each loads every champion)
-    serve_workers: int = Field(default=1, ge=1)
+    #: service worker processes, each with every champion (~300-400 MB); default one per CPU
+    #: core this process may use: one worker is CPU-bound at ~800 requests/s on /predict
+    serve_workers: int = Field(default_factory=lambda: len(os.sched_getaffinity(0)), ge=1)
     #: BentoML store (models, bentos); unset means ``BENTOML_HOME``, else ``<home>/.bentoml``
     bentoml_dir: Path | None = None
 
@@ -146,6 +156,36 @@ class Settings(BaseSettings):
         if unknown:
             raise ValueError(f"unknown competition(s) {', '.join(unknown)}; known: {', '.join(COMPETITIONS)}")
         return codes
+
+    @model_validator(mode="after")
+    def _team_mode(self) -> "Settings":
+        """The team database fills the unset stores; the registry must then be a server's."""
+        if self.team_database_url is None:
+            return self
+        if not self.team_database_url.startswith("postgresql"):
+            raise ValueError(f"team_database_url must be a PostgreSQL URL (postgresql+psycopg://"
+                             f"user:password@host/db), got {self.team_database_url.split(':', 1)[0]!r}")
+        if not self.mlflow_tracking_uri.startswith(("http://", "https://")):
+            raise ValueError("team mode (team_database_url) needs an MLflow tracking server: set "
+                             "MLFLOW_TRACKING_URI (or SCORELINE_TRACKING_URI) to its http(s) URL, "
+                             f"not {self.mlflow_tracking_uri!r}")
+        for name in ("optuna_storage", "prediction_store_url"):
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, self.team_database_url)  # frozen: set once here
+        return self
+
+    @property
+    def team_mode(self) -> bool:
+        """True when the stores are shared (a team database and a tracking server)."""
+        return self.team_database_url is not None
+
+    def artifact_location(self, experiment: str) -> str | None:
+        """Where a new experiment keeps its artifacts: ``registry/artifacts/<experiment>`` for a
+        local store; None (the server's own artifact root) behind a tracking server, so
+        artifacts are shared rather than left on the machine that logged them."""
+        if self.mlflow_tracking_uri.startswith(("http://", "https://", "databricks")):
+            return None
+        return (self.registry_path / "artifacts" / experiment).resolve().as_uri()
 
     @property
     def store_dir(self) -> Path:

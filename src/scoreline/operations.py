@@ -1,6 +1,11 @@
 """Operations: a health check of the workspace, and consistent backups of the prediction store
 and the local registry (SQLite's online backup API, so writers keep running meanwhile).
 
+In team mode (``team_database_url``) health checks the tracking server and the PostgreSQL
+database instead of local files, and :func:`backup` refuses with the ``pg_dump`` command that
+backs those up: PostgreSQL and the server's artifact store are the team's to back up, not one
+workspace's.
+
 A backup folder holds ``mlflow.db``, ``predictions.db`` and ``optuna.db`` (those present),
 ``artifacts.tar`` (``registry/artifacts``) and ``manifest.json`` (each file's size and sha256).
 :func:`restore` checks the manifest before touching anything and replaces each file atomically.
@@ -22,7 +27,8 @@ from pathlib import Path
 
 from scoreline.config import COMPETITIONS, Settings
 
-__all__ = ["Check", "DATABASES", "backup", "checks_to_dict", "health", "restore", "verify_backup"]
+__all__ = ["Check", "DATABASES", "TeamModeBackup", "backup", "checks_to_dict", "health",
+           "pg_dump_command", "restore", "verify_backup"]
 
 #: the SQLite databases of ``registry/`` a backup copies (when present)
 DATABASES = ("mlflow.db", "predictions.db", "optuna.db")
@@ -51,9 +57,18 @@ def _sqlite_path(url: str) -> Path | None:
 def health(settings: Settings, service_url: str | None = SERVICE_URL, *,
            max_snapshot_age_days: float = 14.0, timeout_s: float = 3.0) -> list[Check]:
     """Match store readable and fresh, registry reachable, every competition's champion, the
-    prediction store writable, the service ready (``service_url=None`` skips it)."""
+    prediction store writable, the service ready (``service_url=None`` skips it); in team mode
+    also the tracking server and the team database."""
     checks = [_match_store(settings, max_snapshot_age_days)]
-    checks += _registry(settings)
+    server = None
+    if settings.team_mode:
+        server = _tracking_server(settings.mlflow_tracking_uri, timeout_s)
+        checks += [server, _team_database(settings.team_database_url)]
+    if server is None or server.ok:
+        checks += _registry(settings)
+    else:  # MLflow's client would retry an unreachable server for minutes
+        checks.append(Check("registry", False, f"{settings.mlflow_tracking_uri}: not checked, "
+                                               "the tracking server is not reachable"))
     checks.append(_prediction_store(settings))
     if service_url:
         checks.append(_service(service_url, timeout_s))
@@ -123,6 +138,39 @@ def _prediction_store(settings: Settings) -> Check:
     return Check("prediction_store", True, f"{settings.prediction_store}: writable, {count} predictions")
 
 
+def _tracking_server(uri: str, timeout_s: float) -> Check:
+    """The MLflow server answers ``/health`` (and says its version)."""
+    import httpx
+
+    base = uri.rstrip("/")
+    try:
+        response = httpx.get(f"{base}/health", timeout=timeout_s)
+        version = httpx.get(f"{base}/version", timeout=timeout_s).text.strip()
+    except httpx.HTTPError as err:
+        return Check("tracking_server", False, f"{uri}: not reachable ({type(err).__name__}: {err})")
+    if response.status_code != 200:
+        return Check("tracking_server", False, f"{uri}/health: HTTP {response.status_code}")
+    return Check("tracking_server", True, f"{uri}: MLflow {version}")
+
+
+def _team_database(url: str) -> Check:
+    """The team's PostgreSQL database accepts a connection (password never shown)."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    shown = make_url(url).render_as_string(hide_password=True)
+    engine = create_engine(url, connect_args={"connect_timeout": 5})
+    try:
+        with engine.connect() as conn:
+            version = conn.execute(text("SHOW server_version")).scalar()
+            size = conn.execute(text("SELECT pg_size_pretty(pg_database_size(current_database()))")).scalar()
+    except Exception as err:  # any failure to connect is the finding
+        return Check("team_database", False, f"{shown}: {type(err).__name__}: {str(err).splitlines()[0]}")
+    finally:
+        engine.dispose()
+    return Check("team_database", True, f"{shown}: PostgreSQL {version}, {size}")
+
+
 def _service(url: str, timeout_s: float) -> Check:
     import httpx
 
@@ -157,9 +205,49 @@ def _copy_database(source: Path, target: Path) -> None:
         raise RuntimeError(f"backup of {source} fails its integrity check: {status}")
 
 
+class TeamModeBackup(RuntimeError):
+    """Team mode keeps nothing worth a workspace backup: the message says what to run instead."""
+
+
+def pg_dump_command(url: str, file: Path | str) -> list[str]:
+    """The ``pg_dump`` command that writes database ``url`` (a SQLAlchemy URL) to ``file`` in
+    pg_dump's custom format (``pg_restore --clean --dbname=... FILE`` restores it). The
+    password is left out: pass it as ``PGPASSWORD`` or in ``~/.pgpass``."""
+    from sqlalchemy.engine import make_url
+
+    libpq = make_url(url).set(drivername="postgresql", password=None)
+    return ["pg_dump", "--format=custom", f"--file={file}",
+            f"--dbname={libpq.render_as_string(hide_password=False)}"]
+
+
+def _postgres_stores(settings: Settings) -> dict[str, str]:
+    """The configured stores that live in PostgreSQL, by name."""
+    stores = {"optuna": settings.optuna_storage, "predictions": settings.prediction_store}
+    found: dict[str, str] = {}
+    for name, url in stores.items():
+        if url and url.startswith("postgresql") and url not in found.values():
+            found[name] = url
+    return found
+
+
 def backup(settings: Settings, to: Path | None = None) -> Path:
     """Back up the registry's databases and artifacts into ``to`` (default
-    ``backups/<UTC stamp>/``); returns the folder. Nothing is left behind on failure."""
+    ``backups/<UTC stamp>/``); returns the folder. Nothing is left behind on failure.
+
+    Team mode raises :class:`TeamModeBackup` naming the ``pg_dump`` command instead; stores
+    configured on PostgreSQL outside team mode are listed in the manifest's ``not_included``
+    with theirs."""
+    if settings.team_mode:
+        command = " ".join(pg_dump_command(settings.team_database_url, "scoreline.dump"))
+        raise TeamModeBackup(
+            "team mode: the registry, studies and predictions are in PostgreSQL and on the "
+            f"tracking server ({settings.mlflow_tracking_uri}), not in this workspace. Back up "
+            f"the database with `{command}` (and the tracking server's own database the same "
+            "way if it is another one), and the server's artifact root (the folder or bucket of "
+            "`mlflow server --artifacts-destination`) with your file or object-store backups. "
+            "See docs/team-mode.md")
+    external = {name: " ".join(pg_dump_command(url, f"{name}.dump"))
+                for name, url in _postgres_stores(settings).items()}
     registry = settings.registry_path
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     folder = Path(to) if to is not None else settings.home / "backups" / stamp
@@ -184,6 +272,8 @@ def backup(settings: Settings, to: Path | None = None) -> Path:
                  for p in sorted(partial.iterdir())}
         manifest = {"created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
                     "registry": str(registry), "files": files}
+        if external:  # in PostgreSQL: the command that backs each up
+            manifest["not_included"] = external
         (partial / MANIFEST).write_text(json.dumps(manifest, indent=2))
         if folder.exists():
             folder.rmdir()

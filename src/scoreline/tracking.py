@@ -96,7 +96,8 @@ def _prepare_store(settings: Settings) -> str:
 
 
 def experiment_id(name: str, settings: Settings) -> str:
-    """Id of experiment ``name``, created with its artifacts under ``registry/artifacts/<name>``.
+    """Id of experiment ``name``, created with its artifacts under ``registry/artifacts/<name>``
+    (behind a tracking server: the server's artifact root).
 
     An experiment that already exists keeps the location it was created with (MLflow cannot
     move it).
@@ -105,9 +106,8 @@ def experiment_id(name: str, settings: Settings) -> str:
     found = client.get_experiment_by_name(name)
     if found is not None:
         return found.experiment_id
-    location = (settings.registry_path / "artifacts" / name).resolve()
     try:
-        return client.create_experiment(name, artifact_location=location.as_uri())
+        return client.create_experiment(name, artifact_location=settings.artifact_location(name))
     except MlflowException:  # created meanwhile by a concurrent step
         found = client.get_experiment_by_name(name)
         if found is None:

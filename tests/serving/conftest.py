@@ -147,6 +147,7 @@ def service_env(folder: Path, bentoml_home: Path) -> dict[str, str]:
         "BENTOML_HOME": str(bentoml_home),
         "BENTOML_DO_NOT_TRACK": "true",
         "SCORELINE_HOME": str(folder),
+        "SCORELINE_SERVE_WORKERS": "1",  # one per core would double the tests' memory
         "SCORELINE_PREDICTION_STORE_URL": f"sqlite:///{folder / 'predictions.db'}",
         "SCORELINE_API_KEYS": f"{API_KEY},{LIMITED_KEY}:{LIMIT}",
     })
@@ -161,3 +162,17 @@ def service(exported_champions, tmp_path_factory):
     running.start()
     yield running
     running.stop()
+
+
+@pytest.fixture(scope="module")
+def client(service):
+    """An HTTP client of the running service."""
+    with httpx.Client(base_url=service.url, timeout=60.0) as http:
+        yield http
+
+
+@pytest.fixture(scope="module")
+def teams(client) -> dict[str, list[str]]:
+    """The served teams of each competition, as /teams lists them."""
+    return {code: client.get("/teams", params={"competition": code}).json()["teams"]
+            for code in SERVED}

@@ -28,18 +28,6 @@ FUTURE = "2026-12-05"  # after the stored history: a fixture to forecast
 PAST = "2026-11-01"  # a fixture whose result gets recorded
 
 
-@pytest.fixture(scope="module")
-def client(service):
-    with httpx.Client(base_url=service.url, timeout=60.0) as http:
-        yield http
-
-
-@pytest.fixture(scope="module")
-def teams(client) -> dict[str, list[str]]:
-    return {code: client.get("/teams", params={"competition": code}).json()["teams"]
-            for code in SERVED}
-
-
 def fixture(code: str, home: str, away: str, **extra) -> dict:
     return {"competition": code, "home_team": home, "away_team": away, "date": FUTURE, **extra}
 

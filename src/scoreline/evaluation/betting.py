@@ -211,9 +211,9 @@ def simulate(predictions: pd.DataFrame, matches_prices: pd.DataFrame, model: str
     won = observed[idx] == pick
     payout_per_unit = np.where(won, price, np.where(push[idx], 1.0, 0.0))
     dates = frame["date"].to_numpy()[idx]
-    stake, bankroll_after = _stakes_and_bankroll(dates, ev / (price - 1.0), payout_per_unit, policy)
+    stake, bankroll_after = stakes_and_bankroll(dates, ev / (price - 1.0), payout_per_unit, policy)
 
-    clv = _closing_line_value(frame, closing_source, outcomes, idx, pick, price)
+    clv = closing_line_value(frame, closing_source, outcomes, idx, pick, price)
     bets = pd.DataFrame({
         "date": frame["date"].to_numpy()[idx],
         "match_id": frame["match_id"].to_numpy()[idx],
@@ -226,8 +226,8 @@ def simulate(predictions: pd.DataFrame, matches_prices: pd.DataFrame, model: str
     return BettingResult(model, policy, source, bets, _summary(bets, policy, int(usable.sum())))
 
 
-def _stakes_and_bankroll(dates: np.ndarray, kelly: np.ndarray, payout_per_unit: np.ndarray,
-                         policy: BettingPolicy) -> tuple[np.ndarray, np.ndarray]:
+def stakes_and_bankroll(dates: np.ndarray, kelly: np.ndarray, payout_per_unit: np.ndarray,
+                        policy: BettingPolicy) -> tuple[np.ndarray, np.ndarray]:
     """Stakes and the running bankroll after each bet, bets sorted by date.
 
     ``kelly``: full-Kelly fraction per bet; ``payout_per_unit``: what one unit staked pays back.
@@ -253,8 +253,8 @@ def _stakes_and_bankroll(dates: np.ndarray, kelly: np.ndarray, payout_per_unit: 
     return stake, after
 
 
-def _closing_line_value(frame: pd.DataFrame, closing_source: str, outcomes: tuple[str, ...],
-                        idx: np.ndarray, pick: np.ndarray, price: np.ndarray) -> np.ndarray:
+def closing_line_value(frame: pd.DataFrame, closing_source: str, outcomes: tuple[str, ...],
+                       idx: np.ndarray, pick: np.ndarray, price: np.ndarray) -> np.ndarray:
     """``price / (1 / q_close) - 1`` per bet, with q_close de-vigged multiplicatively."""
     columns = [f"odds_{closing_source}_{o}" for o in outcomes]
     if not all(c in frame for c in columns) or len(idx) == 0:

@@ -267,7 +267,7 @@ class _ParentRun:
         if found is not None:
             return found.experiment_id
         # an explicit location keeps artifacts out of the current directory's ./mlruns
-        location = (settings.registry_path / "artifacts" / self.experiment).resolve().as_uri()
+        location = settings.artifact_location(self.experiment)
         try:
             return self.client.create_experiment(self.experiment, artifact_location=location)
         except Exception:  # created concurrently by another run
@@ -307,7 +307,8 @@ class _ParentRun:
 def _kernel_environment(settings: Settings) -> Iterator[None]:
     """Export the runner's settings so the kernel's ``Settings()`` and MLflow agree with it."""
     values = {"MLFLOW_TRACKING_URI": settings.mlflow_tracking_uri, "SCORELINE_HOME": str(settings.home)}
-    for name in ("data_source", "data_dir", "reports_dir", "registry_dir"):
+    for name in ("data_source", "data_dir", "reports_dir", "registry_dir", "team_database_url",
+                 "optuna_storage", "prediction_store_url"):
         value = getattr(settings, name)
         if value is not None:
             values[f"SCORELINE_{name.upper()}"] = str(value)

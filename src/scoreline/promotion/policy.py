@@ -141,6 +141,39 @@ class RulesOverride(BaseModel):
     eligible_models: Eligibility | None = None
 
 
+#: pre-closing books a live bet may be priced at, per sport (closing prices only judge CLV)
+PRICE_SOURCES = {Sport.FOOTBALL: ("b365", "pinnacle", "avg", "max"),
+                 Sport.AMERICAN_FOOTBALL: ("moneyline",), Sport.BASKETBALL: ("moneyline",)}
+
+
+class Betting(BaseModel):
+    """The live betting policy of the matchday loop (``betting:``): amounts are fractions of
+    the competition's bankroll, as in :class:`scoreline.evaluation.betting.BettingPolicy`."""
+
+    model_config = _STRICT
+
+    bankroll: float = Field(default=100.0, gt=0)   # starting bankroll per competition, units
+    edge: float = Field(default=0.03, ge=0)        # bet when p * price > 1 + edge
+    staking: Literal["kelly", "flat"] = "kelly"
+    kelly_fraction: float = Field(default=0.25, gt=0, le=1)
+    flat_stake: float = Field(default=0.01, gt=0, le=1)
+    max_stake_fraction: float = Field(default=0.02, gt=0, le=1)
+    max_daily_exposure: float = Field(default=0.10, gt=0, le=1)
+    price_source: dict[Sport, str] = {Sport.FOOTBALL: "b365", Sport.AMERICAN_FOOTBALL: "moneyline",
+                                      Sport.BASKETBALL: "moneyline"}
+    closing_source: str = "pinnacle_close"
+
+    @model_validator(mode="after")
+    def _known_books(self) -> Betting:
+        for sport, source in self.price_source.items():
+            if source not in PRICE_SOURCES[sport]:
+                raise ValueError(f"price_source.{sport.value}: {source!r} is not a pre-closing "
+                                 f"price source of {sport.value}; one of {', '.join(PRICE_SOURCES[sport])}")
+        if not self.closing_source.endswith("_close"):
+            raise ValueError(f"closing_source: {self.closing_source!r} is not a closing price source")
+        return self
+
+
 class Policy(BaseModel):
     """``registry/policy.yaml``: rules per sport, overrides per competition code."""
 
@@ -151,6 +184,8 @@ class Policy(BaseModel):
     #: thresholds of drift and live-quality monitoring; validated by
     #: :mod:`scoreline.monitoring.policy` (monitoring reads promotion, never the reverse)
     monitoring: dict[str, Any] | None = None
+    #: the matchday loop's live betting policy (defaults when absent)
+    betting: Betting = Betting()
 
     @field_validator("sports")
     @classmethod

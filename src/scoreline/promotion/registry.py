@@ -3,13 +3,16 @@
 ``scoreline-{code}`` holds every evaluated candidate as a version; the alias ``champion`` names
 the version the service answers with and ``previous`` the champion it replaced. Every alias move
 reads the current aliases, decides and writes them (and the ``champion_history`` tag of the
-registered model) under one file lock per competition, so two promotions or rollbacks running
-at once serialise instead of interleaving into an inconsistent pair of aliases.
+registered model) under one lock per competition (a file lock, and in team mode also a
+PostgreSQL advisory lock), so two promotions or rollbacks running at once serialise instead of
+interleaving into an inconsistent pair of aliases.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import time
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import Iterator
@@ -50,27 +53,55 @@ def registry_client(settings: Settings) -> mlflow.MlflowClient:
 
 
 @contextmanager
-def promotion_lock(settings: Settings, code: str) -> Iterator[None]:
-    """Exclusive lock of ``code``'s aliases across threads and processes on this machine.
-
-    A tracking server shared between machines needs a lock there; a local SQLite store lives on
-    one machine, which is what this serves.
-    """
+def promotion_lock(settings: Settings, code: str, timeout_s: float = LOCK_TIMEOUT_S) -> Iterator[None]:
+    """Exclusive lock of ``code``'s aliases across threads and processes on this machine, and
+    in team mode across machines (a PostgreSQL advisory lock in the team database, taken by
+    the outermost holder on this machine)."""
     folder = settings.registry_path / "locks"
     folder.mkdir(parents=True, exist_ok=True)
     # a singleton per path is re-entrant within a thread (promote holds the lock while it
     # registers and moves aliases) and still exclusive between threads and processes
     path = folder / f"promote-{competition(code).code}.lock"
-    lock = FileLock(str(path), timeout=LOCK_TIMEOUT_S, is_singleton=True)
+    lock = FileLock(str(path), timeout=timeout_s, is_singleton=True)
     try:
         lock.acquire()
     except Timeout:
         raise TimeoutError(f"another promotion of {code} has held {path} for more than "
-                           f"{LOCK_TIMEOUT_S:g} s; nothing was changed") from None
+                           f"{timeout_s:g} s; nothing was changed") from None
     try:
-        yield
+        if settings.team_mode and lock.lock_counter == 1:
+            with _database_lock(settings.team_database_url, f"promote-{competition(code).code}", timeout_s):
+                yield
+        else:
+            yield
     finally:
         lock.release()
+
+
+@contextmanager
+def _database_lock(url: str, name: str, timeout_s: float) -> Iterator[None]:
+    """A session-level PostgreSQL advisory lock named ``name``, held while the block runs; it is
+    released by the server if this process dies."""
+    import sqlalchemy as sa
+
+    key = int.from_bytes(hashlib.sha256(f"scoreline:{name}".encode()).digest()[:8], "big", signed=True)
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            deadline = time.monotonic() + timeout_s
+            while not conn.execute(sa.select(sa.func.pg_try_advisory_lock(key))).scalar():
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"another machine's promotion has held the team database's "
+                                       f"{name} lock for more than {timeout_s:g} s; nothing was changed")
+                time.sleep(0.2)
+            conn.commit()
+            try:
+                yield
+            finally:
+                conn.execute(sa.select(sa.func.pg_advisory_unlock(key)))
+                conn.commit()
+    finally:
+        engine.dispose()
 
 
 def _alias_version(client: mlflow.MlflowClient, name: str, alias: str) -> ModelVersion | None:

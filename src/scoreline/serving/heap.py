@@ -19,7 +19,7 @@ __all__ = ["GC_THRESHOLDS", "freeze_loaded_heap", "release_free_memory"]
 
 #: young-generation allocations before a collection, then collections of the younger
 #: generation before the next one is collected (CPython's defaults: 700, 10, 10)
-GC_THRESHOLDS = (10_000, 50, 100)
+GC_THRESHOLDS = (10_000, 10, 10)
 
 
 def freeze_loaded_heap() -> int:

@@ -18,9 +18,9 @@ from typing_extensions import NotRequired, TypedDict
 from scoreline.config import COMPETITIONS, Sport
 
 __all__ = [
-    "MAX_BATCH", "CompetitionCode", "Fixture", "FixtureRow", "ModelInfo", "Prediction",
-    "PredictionBatch", "PredictBatchRequest", "Prices", "Result", "ResultsAccepted",
-    "ResultsRequest", "Score", "TeamList", "fixture_problems",
+    "MAX_BATCH", "CompetitionCode", "Fixture", "FixtureRow", "ModelInfo", "MonitoringStatus",
+    "Prediction", "PredictionBatch", "PredictBatchRequest", "Prices", "Result", "ResultsAccepted",
+    "ResultsRequest", "Score", "TeamList", "UpcomingList", "UpcomingPrediction", "fixture_problems",
 ]
 
 #: fixtures per /predict_batch request
@@ -215,3 +215,62 @@ class ResultsAccepted(BaseModel):
 
     recorded: int
     settled: dict = Field(description="the store's settlement summary")
+
+
+OptionalText = _nullable(str, {"type": "string"})
+OptionalInt = _nullable(int, {"type": "integer"})
+OptionalFlag = _nullable(bool, {"type": "boolean"})
+OptionalTime = _nullable(dt.datetime, {"type": "string", "format": "date-time"})
+
+
+class UpcomingPrediction(BaseModel):
+    """The latest stored forecast of a fixture not yet played (the service's own or a matchday
+    run's); ``fair_odds_<outcome>`` is 1 / probability."""
+
+    prediction_id: int
+    created_at: dt.datetime = Field(description="when it was forecast (UTC)")
+    date: dt.date
+    home_team: str
+    away_team: str
+    neutral: bool
+    model_name: str
+    model_version: str
+    prob_home: float
+    prob_draw: OptionalFloat = None
+    prob_away: float
+    fair_odds_home: float
+    fair_odds_draw: OptionalFloat = None
+    fair_odds_away: float
+
+
+class UpcomingList(BaseModel):
+    """Fixtures dated ``start`` to ``end`` (inclusive) with a stored forecast and no result,
+    by date; one row per fixture."""
+
+    competition: str
+    start: dt.date
+    end: dt.date
+    predictions: list[UpcomingPrediction]
+
+
+class MonitoringStatus(BaseModel):
+    """The latest monitoring run of a competition (``scoreline monitor``), or ``has_run``
+    false when there is none. ``live``: mean scores of the settled predictions (``n``,
+    ``log_loss``, ``brier``, ``rps``, ``accuracy``, ``ece``); ``coverage``: the share of
+    two-way results inside each stored interval."""
+
+    competition: str
+    has_run: bool
+    message: str
+    at: OptionalTime = None
+    ok: OptionalFlag = None
+    alerts: list[str] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list)
+    champion_version: OptionalText = None
+    drift_share: OptionalFloat = None
+    drifted_features: list[str] = Field(default_factory=list)
+    compared_features: OptionalInt = None
+    window_predictions: OptionalInt = None
+    window_settled: OptionalInt = None
+    live: dict[str, float] = Field(default_factory=dict)
+    coverage: dict[str, float] = Field(default_factory=dict)

@@ -3,7 +3,9 @@
 * ``POST /predict`` (one fixture) and ``POST /predict_batch`` (up to 100,000) are BentoML APIs:
   probabilities, fair odds, edges against given prices, the champion's detail (likeliest scores
   and expected goals; margin and total with intervals), model name and version.
-* ``GET /teams``, ``GET /models`` and ``POST /results`` (API key) are a mounted FastAPI app.
+* ``GET /teams``, ``GET /models``, ``POST /results`` (API key), ``GET /upcoming`` and
+  ``GET /monitoring`` are a mounted FastAPI app, which also serves the match-centre page at
+  ``/ui/``.
 * ``GET /healthz`` / ``/livez``, ``/readyz`` (every champion loaded) and ``/metrics`` are
   BentoML's own; the metrics add predictions per competition and each competition's serving
   model version (``scoreline_model_info``) to BentoML's request counts and latency histograms
@@ -24,6 +26,7 @@ import datetime as dt
 import logging
 import re
 from collections import Counter
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import bentoml
@@ -33,17 +36,21 @@ from fastapi import FastAPI, Query
 from fastapi.exceptions import RequestValidationError
 from starlette.background import BackgroundTask
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.staticfiles import StaticFiles
 
 from scoreline.config import Settings
+from scoreline.monitoring import monitoring_dir
 from scoreline.serving import package
 from scoreline.serving.answers import Answers, Rejected
 from scoreline.serving.heap import freeze_loaded_heap, release_free_memory
 from scoreline.serving.limits import AccessControl, parse_api_keys
+from scoreline.serving.matchcentre import latest_monitoring_summary, monitoring_status, upcoming_predictions
 from scoreline.serving.schemas import (
-    CompetitionCode, Fixture, ModelInfo, Prediction, PredictionBatch, PredictBatchRequest,
-    ResultsAccepted, ResultsRequest, TeamList,
+    CompetitionCode, Fixture, ModelInfo, MonitoringStatus, Prediction, PredictionBatch,
+    PredictBatchRequest, ResultsAccepted, ResultsRequest, TeamList, UpcomingList,
 )
+from scoreline.serving.timeout import use_in_bentoml
 
 if TYPE_CHECKING:
     from scoreline.serving.forecast import Forecaster
@@ -103,6 +110,16 @@ async def _invalid(_: Request, error: RequestValidationError) -> JSONResponse:
     detail = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in error.errors()]
     return JSONResponse({"error": f"{len(detail)} validation error(s)", "detail": detail},
                         status_code=422)
+
+
+# the match-centre page: static files (no build step), the service's home page
+UI_FOLDER = Path(__file__).with_name("ui")
+routes.mount("/ui", StaticFiles(directory=UI_FOLDER, html=True), name="ui")
+
+
+@routes.get("/ui", include_in_schema=False)  # `/` stays BentoML's Swagger page of the API
+def _home() -> RedirectResponse:
+    return RedirectResponse("/ui/")
 
 
 class Scoreline:
@@ -212,6 +229,25 @@ class Scoreline:
             self.metrics.results(code, sum(r["competition"] == code for r in rows))
         return ResultsAccepted(recorded=recorded, settled=self.store.settle())
 
+    # -- match centre: upcoming fixtures, monitoring ---------------------------------------------
+    @routes.get("/upcoming", response_model=UpcomingList)
+    def upcoming(self, competition: CompetitionCode = Query(description="competition code"),
+                 days: int = Query(7, ge=0, le=90, description="fixtures up to this many days ahead"),
+                 limit: int = Query(500, ge=1, le=5000, description="at most this many fixtures")):
+        """Stored forecasts of fixtures from today (UTC) on that have no result yet: the
+        latest one per fixture, by date."""
+        start = dt.datetime.now(dt.UTC).date()
+        end = start + dt.timedelta(days=days)
+        return UpcomingList(competition=competition, start=start, end=end,
+                            predictions=upcoming_predictions(self.store, competition, start, end, limit))
+
+    @routes.get("/monitoring", response_model=MonitoringStatus)
+    def monitoring(self, competition: CompetitionCode = Query(description="competition code")):
+        """The latest ``scoreline monitor`` run of a competition: when, drift, live scores,
+        alerts; ``has_run`` false before the first."""
+        summary = latest_monitoring_summary(monitoring_dir(SETTINGS, competition))
+        return MonitoringStatus(**monitoring_status(competition, summary))
+
 
 def _without_client_errors(record: logging.LogRecord) -> bool:
     """A log filter: BentoML logs a traceback for every body that fails validation, errors of
@@ -255,6 +291,7 @@ class ServiceMetrics:
 for _code, _model in CHAMPIONS.items():
     setattr(Scoreline, _attribute(_code), bentoml.models.BentoModel(_model.tag))
 
+use_in_bentoml()  # BentoML's own timeout middleware keeps every request for the whole timeout
 Scoreline = bentoml.service(
     name="scoreline",
     workers=SETTINGS.serve_workers,

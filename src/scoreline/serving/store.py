@@ -24,6 +24,11 @@ file: they queue on a lock file beside the database (:class:`WriterLock`) and SQ
 waiting up to ``busy_timeout`` ms (``?busy_timeout=``, default 30 000). Readers never wait
 (WAL). WAL pages are copied into the database by a background thread (:class:`Checkpoints`),
 not by the commit of whichever request crosses SQLite's threshold.
+
+On PostgreSQL (team mode) writers run concurrently: inserts of shared rows (feature sets,
+outputs, results) are upserts, and the two read-then-write operations, creating the schema and
+settling, wait for each other on transaction-level advisory locks. :func:`copy_store` moves a
+store's rows into a new database (``scoreline migrate-store``).
 """
 
 from __future__ import annotations
@@ -59,7 +64,7 @@ except ImportError:  # Windows
 from scoreline.config import COMPETITIONS
 from scoreline.evaluation.report import per_match_losses
 
-__all__ = ["FeatureVector", "PredictionStore"]
+__all__ = ["FeatureVector", "PredictionStore", "copy_store"]
 
 OUTCOMES = ("home", "draw", "away")
 #: how far a prediction's probabilities may sum from 1
@@ -194,7 +199,8 @@ class PredictionStore:
                       .bind_processor(self.engine.dialect) for c in ("created_at", "date", "neutral")}
         self._feature_names: dict[int, tuple[str, ...]] = {}
         self._output_ids: dict[str, int] = {}
-        with self._write() as conn:
+        with self.write_transaction() as conn:
+            _serialise(conn, "schema")  # service workers opening one new database at once
             metadata.create_all(conn, checkfirst=True)
             _upgrade(conn)
 
@@ -204,23 +210,20 @@ class PredictionStore:
         self.engine.dispose()
 
     @contextmanager
-    def _write(self) -> Iterator[Connection]:
-        """One write transaction (BEGIN IMMEDIATE on SQLite): committed on exit, rolled back on
-        any error."""
+    def write_transaction(self) -> Iterator[Connection]:
+        """One write transaction (BEGIN IMMEDIATE on SQLite, under the writer lock): committed
+        on exit, rolled back on any error. Other tables in the store's database (the bet book)
+        write through it too, so they share its locking and durability."""
         with self._writers, self.engine.connect().execution_options(scoreline_write=True) as conn:
             with conn.begin():
                 yield conn
 
-    def _upsert_results(self):
+    @staticmethod
+    def _upsert_results(conn: Connection):
         """INSERT of results; on SQLite and PostgreSQL a concurrent writer's row is updated."""
-        name = self.engine.dialect.name
-        if name not in ("sqlite", "postgresql"):
+        statement = _dialect_insert(conn, results_table)
+        if statement is None:
             return insert(results_table)
-        if name == "sqlite":
-            from sqlalchemy.dialects.sqlite import insert as dialect_insert
-        else:
-            from sqlalchemy.dialects.postgresql import insert as dialect_insert
-        statement = dialect_insert(results_table)
         return statement.on_conflict_do_update(
             index_elements=list(MATCH_KEY),
             set_={c: statement.excluded[c] for c in ("home_score", "away_score", "recorded_at")})
@@ -245,7 +248,7 @@ class PredictionStore:
         columns["output_id"] = self._outputs_of(columns.pop("features"), columns.pop("detail"))
         p = predictions_table
         if self.engine.dialect.name != "sqlite":
-            with self._write() as conn:
+            with self.write_transaction() as conn:
                 statement = insert(p).returning(p.c.id, sort_by_parameter_order=True)
                 return [int(i) for i in conn.execute(statement, _row_dicts(columns, WRITTEN[1:])).scalars()]
         # SQLite: the driver itself, on values converted once per distinct value (SQLAlchemy's
@@ -295,14 +298,14 @@ class PredictionStore:
             return [None] * len(which)
         new_sets = {v.names for v, _ in distinct if v is not None} - self._feature_sets.keys()
         if new_sets:
-            with self._write() as conn:
+            with self.write_transaction() as conn:
                 self._feature_sets.update(_store_feature_sets(conn, new_sets))
         items = [_output_item(self._feature_sets, vector, detail) for vector, detail in distinct]
         ids = self._output_ids  # shared by threads: read with get (another may clear it)
         known = {item[0]: ids.get(item[0]) for item in items}
         new = [item for item in items if known[item[0]] is None]
         if new:
-            with self._write() as conn:
+            with self.write_transaction() as conn:
                 stored = _store_outputs(conn, new)
             known.update(stored)
             if len(ids) + len(stored) > OUTPUT_IDS_KEPT:
@@ -327,7 +330,7 @@ class PredictionStore:
         if not latest:
             return 0
         t = results_table
-        with self._write() as conn:
+        with self.write_transaction() as conn:
             stored = {}
             for chunk in _chunks(list(latest), 500):
                 found = conn.execute(select(*(t.c[k] for k in MATCH_KEY), t.c.home_score,
@@ -338,7 +341,7 @@ class PredictionStore:
             changed = [rec for key, (_, rec) in latest.items()
                        if key in stored and stored[key] != _scores(rec)]
             if new:
-                conn.execute(self._upsert_results(), new)
+                conn.execute(self._upsert_results(conn), new)
             for rec in changed:
                 conn.execute(t.update().where(and_(*(t.c[k] == rec[k] for k in MATCH_KEY)))
                              .values(home_score=rec["home_score"], away_score=rec["away_score"],
@@ -360,7 +363,8 @@ class PredictionStore:
                  .where(or_(s.c.prediction_id.is_(None), s.c.home_score != r.c.home_score,
                             s.c.away_score != r.c.away_score)))
         now = _utc_now()
-        with self._write() as conn:
+        with self.write_transaction() as conn:
+            _serialise(conn, "settle")  # two settles would score the same predictions
             due = pd.DataFrame(conn.execute(query).mappings().all(),
                                columns=["id", "competition", "prob_home", "prob_draw", "prob_away",
                                         "home_score", "away_score", "settled"])
@@ -456,6 +460,38 @@ class PredictionStore:
         frame = pd.DataFrame(rows, columns=[c.name for c in t.columns])
         frame["date"] = pd.to_datetime(frame["date"])
         return frame
+
+
+def copy_store(source: PredictionStore, target: PredictionStore, chunk_rows: int = 5_000) -> dict[str, int]:
+    """Copy every row of ``source`` into the empty store ``target`` (moving the SQLite store to
+    PostgreSQL for team mode); returns the rows copied per table.
+
+    The source is read in one transaction (a consistent snapshot while the service keeps
+    writing) and the target written in one, so the copy is all or nothing; ids are kept, and
+    PostgreSQL's id sequences are moved past them. A target holding any row is refused.
+    """
+    tables = metadata.sorted_tables  # parents before the rows that refer to them
+    copied: dict[str, int] = {}
+    with target.write_transaction() as out:
+        held = {t.name: out.execute(select(func.count()).select_from(t)).scalar_one() for t in tables}
+        if any(held.values()):
+            raise ValueError(f"{make_url(target.url).render_as_string(hide_password=True)} is not "
+                             f"empty ({', '.join(f'{n} {k}' for k, n in held.items() if n)}): "
+                             "copy into a new database")
+        with source.engine.connect() as read, read.begin():
+            for table in tables:
+                result = read.execution_options(yield_per=chunk_rows).execute(
+                    select(table).order_by(*table.primary_key.columns))
+                copied[table.name] = 0
+                for rows in result.mappings().partitions():
+                    out.execute(insert(table), [dict(row) for row in rows])
+                    copied[table.name] += len(rows)
+        if out.dialect.name == "postgresql":
+            for table in tables:
+                if "id" in table.c and table.c.id.autoincrement is True:
+                    out.execute(text(f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), "
+                                     f"coalesce(max(id), 0) + 1, false) FROM {table.name}"))
+    return copied
 
 
 # --------------------------------------------------------------------------- SQLite
@@ -572,6 +608,32 @@ def _sqlite_transactions(engine, options: dict[str, str], background_checkpoints
         conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
 
+# --------------------------------------------------------------------------- PostgreSQL
+#: transaction-level advisory lock keys (PostgreSQL), per serialised operation
+ADVISORY_LOCKS = {"schema": 0x5C0E_0001, "settle": 0x5C0E_0002}
+
+
+def _serialise(conn: Connection, operation: str) -> None:
+    """On PostgreSQL, wait for any other transaction doing ``operation`` and hold it off until
+    this one ends (``pg_advisory_xact_lock``). SQLite writers are already one at a time
+    (BEGIN IMMEDIATE); PostgreSQL's run concurrently, which inserts and upserts handle, but
+    schema creation and settlement (read, then write what was read) must not interleave."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": ADVISORY_LOCKS[operation]})
+
+
+def _dialect_insert(conn: Connection, table: Table):
+    """INSERT of ``table`` that supports ``on_conflict_*`` on SQLite and PostgreSQL; None on
+    other databases."""
+    if conn.dialect.name == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    elif conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    else:
+        return None
+    return dialect_insert(table)
+
+
 # --------------------------------------------------------------------------- rows
 def _utc_now() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)
@@ -659,7 +721,13 @@ def _store_feature_sets(conn: Connection, names: set[tuple[str, ...]]) -> dict[t
         digest = hashlib.sha256(listed.encode()).hexdigest()
         found = conn.execute(select(t.c.id).where(t.c.digest == digest)).scalar()
         if found is None:
-            found = conn.execute(insert(t).values(digest=digest, names=listed)).inserted_primary_key[0]
+            statement = _dialect_insert(conn, t)
+            if statement is None:
+                found = conn.execute(insert(t).values(digest=digest, names=listed)).inserted_primary_key[0]
+            else:  # a concurrent writer's identical set is kept
+                conn.execute(statement.values(digest=digest, names=listed)
+                             .on_conflict_do_nothing(index_elements=["digest"]))
+                found = conn.execute(select(t.c.id).where(t.c.digest == digest)).scalar_one()
         ids[key] = int(found)
     return ids
 
@@ -685,14 +753,9 @@ def _store_outputs(conn: Connection, items: list[tuple]) -> dict[str, int]:
     rows = {item[0]: dict(zip(("digest", "feature_set_id", "features", "detail"), item))
             for item in items if item[0] not in ids}
     if rows:
-        if conn.dialect.name == "sqlite":
-            from sqlalchemy.dialects.sqlite import insert as dialect_insert
-        elif conn.dialect.name == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert as dialect_insert
-        else:
-            dialect_insert = None
-        statement = (dialect_insert(t).on_conflict_do_nothing(index_elements=["digest"])
-                     if dialect_insert is not None else insert(t))
+        statement = _dialect_insert(conn, t)
+        statement = (statement.on_conflict_do_nothing(index_elements=["digest"])
+                     if statement is not None else insert(t))
         conn.execute(statement, list(rows.values()))
         for chunk in _chunks(list(rows), 500):
             ids.update((d, i) for d, i in conn.execute(select(t.c.digest, t.c.id).where(t.c.digest.in_(chunk))))
