@@ -270,7 +270,9 @@ def pipeline_run(name: str, overrides: tuple[str, ...], force: bool, as_json: bo
     ran = sum(s.status == "ran" for s in run.steps)
     click.echo(f"{run.pipeline} {run.run_id}: {ran} ran, {len(run.steps) - ran} skipped in {run.seconds:.1f} s")
     click.echo(f"executed notebooks: {run.run_dir}")
-    click.echo(f"MLflow: experiment {run.experiment}, run {run.mlflow_run_id} (browse with `make ui`)")
+    server = settings.mlflow_tracking_uri if settings.mlflow_tracking_uri.startswith("http") else None
+    click.echo(f"MLflow: experiment {run.experiment}, run {run.mlflow_run_id} "
+               f"(browse {'at ' + server if server else 'with `make ui`'})")
 
 
 @pipeline.command("list")
