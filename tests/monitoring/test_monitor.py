@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import mlflow
 import numpy as np
@@ -160,3 +161,21 @@ def test_a_breached_threshold_exits_non_zero_with_an_alert(champion, monkeypatch
     calm = CliRunner().invoke(main, ["monitor", "--competition", "E0", "--days", "1"])
     assert calm.exit_code == 0, calm.output
     mlflow.set_tracking_uri(None)
+
+
+
+@pytest.mark.parametrize("window", [{"days": 1}, {"since": "2100-01-01"}], ids=["predictions", "none"])
+def test_the_monitor_notebook_runs_with_and_without_recent_predictions(champion, window, tmp_path,
+                                                                      monkeypatch):
+    import papermill
+
+    settings, _ = champion
+    root = Path(__file__).resolve().parents[2]
+    for name in ("home", "data_dir", "registry_dir", "reports_dir"):
+        monkeypatch.setenv(f"SCORELINE_{name.upper()}", str(getattr(settings, name)))
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", settings.mlflow_tracking_uri)
+    papermill.execute_notebook(str(root / "notebooks" / "monitor.ipynb"), str(tmp_path / "monitor.ipynb"),
+                               parameters={**window, "fail_on_alert": False, "run_dir": str(tmp_path)},
+                               kernel_name="scoreline", cwd=str(root / "notebooks"), progress_bar=False)
+    summary = json.loads((tmp_path / "monitor_E0.json").read_text())
+    assert bool(summary["drift"]) == ("days" in window)

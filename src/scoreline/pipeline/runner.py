@@ -330,6 +330,16 @@ def _first_lines(text: str, n: int = 3) -> str:
     return " | ".join(lines[:n]) + more
 
 
+@contextlib.contextmanager
+def _kernel_sockets() -> Iterator[Any]:
+    """Kernel-manager configuration: the kernel listens on unix sockets in a private temporary
+    folder, not on loopback TCP ports that any local user could reach unencrypted."""
+    from traitlets.config import Config
+
+    with tempfile.TemporaryDirectory(prefix="scoreline-kernel-") as folder:
+        yield Config({"KernelManager": {"transport": "ipc", "ip": str(Path(folder) / "kernel")}})
+
+
 def _execute_step(step: StepSpec, position: int, total: int, notebook: Path, output: Path,
                   parameters: dict[str, Any], settings: Settings, kernel: str, run: PipelineRun) -> None:
     import papermill
@@ -339,10 +349,11 @@ def _execute_step(step: StepSpec, position: int, total: int, notebook: Path, out
     cwd = workspace / "notebooks" if (workspace / "notebooks").is_dir() else notebook.parent
     where = f"step {step.name!r} ({position}/{total}, {step.notebook})"
     try:
-        with _kernel_environment(settings):
+        with _kernel_environment(settings), _kernel_sockets() as sockets:
             papermill.execute_notebook(
                 str(notebook), str(output), parameters=parameters, kernel_name=kernel, cwd=str(cwd),
                 progress_bar=False, log_output=False, request_save_on_cell_execute=True,
+                config=sockets,
             )
     except PapermillExecutionError as err:
         error = f"{err.ename}: {_first_lines(err.evalue)}" if str(err.evalue).strip() else err.ename
