@@ -578,6 +578,7 @@ def migrate_store_command(target: str, source: str | None, as_json: bool) -> Non
     or nothing; then point SCORELINE_PREDICTION_STORE_URL (or the team database) at it."""
     from sqlalchemy.engine import make_url
 
+    from scoreline.matchday.book import metadata as bet_book
     from scoreline.serving.store import PredictionStore, copy_store
 
     settings = Settings()
@@ -590,7 +591,7 @@ def migrate_store_command(target: str, source: str | None, as_json: bool) -> Non
     except Exception as err:  # a bad URL or an unreachable server
         _fail(f"cannot open the stores: {type(err).__name__}: {err}")
     try:
-        copied = copy_store(*stores)
+        copied = copy_store(*stores, extra=[bet_book])
     except ValueError as err:
         _fail(str(err))
     finally:

@@ -4,6 +4,7 @@ prediction store moves to PostgreSQL with ``scoreline migrate-store``."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import subprocess
@@ -15,6 +16,7 @@ from sqlalchemy.engine import make_url
 
 from scoreline.cli import main
 from scoreline.config import Settings
+from scoreline.matchday.book import BetBook
 from scoreline.operations import TeamModeBackup, backup, health, pg_dump_command
 from scoreline.serving.store import FeatureVector, PredictionStore
 
@@ -107,14 +109,25 @@ def test_migrate_store_copies_sqlite_to_postgres_all_or_nothing(settings, postgr
                            "away_team": "Away", "home_score": i % 3, "away_score": 1} for i in range(10)])
     local.settle()
     before = local.predictions()
+    book = BetBook(local)
+    bet = {"competition": "E0", "date": dt.date(2024, 8, 17), "home_team": "Home 0", "away_team": "Away",
+           "placed_on": dt.date(2024, 8, 16), "placed_at": dt.datetime(2024, 8, 16, 6), "prediction_id": ids[0],
+           "model_name": "elo", "model_version": "1", "outcome": "home", "probability": 0.5, "price": 2.2,
+           "price_source": "b365", "expected_value": 0.1, "kelly": 0.08, "stake": 0.5, "bankroll": 100.0,
+           "status": "open"}
+    book.record([{k: bet[k] for k in ("competition", "date", "home_team", "away_team", "model_version",
+                                      "prediction_id", "placed_on")}], [bet])
+    bets_before = book.bets("E0")
     local.close()
 
     target = new_database(postgres_url)
     result = CliRunner().invoke(main, ["migrate-store", "--to", target, "--json"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["rows"] == {"feature_sets": 1, "results": 10, "forecast_outputs": 30,
-                                                  "predictions": 30, "settlements": 10}
+                                                  "predictions": 30, "settlements": 10, "bets": 1,
+                                                  "matchday_predictions": 1}
     moved = PredictionStore(target)
+    assert BetBook(moved).bets("E0").equals(bets_before)
     after = moved.predictions()
     assert after.drop(columns="created_at").equals(before.drop(columns="created_at"))
     assert (after["created_at"] - before["created_at"]).abs().max().total_seconds() < 1e-3

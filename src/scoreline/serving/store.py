@@ -462,17 +462,24 @@ class PredictionStore:
         return frame
 
 
-def copy_store(source: PredictionStore, target: PredictionStore, chunk_rows: int = 5_000) -> dict[str, int]:
+def copy_store(source: PredictionStore, target: PredictionStore, chunk_rows: int = 5_000,
+               extra: Sequence[MetaData] = ()) -> dict[str, int]:
     """Copy every row of ``source`` into the empty store ``target`` (moving the SQLite store to
     PostgreSQL for team mode); returns the rows copied per table.
 
-    The source is read in one transaction (a consistent snapshot while the service keeps
-    writing) and the target written in one, so the copy is all or nothing; ids are kept, and
-    PostgreSQL's id sequences are moved past them. A target holding any row is refused.
+    ``extra``: the metadata of other tables kept in the store's database (the bet book); those
+    the source has are created in the target and copied too. The source is read in one
+    transaction (a consistent snapshot while the service keeps writing) and the target written
+    in one, so the copy is all or nothing; ids are kept, and PostgreSQL's id sequences are moved
+    past them. A target holding any row is refused.
     """
-    tables = metadata.sorted_tables  # parents before the rows that refer to them
+    present = set(inspect(source.engine).get_table_names())
+    others = [t for m in extra for t in m.sorted_tables if t.name in present]
+    tables = metadata.sorted_tables + others  # parents before the rows that refer to them
     copied: dict[str, int] = {}
     with target.write_transaction() as out:
+        for m in extra:
+            m.create_all(out, tables=[t for t in m.sorted_tables if t in others], checkfirst=True)
         held = {t.name: out.execute(select(func.count()).select_from(t)).scalar_one() for t in tables}
         if any(held.values()):
             raise ValueError(f"{make_url(target.url).render_as_string(hide_password=True)} is not "
