@@ -91,12 +91,7 @@ def main(source: str) -> None:
 
     pd.set_option("display.width", 200)
     print(f"\nE0 {CONFIG}: {result.n_refits} refits, {len(result.predictions)} matches predicted")
-    print(scores.overall[["n", "rps", "log_loss", "brier", "accuracy", "ece"]].round(4).to_string())
-    print("\nRPS by season")
-    print(scores.by_season["rps"].unstack().round(4).to_string())
-    print(f"\nminus {reference} (negative = better), 95 % paired-bootstrap CI")
-    columns = [f"{m}_{s}" for m in ("rps", "log_loss", "brier") for s in ("diff", "lower", "upper")]
-    print(scores.versus[columns].round(4).to_string())
+    print(scores.table(by_season=True))
     print("\nfit seconds:", {k: round(v) for k, v in result.fit_seconds.items()})
     for name in ("bayes", "bayes_walk", "dixon_coles"):
         print(f"{name}: {result.fit_seconds[name] / result.n_refits:.2f} s per refit")

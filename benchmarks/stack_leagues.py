@@ -128,12 +128,7 @@ def run(source: str, code: str) -> None:
     pd.set_option("display.width", 200)
     print(f"\n{code} {CONFIG}: {result.n_refits} refits, "
           f"{len(result.predictions)} matches predicted")
-    print(scores.overall[["n", "rps", "log_loss", "brier", "accuracy", "ece"]].round(4).to_string())
-    print("\nRPS by season")
-    print(scores.by_season["rps"].unstack().round(4).to_string())
-    print(f"\nminus {reference} (negative = better), 95 % paired-bootstrap CI")
-    columns = [f"{m}_{s}" for m in ("rps", "log_loss", "brier") for s in ("diff", "lower", "upper")]
-    print(scores.versus[columns].round(4).to_string())
+    print(scores.table(by_season=True))
     print("\nfit seconds:", {k: round(v) for k, v in result.fit_seconds.items()})
     print(f"{code} wall time: {wall:.0f} s", flush=True)
 

@@ -89,7 +89,7 @@ def test_backup_during_writes_is_consistent_and_restore_round_trips(workspace, t
 
 
 def test_a_damaged_backup_is_refused_before_anything_changes(workspace, tmp_path):
-    settings, store = workspace
+    settings, _ = workspace
     folder = backup(settings, tmp_path / "backup")
     with (folder / "predictions.db").open("r+b") as handle:
         handle.seek(200)

@@ -5,10 +5,8 @@ from __future__ import annotations
 import json
 
 import mlflow
-import numpy as np
 import pandas as pd
 import pytest
-from click.testing import CliRunner
 
 from leagues import poisson_league
 from scoreline.config import competition

@@ -111,11 +111,7 @@ def backtest(code: str, models: str | None, from_season: int | None, window: str
     scores = report.scores
     click.echo(f"{code} walk-forward from {config.from_season}: {len(report.result.predictions)} matches, "
                f"{report.result.n_refits} refits, {report.seconds:.1f} s")
-    click.echo(scores.overall.round(4).to_string())
-    if len(scores.versus):
-        click.echo(f"\ndifference to {scores.reference} (negative = better), 95 % bootstrap CI:")
-        cols = [c for c in scores.versus.columns if c.startswith(("rps", "log_loss", "brier"))]
-        click.echo(scores.versus[cols].round(4).to_string())
+    click.echo(scores.table())
     if len(report.betting):
         click.echo("\nbetting at pre-closing prices (CLV against the de-vigged close):")
         cols = ["n_bets", "staked", "pnl", "yield", "max_drawdown", "mean_clv", "share_beating_close"]

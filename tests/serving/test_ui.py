@@ -13,7 +13,6 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from .conftest import SERVED
 
 pytestmark = pytest.mark.realdata
 

@@ -80,7 +80,7 @@ def test_settings_put_every_store_on_the_team_services(team_run, tracking_server
 
 
 def test_runs_model_and_champion_live_on_the_server(team_run, tracking_server, tmp_path):
-    settings, run, _ = team_run
+    _, run, _ = team_run
     assert run.status == "finished" and [s.status for s in run.steps] == ["ran"] * 5
     client = MlflowClient(tracking_uri=tracking_server, registry_uri=tracking_server)
     parent = client.get_run(run.mlflow_run_id)

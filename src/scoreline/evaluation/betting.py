@@ -197,17 +197,9 @@ def simulate(predictions: pd.DataFrame, matches_prices: pd.DataFrame, model: str
               & (prices > 1).all(axis=1) & ((observed >= 0) | push))
 
     # selection: pre-closing prices and model probabilities only
-    value = np.where(usable[:, None], probs * prices - 1.0, -np.inf)
-    choice = value.argmax(axis=1)
-    rows = np.arange(len(frame))
-    best_value = value[rows, choice]
-    bet = usable & (best_value > policy.edge)
-
-    idx = np.flatnonzero(bet)
-    pick = choice[idx]
+    idx, pick, ev = value_bets(probs, prices, usable, policy.edge)
     price = prices[idx, pick]
     prob = probs[idx, pick]
-    ev = best_value[idx]
     won = observed[idx] == pick
     payout_per_unit = np.where(won, price, np.where(push[idx], 1.0, 0.0))
     dates = frame["date"].to_numpy()[idx]
@@ -224,6 +216,19 @@ def simulate(predictions: pd.DataFrame, matches_prices: pd.DataFrame, model: str
     }, columns=list(BET_COLUMNS))
     bets = bets.loc[bets["stake"] > 0].reset_index(drop=True)  # nothing staked after ruin
     return BettingResult(model, policy, source, bets, _summary(bets, policy, int(usable.sum())))
+
+
+def value_bets(probs: np.ndarray, prices: np.ndarray, usable: np.ndarray,
+               edge: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The value rule: of each ``usable`` row, the outcome with the largest expected value
+    ``p * price - 1`` (ties: the first), backed when that exceeds ``edge``. Returns the rows
+    backed, the outcome column of each and its expected value."""
+    with np.errstate(invalid="ignore"):
+        value = np.where(usable[:, None], probs * prices - 1.0, -np.inf)
+    choice = value.argmax(axis=1) if len(value) else np.zeros(0, dtype=int)
+    best = value[np.arange(len(value)), choice]
+    rows = np.flatnonzero(usable & (best > edge))
+    return rows, choice[rows], best[rows]
 
 
 def stakes_and_bankroll(dates: np.ndarray, kelly: np.ndarray, payout_per_unit: np.ndarray,

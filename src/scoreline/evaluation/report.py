@@ -51,6 +51,18 @@ class Scores:
     versus: pd.DataFrame      # model - reference: mean difference and 95 % CI for rps and log_loss
     reference: str
 
+    def table(self, by_season: bool = False) -> str:
+        """The scores as text: the overall table, RPS by season if asked, and each model minus
+        the reference with its bootstrap CI (what the CLI and the benchmarks print)."""
+        parts = [self.overall.round(4).to_string()]
+        if by_season:
+            parts += ["\nRPS by season", self.by_season["rps"].unstack().round(4).to_string()]
+        if len(self.versus):
+            columns = [c for c in self.versus.columns if c.startswith(("rps", "log_loss", "brier"))]
+            parts += [f"\nminus {self.reference} (negative = better), 95 % paired-bootstrap CI",
+                      self.versus[columns].round(4).to_string()]
+        return "\n".join(parts)
+
     def to_dict(self) -> dict:
         return {
             "reference": self.reference,

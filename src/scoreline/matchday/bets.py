@@ -11,7 +11,7 @@ import pandas as pd
 
 from scoreline.config import competition
 from scoreline.evaluation.betting import (
-    BettingPolicy, Staking, closing_line_value, stakes_and_bankroll, decimal_prices,
+    BettingPolicy, Staking, closing_line_value, decimal_prices, stakes_and_bankroll, value_bets,
 )
 from scoreline.promotion.policy import PRICE_SOURCES, Betting
 
@@ -63,18 +63,12 @@ def propose_bets(forecasts: pd.DataFrame, outcomes: tuple[str, ...], rules: Bett
     probs = forecasts[[f"prob_{o}" for o in outcomes]].to_numpy(np.float64)
     prices = forecasts[[f"price_{o}" for o in outcomes]].to_numpy(np.float64)
     usable = np.isfinite(probs).all(axis=1) & np.isfinite(prices).all(axis=1) & (prices > 1).all(axis=1)
-    with np.errstate(invalid="ignore"):
-        value = np.where(usable[:, None], probs * prices - 1.0, -np.inf)
-    pick = value.argmax(axis=1) if len(value) else np.zeros(0, int)
-    rows = np.arange(len(forecasts))
-    chosen = np.flatnonzero(usable & (value[rows, pick] > rules.edge)) if len(rows) else rows
+    chosen, pick, ev = value_bets(probs, prices, usable, rules.edge)
     limit = min(rules.max_daily_exposure * bankroll - staked_today, bankroll - open_stakes)
     if not len(chosen) or bankroll <= 0 or limit <= 1e-12:
         return forecasts.iloc[:0].assign(**{f: pd.Series(dtype=object if f == "outcome" else float)
                                             for f in (*BET_FIELDS, "bankroll")})
-    pick = pick[chosen]
     price = prices[chosen, pick]
-    ev = value[chosen, pick]
     kelly = ev / (price - 1.0)
     # one date: every bet of the day is sized together from the same bankroll
     stake, _ = stakes_and_bankroll(np.zeros(len(chosen)), kelly, np.ones(len(chosen)),

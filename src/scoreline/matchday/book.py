@@ -22,7 +22,7 @@ from sqlalchemy import (
     UniqueConstraint, func, insert, select, tuple_,
 )
 
-from scoreline.serving.store import PredictionStore, predictions_table
+from scoreline.serving.store import MATCH_KEY, PredictionStore, match_key_columns, predictions_table
 
 __all__ = ["BetBook", "bets_table", "matchday_table"]
 
@@ -31,10 +31,7 @@ metadata = MetaData()
 bets_table = Table(
     "bets", metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("competition", String(16), nullable=False),
-    Column("date", Date, nullable=False),
-    Column("home_team", String(200), nullable=False),
-    Column("away_team", String(200), nullable=False),
+    *match_key_columns(),
     #: the matchday (day) that proposed the bet, and when (UTC)
     Column("placed_on", Date, nullable=False),
     Column("placed_at", DateTime, nullable=False),
@@ -60,19 +57,16 @@ bets_table = Table(
     Column("close_probability", Float),
     Column("clv", Float),
     Column("settled_at", DateTime),
-    UniqueConstraint("competition", "date", "home_team", "away_team", name="uq_bets_fixture"),
+    UniqueConstraint(*MATCH_KEY, name="uq_bets_fixture"),
 )
 
 matchday_table = Table(
     "matchday_predictions", metadata,
-    Column("competition", String(16), nullable=False),
-    Column("date", Date, nullable=False),
-    Column("home_team", String(200), nullable=False),
-    Column("away_team", String(200), nullable=False),
+    *match_key_columns(),
     Column("model_version", String(64), nullable=False),
     Column("prediction_id", Integer, nullable=False),
     Column("placed_on", Date, nullable=False),
-    PrimaryKeyConstraint("competition", "date", "home_team", "away_team", "model_version"),
+    PrimaryKeyConstraint(*MATCH_KEY, "model_version"),
 )
 
 #: bets columns in table order

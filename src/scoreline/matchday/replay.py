@@ -147,7 +147,6 @@ def _retrain(ws: Settings, code: str, config: ReplayConfig, day: pd.Timestamp) -
     from scoreline.tracking import log_backtest, log_data_snapshot, step_run, train_and_log
 
     store = MatchStore(ws.store_dir)
-    rules = betting_rules(ws)
     season = int(store.results(code)["season"].max())
     for model in config.models:
         train_and_log(ws, code, model)
@@ -185,8 +184,9 @@ def _monitor(ws: Settings, code: str, now: dt.datetime) -> dict:
 
 def _summary(ws: Settings, code: str, season: int, config: ReplayConfig, played: pd.DataFrame,
              days: pd.DatetimeIndex, active: int, bankroll: float, promotions: list[dict],
-             monitors: list[dict], seconds: dict[str, float], runs: dict[str, int]) -> dict:
-    """The replay's figures from its prediction store and bet book (``bets``: the bets)."""
+             monitors: list[dict], seconds: dict[str, float],
+             runs: dict[str, int]) -> tuple[dict, pd.DataFrame]:
+    """The replay's figures from its prediction store and bet book, and the bets."""
     store = PredictionStore(ws.prediction_store)
     try:
         bets = BetBook(store).bets(code)
@@ -204,8 +204,7 @@ def _summary(ws: Settings, code: str, season: int, config: ReplayConfig, played:
         "promotions_rejected": sum(not p["promoted"] for p in promotions),
         "monitor_runs": len(monitors), "monitor_alerts": sum(len(m["alerts"]) for m in monitors),
         "seconds": {s: round(seconds[s], 2) for s in STAGES}, "runs": {s: runs[s] for s in STAGES},
-        "bets": bets,
-    }
+    }, bets
 
 
 def replay(settings: Settings, code: str, season: int, config: ReplayConfig = ReplayConfig(),
@@ -291,9 +290,8 @@ def replay(settings: Settings, code: str, season: int, config: ReplayConfig = Re
                     if promotions[-1]["promoted"]:
                         forecaster = champion_forecaster(ws, code)
                         upcoming = None  # the new champion forecasts tomorrow's window
-        summary = _summary(ws, code, season, config, played, days, active, rules.bankroll,
-                           promotions, monitors, seconds, runs)
-        bets = summary.pop("bets")
+        summary, bets = _summary(ws, code, season, config, played, days, active, rules.bankroll,
+                                 promotions, monitors, seconds, runs)
         summary |= {"wall_seconds": round(time.perf_counter() - started, 2),
                     "workspace": None if throwaway else str(folder)}
         out = settings.reports_path / "replay" / code / str(season)

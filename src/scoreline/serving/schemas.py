@@ -122,14 +122,11 @@ class Score(BaseModel):
     probability: float
 
 
-class Prediction(BaseModel):
-    """One fixture's forecast. Football answers carry the draw, expected goals and the most
-    likely scores; NFL/NBA/CFB answers the expected margin and total with 80 % and 95 %
-    intervals. ``fair_odds_<outcome>`` is 1 / probability; ``edge_<outcome>`` is probability x
-    price - 1 for each given price (null without one)."""
+class StoredForecast(BaseModel):
+    """What every logged forecast answers with: the fixture, the model, the outcome
+    probabilities (no draw in two-way sports) and ``fair_odds_<outcome>`` = 1 / probability."""
 
     prediction_id: int = Field(description="id of the logged prediction")
-    competition: str
     home_team: str
     away_team: str
     date: dt.date
@@ -142,6 +139,15 @@ class Prediction(BaseModel):
     fair_odds_home: float
     fair_odds_draw: OptionalFloat = None
     fair_odds_away: float
+
+
+class Prediction(StoredForecast):
+    """One fixture's forecast. Football answers carry the draw, expected goals and the most
+    likely scores; NFL/NBA/CFB answers the expected margin and total with 80 % and 95 %
+    intervals. ``edge_<outcome>`` is probability x price - 1 for each given price (null
+    without one)."""
+
+    competition: str
     price_home: OptionalFloat = None
     price_draw: OptionalFloat = None
     price_away: OptionalFloat = None
@@ -223,24 +229,11 @@ OptionalFlag = _nullable(bool, {"type": "boolean"})
 OptionalTime = _nullable(dt.datetime, {"type": "string", "format": "date-time"})
 
 
-class UpcomingPrediction(BaseModel):
+class UpcomingPrediction(StoredForecast):
     """The latest stored forecast of a fixture not yet played (the service's own or a matchday
-    run's); ``fair_odds_<outcome>`` is 1 / probability."""
+    run's)."""
 
-    prediction_id: int
     created_at: dt.datetime = Field(description="when it was forecast (UTC)")
-    date: dt.date
-    home_team: str
-    away_team: str
-    neutral: bool
-    model_name: str
-    model_version: str
-    prob_home: float
-    prob_draw: OptionalFloat = None
-    prob_away: float
-    fair_odds_home: float
-    fair_odds_draw: OptionalFloat = None
-    fair_odds_away: float
 
 
 class UpcomingList(BaseModel):

@@ -115,16 +115,23 @@ predictions_table = Table(
     Index("ix_predictions_created_at", "created_at"),
 )
 
+MATCH_KEY = ("competition", "date", "home_team", "away_team")
+
+
+def match_key_columns() -> list[Column]:
+    """New columns naming a fixture (:data:`MATCH_KEY`), for a table keyed by it."""
+    return [Column("competition", String(16), nullable=False), Column("date", Date, nullable=False),
+            Column("home_team", String(200), nullable=False),
+            Column("away_team", String(200), nullable=False)]
+
+
 results_table = Table(
     "results", metadata,
-    Column("competition", String(16), nullable=False),
-    Column("date", Date, nullable=False),
-    Column("home_team", String(200), nullable=False),
-    Column("away_team", String(200), nullable=False),
+    *match_key_columns(),
     Column("home_score", Integer, nullable=False),
     Column("away_score", Integer, nullable=False),
     Column("recorded_at", DateTime, nullable=False),
-    PrimaryKeyConstraint("competition", "date", "home_team", "away_team"),
+    PrimaryKeyConstraint(*MATCH_KEY),
 )
 
 settlements_table = Table(
@@ -140,7 +147,6 @@ settlements_table = Table(
     Column("settled_at", DateTime, nullable=False),
 )
 
-MATCH_KEY = ("competition", "date", "home_team", "away_team")
 #: record fields with a column of their own, ``features`` and ``detail``; every other field goes
 #: to ``detail``
 PREDICTION_FIELDS = (frozenset(c.name for c in predictions_table.columns) - {"id", "output_id"}
