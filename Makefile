@@ -8,7 +8,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.scoreline-installed
 
-.PHONY: setup pipeline ingest test test-deps lab ui lock clean-venv
+.PHONY: setup pipeline ingest test test-deps check lint typecheck security audit lab ui lock clean-venv
 
 setup: $(STAMP)
 
@@ -36,16 +36,41 @@ ingest: setup
 test: setup test-deps
 	$(BIN)/python -m pytest
 
-# Debian packages the tests drive: Chromium (the match-centre page in a headless browser) and
-# the PostgreSQL server (team mode; the tests start and stop their own throwaway cluster).
-SYSTEM_PACKAGES := chromium postgresql
+# Debian packages the tests drive: Chromium (the match-centre page in a headless browser), the
+# PostgreSQL server (team mode), Redis (the live event bus in team mode; the tests start and stop
+# their own throwaway servers) and Prometheus's promtool (the alert rules' unit tests).
+SYSTEM_PACKAGES := chromium postgresql redis-server prometheus
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 test-deps:
-	@if ! command -v chromium > /dev/null || ! ls /usr/lib/postgresql/*/bin/initdb > /dev/null 2>&1; then \
+	@if ! command -v chromium > /dev/null || ! ls /usr/lib/postgresql/*/bin/initdb > /dev/null 2>&1 \
+	    || ! command -v redis-server > /dev/null || ! command -v promtool > /dev/null; then \
 	    echo "installing Debian packages: $(SYSTEM_PACKAGES)"; \
 	    export DEBIAN_FRONTEND=noninteractive; \
 	    $(SUDO) apt-get install -y -qq --no-install-recommends $(SYSTEM_PACKAGES) > /dev/null \
 	    || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq --no-install-recommends $(SYSTEM_PACKAGES) > /dev/null; }; \
+	fi
+
+# The habits CI keeps: lint and formatting, types, a security scan of the code and of the lock.
+check: lint typecheck security audit
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: setup
+	$(BIN)/mypy
+
+security: setup
+	$(BIN)/bandit -q -r src
+
+# pip-audit asks PyPI's JSON API for known vulnerabilities of every pinned package. Where that
+# service is not reachable (a machine that only sees a package mirror), it says so and skips.
+AUDIT_PROBE := https://pypi.org/pypi/requests/json
+audit: setup
+	@if $(BIN)/python -c "import sys, urllib.request; urllib.request.urlopen('$(AUDIT_PROBE)', timeout=10); sys.exit(0)" 2> /dev/null; then \
+	    $(BIN)/pip-audit --strict --progress-spinner off --no-deps --disable-pip -r requirements.lock; \
+	else \
+	    echo "audit skipped: pip-audit's vulnerability source ($(AUDIT_PROBE)) is not reachable from this machine"; \
 	fi
 
 lab: setup
@@ -57,7 +82,7 @@ ui: setup
 # Regenerate requirements.lock from pyproject.toml's top-level pins in a throw-away venv.
 lock:
 	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
-	.lock-venv/bin/pip install --quiet ".[test]" $(QUIET)
+	.lock-venv/bin/pip install --quiet ".[test,dev]" $(QUIET)
 	.lock-venv/bin/pip check
 	{ head -2 requirements.lock; .lock-venv/bin/pip freeze --exclude scoreline; } > requirements.lock.new
 	mv requirements.lock.new requirements.lock && rm -rf .lock-venv

@@ -61,8 +61,11 @@ class KeptOnRefusal(BayesianGoalModel):
         except ConvergenceError as error:
             if not hasattr(self, "posterior_"):
                 raise
-            print(f"  refused, previous posterior kept (training up to "
-                  f"{matches['date'].max():%Y-%m-%d}): {error}", flush=True)
+            print(
+                f"  refused, previous posterior kept (training up to "
+                f"{matches['date'].max():%Y-%m-%d}): {error}",
+                flush=True,
+            )
             return self
 
 
@@ -81,9 +84,10 @@ def main(source: str) -> None:
     tuned = tune_on_past(data, models, CONFIG)
     print(f"tuned on seasons before {CONFIG.from_season}: {tuned}", flush=True)
     BayesianGoalModel(advi_iterations=200, advi_tol=1.0).fit(data.tail(380))  # imports, C cache
-    models = {"bayes": KeptOnRefusal(method="advi", warm_start=True),
-              "bayes_walk": KeptOnRefusal(method="advi", warm_start=True, time_varying=True),
-              } | models
+    models = {
+        "bayes": KeptOnRefusal(method="advi", warm_start=True),
+        "bayes_walk": KeptOnRefusal(method="advi", warm_start=True, time_varying=True),
+    } | models
     result = walk_forward(data, models, CONFIG, OUTCOMES_3WAY)
     reference = catalog.reference(comp)
     scores = score(result, reference)
@@ -99,5 +103,4 @@ def main(source: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1
-         else os.environ.get("SCORELINE_TEST_DATA", "../shared/data"))
+    main(sys.argv[1] if len(sys.argv) > 1 else os.environ.get("SCORELINE_TEST_DATA", "../shared/data"))

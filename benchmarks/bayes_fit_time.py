@@ -50,8 +50,7 @@ def timed_fit(model: BayesianGoalModel, matches: pd.DataFrame) -> tuple[Bayesian
 
 def show(label: str, model: BayesianGoalModel, seconds: float) -> None:
     diagnostics = {k: v for k, v in getattr(model, "diagnostics_", {}).items() if k != "loss_trend"}
-    shown = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
-                      for k, v in diagnostics.items())
+    shown = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in diagnostics.items())
     print(f"{label:<34} {seconds:7.1f} s   {shown}")
 
 
@@ -61,9 +60,11 @@ def main() -> None:
     week = pd.to_datetime(season["date"]).dt.to_period("W")
     last_week = week == week.max()
     n_weeks = week.nunique()
-    print(f"E0 {SEASON}/{SEASON % 100 + 1}: {len(season)} matches, "
-          f"{pd.concat([season.home_team, season.away_team]).nunique()} teams, "
-          f"{n_weeks} match weeks")
+    print(
+        f"E0 {SEASON}/{SEASON % 100 + 1}: {len(season)} matches, "
+        f"{pd.concat([season.home_team, season.away_team]).nunique()} teams, "
+        f"{n_weeks} match weeks"
+    )
 
     BayesianGoalModel(advi_iterations=200, advi_tol=1.0).fit(season)  # imports, C cache
     advi, advi_s = timed_fit(BayesianGoalModel(), season)
@@ -72,18 +73,22 @@ def main() -> None:
     warm, warm_s = timed_fit(warm, season)
     show("ADVI warm refit (+1 week)", warm, warm_s)
     nuts, nuts_s = timed_fit(
-        BayesianGoalModel(method="nuts", tune=1000, draws=1000, chains=2, cores=1), season)
+        BayesianGoalModel(method="nuts", tune=1000, draws=1000, chains=2, cores=1), season
+    )
     show("NUTS 2x(1000 tune + 1000 draws)", nuts, nuts_s)
 
     if hasattr(nuts, "posterior_"):
         fixtures = season[["home_team", "away_team", "neutral"]]
         gap = abs(advi.predict_proba(fixtures) - nuts.predict_proba(fixtures))
-        print(f"ADVI vs NUTS H/D/A on the season's fixtures: mean |diff| {gap.mean():.4f}, "
-              f"max {gap.max():.4f}")
+        print(
+            f"ADVI vs NUTS H/D/A on the season's fixtures: mean |diff| {gap.mean():.4f}, max {gap.max():.4f}"
+        )
     refits = n_weeks * N_SEASONS
-    print(f"walk-forward: {refits} weekly refits ({n_weeks} weeks x {N_SEASONS} seasons) x "
-          f"{warm_s:.1f} s warm ADVI = {refits * warm_s / 60:.0f} min on one core "
-          f"(NUTS at {nuts_s:.0f} s per fit: {refits * nuts_s / 3600:.1f} h)")
+    print(
+        f"walk-forward: {refits} weekly refits ({n_weeks} weeks x {N_SEASONS} seasons) x "
+        f"{warm_s:.1f} s warm ADVI = {refits * warm_s / 60:.0f} min on one core "
+        f"(NUTS at {nuts_s:.0f} s per fit: {refits * nuts_s / 3600:.1f} h)"
+    )
 
 
 if __name__ == "__main__":

@@ -32,14 +32,16 @@ def simulated_seasons(seed: int = 0, n_teams: int = 20, n_seasons: int = 3) -> p
         np.exp(0.35 + attack[h] + defence[a]), np.exp(0.1 + attack[a] + defence[h]), -0.08
     ).sample(rng)
     names = np.array([f"Team {i:02d}" for i in range(n_teams)])
-    return pd.DataFrame({
-        "date": pd.Timestamp("2021-08-01") + pd.to_timedelta(day, unit="D"),
-        "home_team": pd.array(names[h], dtype="string"),
-        "away_team": pd.array(names[a], dtype="string"),
-        "neutral": pd.array(np.zeros(len(h), dtype=bool), dtype="boolean"),
-        "home_score": pd.array(scores[:, 0], dtype="Int64"),
-        "away_score": pd.array(scores[:, 1], dtype="Int64"),
-    })
+    return pd.DataFrame(
+        {
+            "date": pd.Timestamp("2021-08-01") + pd.to_timedelta(day, unit="D"),
+            "home_team": pd.array(names[h], dtype="string"),
+            "away_team": pd.array(names[a], dtype="string"),
+            "neutral": pd.array(np.zeros(len(h), dtype=bool), dtype="boolean"),
+            "home_score": pd.array(scores[:, 0], dtype="Int64"),
+            "away_score": pd.array(scores[:, 1], dtype="Int64"),
+        }
+    )
 
 
 def fit_penaltyblog(matches: pd.DataFrame, use_gradient: bool) -> DixonColesGoalModel:
@@ -71,10 +73,14 @@ def main() -> None:
     theirs_numeric = median_seconds(lambda: fit_penaltyblog(matches, False))
     print(f"matches: {len(matches)}, fits per model: {N_FITS}, xi: {XI}")
     print(f"scoreline DixonColes.fit                        median {ours * 1e3:8.1f} ms")
-    print(f"penaltyblog DixonColesGoalModel.fit()           median {theirs * 1e3:8.1f} ms"
-          f"  ratio {theirs / ours:6.1f}x")
-    print(f"penaltyblog ... .fit(use_gradient=False)        median {theirs_numeric * 1e3:8.1f} ms"
-          f"  ratio {theirs_numeric / ours:6.1f}x")
+    print(
+        f"penaltyblog DixonColesGoalModel.fit()           median {theirs * 1e3:8.1f} ms"
+        f"  ratio {theirs / ours:6.1f}x"
+    )
+    print(
+        f"penaltyblog ... .fit(use_gradient=False)        median {theirs_numeric * 1e3:8.1f} ms"
+        f"  ratio {theirs_numeric / ours:6.1f}x"
+    )
 
 
 if __name__ == "__main__":

@@ -23,18 +23,20 @@ from fastapi import FastAPI
 from starlette.responses import JSONResponse, Response
 
 from scoreline.config import Settings
+from scoreline.predictions import PredictionStore
 from scoreline.serving import package
 from scoreline.serving.answers import Answers, Rejected
 from scoreline.serving.heap import freeze_loaded_heap
 from scoreline.serving.schemas import Fixture, PredictBatchRequest
-from scoreline.serving.store import PredictionStore
 
 
 def create_app() -> FastAPI:
     """Every exported champion behind /predict and /predict_batch (one app per worker)."""
     settings = Settings()
-    forecasters = {code: package.load_forecaster(stored)
-                   for code, stored in package.served_models(settings.serve_competitions).items()}
+    forecasters = {
+        code: package.load_forecaster(stored)
+        for code, stored in package.served_models(settings.serve_competitions).items()
+    }
     answers = Answers(forecasters, PredictionStore(settings.prediction_store))
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
     freeze_loaded_heap()  # as the service does: the comparison is of the frameworks
@@ -67,9 +69,16 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=3100)
     parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args()
-    uvicorn.run("fastapi_reference:create_app", factory=True, app_dir=str(Path(__file__).parent),
-                host=args.host, port=args.port, workers=args.workers, access_log=False,
-                log_level="warning")
+    uvicorn.run(
+        "fastapi_reference:create_app",
+        factory=True,
+        app_dir=str(Path(__file__).parent),
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        access_log=False,
+        log_level="warning",
+    )
 
 
 if __name__ == "__main__":

@@ -58,16 +58,19 @@ def main(source: str) -> None:
         matches = MatchStore(Settings(home=Path(home)).store_dir).results()
     rss_loaded = peak_rss_mb()
 
-    print(f"feature_table (form + pre-closing market), best of {REPEATS}; "
-          "alloc = tracemalloc peak of one call")
+    print(
+        f"feature_table (form + pre-closing market), best of {REPEATS}; alloc = tracemalloc peak of one call"
+    )
     print(f"{'competition':<12}{'matches':>9}{'columns':>9}{'wall s':>9}{'alloc MB':>10}")
     seconds, alloc, shape = measure(matches)
     print(f"{'ALL':<12}{shape[0]:>9,}{shape[1]:>9}{seconds:>9.3f}{alloc:>10.0f}")
     for code, group in matches.groupby("competition", sort=True):
         seconds, alloc, shape = measure(group)
         print(f"{code:<12}{shape[0]:>9,}{shape[1]:>9}{seconds:>9.3f}{alloc:>10.0f}")
-    print(f"peak RSS of this process: {rss_loaded:.0f} MB after loading the store, "
-          f"{peak_rss_mb():.0f} MB after all feature tables")
+    print(
+        f"peak RSS of this process: {rss_loaded:.0f} MB after loading the store, "
+        f"{peak_rss_mb():.0f} MB after all feature tables"
+    )
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Latency of service forecasts (:class:`scoreline.serving.forecast.Forecaster`) per champion.
+"""Latency of service forecasts (:class:`scoreline.forecasts.forecaster.Forecaster`) per champion.
 
     python benchmarks/forecast_speed.py ../shared/data
 
@@ -25,9 +25,10 @@ from scoreline.config import Settings, competition
 from scoreline.data.ingest import ingest
 from scoreline.data.store import MatchStore
 from scoreline.features.builder import competition_features
+from scoreline.forecasts.forecaster import Forecaster
 from scoreline.models import catalog
-from scoreline.serving.forecast import Forecaster
-from scoreline.tracking import MatchModelPyfunc, _history, fit_detail
+from scoreline.tracking import MatchModelPyfunc, fit_detail
+from scoreline.tracking.pyfunc import history_frame
 
 CHAMPIONS = (("E0", "elo"), ("E0", "dixon_coles"), ("NBA", "elo"), ("CFB", "elo"))
 REPEATS = 5
@@ -47,8 +48,14 @@ def random_fixtures(teams: list[str], n: int, first: pd.Timestamp, seed: int = 0
     home = rng.integers(0, len(teams), n)
     away = (home + rng.integers(1, len(teams), n)) % len(teams)
     dates = first + pd.to_timedelta(7 * rng.integers(0, 3, n), unit="D")
-    return pd.DataFrame({"home_team": np.asarray(teams)[home], "away_team": np.asarray(teams)[away],
-                         "date": dates.strftime("%Y-%m-%d"), "price_home": 2.0})
+    return pd.DataFrame(
+        {
+            "home_team": np.asarray(teams)[home],
+            "away_team": np.asarray(teams)[away],
+            "date": dates.strftime("%Y-%m-%d"),
+            "price_home": 2.0,
+        }
+    )
 
 
 def main(source: str) -> None:
@@ -56,11 +63,13 @@ def main(source: str) -> None:
         settings = Settings(home=Path(home))
         ingest(settings, source, sorted({code for code, _ in CHAMPIONS}))
         store = MatchStore(settings.store_dir)
-        print(f"{'model':<16} {'cold 1':>8} {'warm 1':>8} {'new pair':>9} "
-              f"{'10k':>8} {'10k rec':>8} {'100k':>8} {'100k rec':>9}  (ms; distinct rows in 10k)")
+        print(
+            f"{'model':<16} {'cold 1':>8} {'warm 1':>8} {'new pair':>9} "
+            f"{'10k':>8} {'10k rec':>8} {'100k':>8} {'100k rec':>9}  (ms; distinct rows in 10k)"
+        )
         for code, name in CHAMPIONS:
             comp = competition(code)
-            history = _history(store.results(code))
+            history = history_frame(store.results(code))
             model = catalog.models(comp)[name].fit(history.join(competition_features(history, comp)))
             wrapper = MatchModelPyfunc(code, model, history, fit_detail(model, code, history, settings))
             blob = pickle.dumps(wrapper)
@@ -79,12 +88,19 @@ def main(source: str) -> None:
             batch = random_fixtures(teams, 10_000, first, seed=1)
             large = random_fixtures(teams, 100_000, first, seed=2)
             cold.forecast(large)  # warms every date
-            figures = [seconds(lambda: cold.forecast(batch)), seconds(lambda: cold.forecast_records(batch)),
-                       seconds(lambda: cold.forecast(large), 3), seconds(lambda: cold.forecast_records(large), 3)]
+            figures = [
+                seconds(lambda: cold.forecast(batch)),
+                seconds(lambda: cold.forecast_records(batch)),
+                seconds(lambda: cold.forecast(large), 3),
+                seconds(lambda: cold.forecast_records(large), 3),
+            ]
             distinct = len(cold.pyfunc.frame(batch).rows)
-            print(f"{code + ' ' + name:<16} {cold_ms * 1e3:8.0f} {warm_ms * 1e3:8.1f} {pair_ms * 1e3:9.1f} "
-                  + " ".join(f"{f * 1e3:8.0f}" for f in figures[:3]) + f" {figures[3] * 1e3:9.0f}"
-                  + f"  ({distinct}; model pickle {len(blob) / 2**20:.1f} MB)")
+            print(
+                f"{code + ' ' + name:<16} {cold_ms * 1e3:8.0f} {warm_ms * 1e3:8.1f} {pair_ms * 1e3:9.1f} "
+                + " ".join(f"{f * 1e3:8.0f}" for f in figures[:3])
+                + f" {figures[3] * 1e3:9.0f}"
+                + f"  ({distinct}; model pickle {len(blob) / 2**20:.1f} MB)"
+            )
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Wall time and peak memory of a full ingest of a source folder into a fresh store.
 
-    python benchmarks/ingest.py ../shared/data
+python benchmarks/ingest.py ../shared/data
 """
 
 from __future__ import annotations
@@ -27,8 +27,10 @@ def main(source: str) -> None:
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(first.by_competition().to_string())
     print(f"files: {len(first.files)}  rows: {int(first.files['rows'].sum())}")
-    print(f"ingest into an empty store: {cold:.1f} s; re-run (nothing changed: {not again.changed}): "
-          f"{warm:.1f} s; peak RSS {peak_mb:.0f} MB")
+    print(
+        f"ingest into an empty store: {cold:.1f} s; re-run (nothing changed: {not again.changed}): "
+        f"{warm:.1f} s; peak RSS {peak_mb:.0f} MB"
+    )
 
 
 if __name__ == "__main__":

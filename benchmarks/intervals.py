@@ -27,7 +27,10 @@ from scoreline.data.store import MatchStore
 from scoreline.evaluation.backtest import cut_offs
 from scoreline.models.conformal import coverage_table, walk_forward_intervals
 from scoreline.models.halftime import (
-    H2LineMap, HalftimeLearner, HalftimeModel, halftime_baseline,
+    H2LineMap,
+    HalftimeLearner,
+    HalftimeModel,
+    halftime_baseline,
 )
 from scoreline.models.margin import MarginModel
 from scoreline.models.totals import TotalModel
@@ -42,8 +45,13 @@ TRAIN_DAYS = 8 * 365
 TOTAL_HALF_LIFE = {"NBA": 60.0}
 
 
-def weekly_point_forecasts(matches: pd.DataFrame, first_season: int, last_season: int,
-                           train_days: int = TRAIN_DAYS, total_half_life: float = 365.0) -> pd.DataFrame:
+def weekly_point_forecasts(
+    matches: pd.DataFrame,
+    first_season: int,
+    last_season: int,
+    train_days: int = TRAIN_DAYS,
+    total_half_life: float = 365.0,
+) -> pd.DataFrame:
     """Walk-forward margin (MarginModel) and total (TotalModel) forecasts, refitted weekly.
 
     Predicts every match of ``first_season..last_season`` (first window at least 35 days after
@@ -58,13 +66,22 @@ def weekly_point_forecasts(matches: pd.DataFrame, first_season: int, last_season
         test = data.loc[in_range & (data["date"] >= cut) & (data["date"] < end)]
         margin = MarginModel().fit(train).predict_margin(test).mean
         total = TotalModel(half_life_days=total_half_life).fit(train).predict_total(test)
-        blocks.append(pd.DataFrame({
-            "season": test["season"].to_numpy(), "date": test["date"].to_numpy(), "window_start": cut,
-            "margin": (test["home_score"] - test["away_score"]).to_numpy(float),
-            "total": (test["home_score"] + test["away_score"]).to_numpy(float),
-            "margin_model": margin, "total_model": total,
-            "margin_market": -test["spread_home"].to_numpy(float),
-            "total_market": test["total_line"].to_numpy(float)}, index=test.index))
+        blocks.append(
+            pd.DataFrame(
+                {
+                    "season": test["season"].to_numpy(),
+                    "date": test["date"].to_numpy(),
+                    "window_start": cut,
+                    "margin": (test["home_score"] - test["away_score"]).to_numpy(float),
+                    "total": (test["home_score"] + test["away_score"]).to_numpy(float),
+                    "margin_model": margin,
+                    "total_model": total,
+                    "margin_market": -test["spread_home"].to_numpy(float),
+                    "total_market": test["total_line"].to_numpy(float),
+                },
+                index=test.index,
+            )
+        )
     return pd.concat(blocks)
 
 
@@ -76,14 +93,21 @@ def interval_rows(forecasts: pd.DataFrame, from_season: int) -> pd.DataFrame:
     for target in ("margin", "total"):
         for source in ("model", "market"):
             frame = forecasts.loc[both, ["date", "window_start", "season"]].assign(
-                y=forecasts.loc[both, target], yhat=forecasts.loc[both, f"{target}_{source}"])
+                y=forecasts.loc[both, target], yhat=forecasts.loc[both, f"{target}_{source}"]
+            )
             frame = frame.join(walk_forward_intervals(frame, LEVELS, window=CONFORMAL_WINDOW))
             evaluated = frame.loc[frame["season"] >= from_season]
             table = coverage_table(evaluated, LEVELS)
-            rows.append({"target": target, "forecaster": source, "n": int(table["n"].iloc[0]),
-                         "mae": float((evaluated["y"] - evaluated["yhat"]).abs().mean()),
-                         **{f"cover{int(lv * 100)}": table.loc[lv, "coverage"] for lv in LEVELS},
-                         **{f"width{int(lv * 100)}": table.loc[lv, "mean_width"] for lv in LEVELS}})
+            rows.append(
+                {
+                    "target": target,
+                    "forecaster": source,
+                    "n": int(table["n"].iloc[0]),
+                    "mae": float((evaluated["y"] - evaluated["yhat"]).abs().mean()),
+                    **{f"cover{int(lv * 100)}": table.loc[lv, "coverage"] for lv in LEVELS},
+                    **{f"width{int(lv * 100)}": table.loc[lv, "mean_width"] for lv in LEVELS},
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -93,8 +117,11 @@ def pregame_margins(matches: pd.DataFrame) -> pd.Series:
     return forecasts["margin_model"].rename("pregame_margin")
 
 
-def halftime_walk_forward(data: pd.DataFrame, first_season: int, models: dict[str, HalftimeModel],
-                          ) -> pd.DataFrame:
+def halftime_walk_forward(
+    data: pd.DataFrame,
+    first_season: int,
+    models: dict[str, HalftimeModel],
+) -> pd.DataFrame:
     """Weekly walk-forward half-time forecasts of every game from ``first_season``: each model is
     refitted before every week on all earlier games; its intervals come from its own
     calibration games (the latest ones before the cut-off)."""
@@ -105,8 +132,10 @@ def halftime_walk_forward(data: pd.DataFrame, first_season: int, models: dict[st
         train = data.loc[data["date"] < cut]
         test = data.loc[in_range & (data["date"] >= cut) & (data["date"] < end)]
         block = pd.DataFrame({"season": test["season"], "has_lines": test["h2_spread_unsigned"].notna()})
-        block["margin"], block["total"] = (test["home_score"] - test["away_score"]).astype(float), \
-            (test["home_score"] + test["away_score"]).astype(float)
+        block["margin"], block["total"] = (
+            (test["home_score"] - test["away_score"]).astype(float),
+            (test["home_score"] + test["away_score"]).astype(float),
+        )
         block["margin_baseline"], block["total_baseline"] = halftime_baseline(test)
         for name, model in models.items():
             forecast = model.fit(train).predict_final(test)
@@ -121,19 +150,26 @@ def halftime_table(frame: pd.DataFrame, models: list[str]) -> pd.DataFrame:
     for name in models:
         ok &= frame[[f"margin_{name}", f"total_{name}"]].notna().all(axis=1)
     rows = []
-    for subset, mask in (("all", ok), ("with 2H lines", ok & frame["has_lines"]),
-                         ("without 2H lines", ok & ~frame["has_lines"])):
+    for subset, mask in (
+        ("all", ok),
+        ("with 2H lines", ok & frame["has_lines"]),
+        ("without 2H lines", ok & ~frame["has_lines"]),
+    ):
         part = frame.loc[mask]
         for name in ["baseline", *models]:
-            row = {"games": subset, "forecaster": name, "n": len(part),
-                   "margin_mae": (part["margin"] - part[f"margin_{name}"]).abs().mean(),
-                   "total_mae": (part["total"] - part[f"total_{name}"]).abs().mean()}
+            row = {
+                "games": subset,
+                "forecaster": name,
+                "n": len(part),
+                "margin_mae": (part["margin"] - part[f"margin_{name}"]).abs().mean(),
+                "total_mae": (part["total"] - part[f"total_{name}"]).abs().mean(),
+            }
             if name != "baseline":
                 for target in ("margin", "total"):
                     prefix = f"{name}_{target}_"
                     cols = [c for c in part.columns if c.startswith(prefix)]
-                    table = coverage_table(part[cols].rename(columns=lambda c: c[len(prefix):])
-                                           .assign(y=part[target]), LEVELS)
+                    bounds = part[cols].rename(columns=lambda c, n=len(prefix): c[n:])
+                    table = coverage_table(bounds.assign(y=part[target]), LEVELS)
                     for lv in LEVELS:
                         row[f"{target}_cover{int(lv * 100)}"] = table.loc[lv, "coverage"]
                         row[f"{target}_width{int(lv * 100)}"] = table.loc[lv, "mean_width"]
@@ -148,10 +184,12 @@ def h2_sign_summary(nba: pd.DataFrame) -> str:
     has = nba["h2_spread_unsigned"].notna().to_numpy()
     zero = (nba["h2_spread_unsigned"] == 0).to_numpy()
     a, b, c = line_map.spread_coef
-    return (f"h2 spread sign: z = {a:.3f}*(-spread_home) {b:+.3f}*ht_margin {c:+.3f}; |h2| vs |z| "
-            f"RMSE {line_map.spread_rmse:.2f} pts; games with a 2H line {has.sum()} of {len(nba)}; "
-            f"sign inferred (|z| >= {line_map.sign_threshold:g}) on {(known & ~zero)[has].mean():.1%}, "
-            f"zero line {zero[has].mean():.1%}, undecided {(~known)[has].mean():.1%}")
+    return (
+        f"h2 spread sign: z = {a:.3f}*(-spread_home) {b:+.3f}*ht_margin {c:+.3f}; |h2| vs |z| "
+        f"RMSE {line_map.spread_rmse:.2f} pts; games with a 2H line {has.sum()} of {len(nba)}; "
+        f"sign inferred (|z| >= {line_map.sign_threshold:g}) on {(known & ~zero)[has].mean():.1%}, "
+        f"zero line {zero[has].mean():.1%}, undecided {(~known)[has].mean():.1%}"
+    )
 
 
 def main(source: str) -> None:
@@ -164,11 +202,14 @@ def main(source: str) -> None:
 
     for code, (first, last) in SEASONS.items():
         started = time.perf_counter()
-        forecasts = weekly_point_forecasts(results[code], first - 2, last,
-                                           total_half_life=TOTAL_HALF_LIFE.get(code, 365.0))
+        forecasts = weekly_point_forecasts(
+            results[code], first - 2, last, total_half_life=TOTAL_HALF_LIFE.get(code, 365.0)
+        )
         table = interval_rows(forecasts, first)
-        print(f"\n=== {code} {first}-{last}: weekly walk-forward, rolling conformal "
-              f"(last {CONFORMAL_WINDOW} residuals), {time.perf_counter() - started:.1f} s")
+        print(
+            f"\n=== {code} {first}-{last}: weekly walk-forward, rolling conformal "
+            f"(last {CONFORMAL_WINDOW} residuals), {time.perf_counter() - started:.1f} s"
+        )
         print(table.round(3).to_string(index=False))
 
     nba = results["NBA"]
@@ -176,13 +217,18 @@ def main(source: str) -> None:
     print(h2_sign_summary(nba))
     started = time.perf_counter()
     data = nba.join(pregame_margins(nba))
-    models = {"ridge": HalftimeModel(), "ridge_no_lines": HalftimeModel(use_h2_lines=False),
-              "ridge_pregame": HalftimeModel(use_pregame_margin=True),
-              "lgbm": HalftimeModel(learner=HalftimeLearner.LIGHTGBM)}
+    models = {
+        "ridge": HalftimeModel(),
+        "ridge_no_lines": HalftimeModel(use_h2_lines=False),
+        "ridge_pregame": HalftimeModel(use_pregame_margin=True),
+        "lgbm": HalftimeModel(learner=HalftimeLearner.LIGHTGBM),
+    }
     train, test = data.loc[data["season"] < 2021], data.loc[data["season"] >= 2021]
-    holdout = test[["season"]].assign(has_lines=test["h2_spread_unsigned"].notna(),
-                                      margin=(test["home_score"] - test["away_score"]).astype(float),
-                                      total=(test["home_score"] + test["away_score"]).astype(float))
+    holdout = test[["season"]].assign(
+        has_lines=test["h2_spread_unsigned"].notna(),
+        margin=(test["home_score"] - test["away_score"]).astype(float),
+        total=(test["home_score"] + test["away_score"]).astype(float),
+    )
     holdout["margin_baseline"], holdout["total_baseline"] = halftime_baseline(test)
     for name, model in models.items():
         forecast = model.fit(train).predict_final(test)
@@ -193,8 +239,9 @@ def main(source: str) -> None:
 
     walk_models = {k: models[k] for k in ("ridge", "ridge_no_lines")}
     walked = halftime_walk_forward(data, 2020, walk_models)
-    print(f"weekly walk-forward 2020-2023 (refit on all earlier games), "
-          f"{time.perf_counter() - started:.1f} s")
+    print(
+        f"weekly walk-forward 2020-2023 (refit on all earlier games), {time.perf_counter() - started:.1f} s"
+    )
     print(halftime_table(walked, list(walk_models)).round(3).to_string(index=False))
 
 

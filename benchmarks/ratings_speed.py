@@ -75,14 +75,20 @@ def main() -> None:
 
     print(f"scoreline: {n_all:,} matches, {len(groups)} competitions, one pass each, summed")
     print(f"penaltyblog: E0 only, {n_e0:,} matches, pre-match figure then update, per match")
-    print(f"{'system':<8}{'ours s':>9}{'ours us/match':>15}{'pb E0 s':>10}{'pb us/match':>13}"
-          f"{'pb at ' + format(n_all, ',') + ' s':>16}{'speed-up':>10}")
+    print(
+        f"{'system':<8}{'ours s':>9}{'ours us/match':>15}{'pb E0 s':>10}{'pb us/match':>13}"
+        f"{'pb at ' + format(n_all, ',') + ' s':>16}{'speed-up':>10}"
+    )
     for name, ours, theirs in [("elo", ours_elo, theirs_elo), ("pi", ours_pi, theirs_pi)]:
         ours_per, theirs_per = ours / n_all, theirs / n_e0
-        print(f"{name:<8}{ours:>9.3f}{1e6 * ours_per:>15.2f}{theirs:>10.3f}{1e6 * theirs_per:>13.2f}"
-              f"{theirs_per * n_all:>16.2f}{theirs_per / ours_per:>9.1f}x")
-    print("'pb at N s' is penaltyblog's E0 time per match extrapolated to all matches, not measured;"
-          " penaltyblog's times exclude the row extraction, ours include all input handling.")
+        print(
+            f"{name:<8}{ours:>9.3f}{1e6 * ours_per:>15.2f}{theirs:>10.3f}{1e6 * theirs_per:>13.2f}"
+            f"{theirs_per * n_all:>16.2f}{theirs_per / ours_per:>9.1f}x"
+        )
+    print(
+        "'pb at N s' is penaltyblog's E0 time per match extrapolated to all matches, not measured;"
+        " penaltyblog's times exclude the row extraction, ours include all input handling."
+    )
 
 
 if __name__ == "__main__":

@@ -13,8 +13,8 @@ from __future__ import annotations
 import re
 import sys
 import tempfile
-from collections import Counter
 import time
+from collections import Counter
 from pathlib import Path
 
 from scoreline.config import Settings
@@ -38,17 +38,27 @@ def main(source: str, code: str, season: int) -> None:
     print(f"ingest of the source: {ingested:.1f} s; replay wall time {s['wall_seconds']:.1f} s")
     for stage, seconds in s["seconds"].items():
         print(f"  {stage:<9} {seconds:8.1f} s  over {s['runs'][stage]} runs")
-    print(f"days {s['days']} ({s['active_days']} with news), predictions {s['predictions']} "
-          f"({s['predicted_matches']} matches)")
-    print(f"bets {s['n_bets']}, staked {s['staked']:.2f}, P/L {s['pnl']:+.2f}, ROI {s['roi']:+.2%}, "
-          f"yield {s['yield']:+.2%}, hit rate {s['hit_rate']:.2%}, mean CLV {s['mean_clv']:+.4f} "
-          f"(bankroll {s['starting_bankroll']:.0f} -> {s['bankroll']:.2f})")
-    print(f"promotions {s['promotions_accepted']} accepted, {s['promotions_rejected']} rejected: "
-          + ", ".join(f"{p['day']} {p['model']} {'ok' if p['promoted'] else 'rejected'}"
-                      for p in result.promotions))
+    print(
+        f"days {s['days']} ({s['active_days']} with news), predictions {s['predictions']} "
+        f"({s['predicted_matches']} matches)"
+    )
+    print(
+        f"bets {s['n_bets']}, staked {s['staked']:.2f}, P/L {s['pnl']:+.2f}, ROI {s['roi']:+.2%}, "
+        f"yield {s['yield']:+.2%}, hit rate {s['hit_rate']:.2%}, mean CLV {s['mean_clv']:+.4f} "
+        f"(bankroll {s['starting_bankroll']:.0f} -> {s['bankroll']:.2f})"
+    )
+    print(
+        f"promotions {s['promotions_accepted']} accepted, {s['promotions_rejected']} rejected: "
+        + ", ".join(
+            f"{p['day']} {p['model']} {'ok' if p['promoted'] else 'rejected'}" for p in result.promotions
+        )
+    )
     print(f"monitor runs {s['monitor_runs']}, alerts {s['monitor_alerts']}")
-    kinds = Counter(re.sub(r"\d+\.\d+", "#", alert.split(":")[1].split(" on ")[0].split(" by ")[0]).strip()
-                    for m in result.monitors for alert in m["alerts"])
+    kinds = Counter(
+        re.sub(r"\d+\.\d+", "#", alert.split(":")[1].split(" on ")[0].split(" by ")[0]).strip()
+        for m in result.monitors
+        for alert in m["alerts"]
+    )
     for kind, n in kinds.most_common():
         print(f"  {n:3d} x {kind}")
     alerted = [m["day"] for m in result.monitors if m["alerts"]]
@@ -58,5 +68,8 @@ def main(source: str, code: str, season: int) -> None:
 
 if __name__ == "__main__":
     args = sys.argv[1:]
-    main(args[0] if args else str(ROOT.parent / "shared" / "data"),
-         args[1] if len(args) > 1 else "E0", int(args[2]) if len(args) > 2 else 2022)
+    main(
+        args[0] if args else str(ROOT.parent / "shared" / "data"),
+        args[1] if len(args) > 1 else "E0",
+        int(args[2]) if len(args) > 2 else 2022,
+    )

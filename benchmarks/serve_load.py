@@ -63,6 +63,7 @@ BATCH_REPEATS = 5
 
 # --------------------------------------------------------------------------- the workspace
 
+
 def build_workspace(folder: Path, data: str, model: str) -> tuple[Path, list[str], list[str]]:
     """A workspace whose BentoML store holds the E0 champion; returns the BentoML home, this
     season's teams and three fixture dates after the history."""
@@ -92,8 +93,10 @@ def build_workspace(folder: Path, data: str, model: str) -> tuple[Path, list[str
     teams = sorted(set(latest["home_team"]) | set(latest["away_team"]))
     last = pd.Timestamp(results["date"].max())
     dates = [(last + pd.Timedelta(days=7 * (k + 1))).strftime("%Y-%m-%d") for k in range(DATES)]
-    print(f"workspace: {CODE} {model} trained on {logged['matches']} matches, champion exported "
-          f"({time.perf_counter() - started:.0f} s); {len(teams)} teams, fixture dates {', '.join(dates)}")
+    print(
+        f"workspace: {CODE} {model} trained on {logged['matches']} matches, champion exported "
+        f"({time.perf_counter() - started:.0f} s); {len(teams)} teams, fixture dates {', '.join(dates)}"
+    )
     return settings.bentoml_home, teams, dates
 
 
@@ -101,16 +104,18 @@ def fixture_texts(teams: list[str], dates: list[str]) -> list[str]:
     """Every ordered pairing of ``teams`` on each date, as JSON objects without the closing brace
     (the wrk script appends prices)."""
     pairs = [(h, a) for h in teams for a in teams if h != a]
-    return [json.dumps({"competition": CODE, "home_team": h, "away_team": a, "date": d})[:-1]
-            for d in dates for h, a in pairs]
+    return [
+        json.dumps({"competition": CODE, "home_team": h, "away_team": a, "date": d})[:-1]
+        for d in dates
+        for h, a in pairs
+    ]
 
 
 def lua_script(path: Path, fixtures: list[str], distinct: bool) -> Path:
     """A wrk script POSTing ``fixtures`` round-robin (each thread its own stride); ``distinct``
     adds a home price unique to the request (offset by the run's first argument)."""
     items = ",\n".join(json.dumps(f) for f in fixtures)
-    suffix = ('string.format(\',"prices":{"home":%.5f}}\', 2 + (offset + n) * 1e-5)'
-              if distinct else '"}"')
+    suffix = 'string.format(\',"prices":{"home":%.5f}}\', 2 + (offset + n) * 1e-5)' if distinct else '"}"'
     path.write_text(f"""
 local fixtures = {{
 {items}
@@ -145,6 +150,7 @@ end
 
 # --------------------------------------------------------------------------- servers
 
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -170,13 +176,19 @@ class Server:
         """Start and wait for /readyz; returns the seconds to ready."""
         started = time.perf_counter()
         with self.log.open("a") as log:
-            self.process = subprocess.Popen([*self.command, "--port", str(self.port)],
-                                            env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                                            cwd=self.log.parent)
+            self.process = subprocess.Popen(
+                [*self.command, "--port", str(self.port)],
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=self.log.parent,
+            )
         while time.perf_counter() - started < timeout:
             if self.process.poll() is not None:
-                raise RuntimeError(f"{self.name} exited with {self.process.returncode}; "
-                                   f"see {self.log}:\n{self.log.read_text()[-3000:]}")
+                raise RuntimeError(
+                    f"{self.name} exited with {self.process.returncode}; "
+                    f"see {self.log}:\n{self.log.read_text()[-3000:]}"
+                )
             try:
                 if httpx.get(f"{self.url}/readyz", timeout=1.0).status_code == 200:
                     return time.perf_counter() - started
@@ -218,8 +230,15 @@ class Server:
                 line = " ".join(member.cmdline())
             except psutil.NoSuchProcess:
                 continue
-            role = "root" if i == 0 else ("worker" if any(w in line for w in (
-                "_bentoml_impl.worker", "multiprocessing", "uvicorn")) else "child")
+            role = (
+                "root"
+                if i == 0
+                else (
+                    "worker"
+                    if any(w in line for w in ("_bentoml_impl.worker", "multiprocessing", "uvicorn"))
+                    else "child"
+                )
+            )
             out.append((role, rss))
         return out
 
@@ -227,32 +246,63 @@ class Server:
 def servers(folder: Path, bentoml_home: Path, workers: int, python: str) -> tuple[Server, Server]:
     """Our service and the FastAPI reference with ``workers`` workers, each with its own
     prediction store."""
-    base = {k: v for k, v in os.environ.items()
-            if not k.startswith(("SCORELINE_", "MLFLOW_", "BENTOML_"))}
-    base.update({"BENTOML_HOME": str(bentoml_home), "BENTOML_DO_NOT_TRACK": "true",
-                 "SCORELINE_SERVE_WORKERS": str(workers), "SCORELINE_SERVE_COMPETITIONS": CODE})
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("SCORELINE_", "MLFLOW_", "BENTOML_"))}
+    base.update(
+        {
+            "BENTOML_HOME": str(bentoml_home),
+            "BENTOML_DO_NOT_TRACK": "true",
+            "SCORELINE_SERVE_WORKERS": str(workers),
+            "SCORELINE_SERVE_COMPETITIONS": CODE,
+        }
+    )
     made = []
     for name, command in (
-            ("bentoml", [python, "-m", "bentoml", "serve", "scoreline.serving.service:Scoreline",
-                         "--host", "127.0.0.1"]),
-            ("fastapi", [python, str(BENCHMARKS / "fastapi_reference.py"), "--workers", str(workers)])):
+        (
+            "bentoml",
+            [python, "-m", "bentoml", "serve", "scoreline.serving.service:Scoreline", "--host", "127.0.0.1"],
+        ),
+        ("fastapi", [python, str(BENCHMARKS / "fastapi_reference.py"), "--workers", str(workers)]),
+    ):
         home = folder / f"{name}-{workers}w"
         home.mkdir(exist_ok=True)
-        env = {**base, "SCORELINE_HOME": str(home),
-               "SCORELINE_PREDICTION_STORE_URL": f"sqlite:///{home / 'predictions.db'}"}
-        made.append(Server(f"{name} ({workers} worker{'s' if workers > 1 else ''})", command, env,
-                           home / "server.log"))
+        env = {
+            **base,
+            "SCORELINE_HOME": str(home),
+            "SCORELINE_PREDICTION_STORE_URL": f"sqlite:///{home / 'predictions.db'}",
+        }
+        made.append(
+            Server(
+                f"{name} ({workers} worker{'s' if workers > 1 else ''})", command, env, home / "server.log"
+            )
+        )
     return made[0], made[1]
 
 
 # --------------------------------------------------------------------------- measurements
 
+
 def wrk(url: str, script: Path, connections: int, seconds: float, offset: int) -> dict:
     threads = 1 if connections == 1 else 2
-    done = subprocess.run(["wrk", f"-t{threads}", f"-c{connections}", f"-d{round(seconds)}s", "--latency",
-                           "--timeout", "10s", "-s", str(script), f"{url}/predict", "--", str(offset)],
-                          capture_output=True, text=True, timeout=seconds + 60)
-    line = next((l for l in done.stdout.splitlines() if l.startswith("RESULT ")), None)
+    done = subprocess.run(
+        [
+            "wrk",
+            f"-t{threads}",
+            f"-c{connections}",
+            f"-d{round(seconds)}s",
+            "--latency",
+            "--timeout",
+            "10s",
+            "-s",
+            str(script),
+            f"{url}/predict",
+            "--",
+            str(offset),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=seconds + 60,
+    )
+    line = next((row for row in done.stdout.splitlines() if row.startswith("RESULT ")), None)
     if line is None:
         raise RuntimeError(f"wrk printed no result:\n{done.stdout}\n{done.stderr}")
     result = json.loads(line.removeprefix("RESULT "))
@@ -262,15 +312,19 @@ def wrk(url: str, script: Path, connections: int, seconds: float, offset: int) -
 
 def cold_date_ms(server: Server, teams: list[str], day: str) -> float:
     started = time.perf_counter()
-    answer = httpx.post(f"{server.url}/predict", timeout=120, json={
-        "competition": CODE, "home_team": teams[0], "away_team": teams[1], "date": day})
+    answer = httpx.post(
+        f"{server.url}/predict",
+        timeout=120,
+        json={"competition": CODE, "home_team": teams[0], "away_team": teams[1], "date": day},
+    )
     answer.raise_for_status()
     return (time.perf_counter() - started) * 1e3
 
 
 def batch_body(fixtures: list[str], n: int, offset: int) -> bytes:
-    rows = [f'{fixtures[i % len(fixtures)]},"prices":{{"home":{2 + (offset + i) * 1e-5:.5f}}}}}'
-            for i in range(n)]
+    rows = [
+        f'{fixtures[i % len(fixtures)]},"prices":{{"home":{2 + (offset + i) * 1e-5:.5f}}}}}' for i in range(n)
+    ]
     return ('{"fixtures":[' + ",".join(rows) + "]}").encode()
 
 
@@ -289,20 +343,25 @@ def ms(us: float) -> str:
 
 def predict_section(folder, bentoml_home, teams, dates, args, python) -> list[dict]:
     every = fixture_texts(teams, dates)
-    repeat = fixture_texts(teams[:5], dates)[:REPEAT_PAIRS * DATES]
-    scripts = {"repeat": lua_script(folder / "repeat.lua", repeat, distinct=False),
-               "distinct": lua_script(folder / "distinct.lua", every, distinct=True)}
+    repeat = fixture_texts(teams[:5], dates)[: REPEAT_PAIRS * DATES]
+    scripts = {
+        "repeat": lua_script(folder / "repeat.lua", repeat, distinct=False),
+        "distinct": lua_script(folder / "distinct.lua", every, distinct=True),
+    }
     rows, offset = [], 0
     print(f"\n/predict, wrk {args.duration:.0f} s per cell; latencies in ms")
-    print(f"{'workers':>7} {'regime':<9} {'conns':>5} | {'bentoml rps':>11} {'p50':>8} {'p99':>8} | "
-          f"{'fastapi rps':>11} {'p50':>8} {'p99':>8} | {'rps ratio':>9} {'p50 ratio':>9} {'p99 ratio':>9}")
+    print(
+        f"{'workers':>7} {'regime':<9} {'conns':>5} | {'bentoml rps':>11} {'p50':>8} {'p99':>8} | "
+        f"{'fastapi rps':>11} {'p50':>8} {'p99':>8} | {'rps ratio':>9} {'p50 ratio':>9} {'p99 ratio':>9}"
+    )
     for workers in args.workers:
         ours, reference = servers(folder, bentoml_home, workers, python)
         try:
             for server in (ours, reference):
                 server.start()
-            cold = {s.name: statistics.median(cold_date_ms(s, teams, d) for d in dates)
-                    for s in (ours, reference)}
+            cold = {
+                s.name: statistics.median(cold_date_ms(s, teams, d) for d in dates) for s in (ours, reference)
+            }
             for server in (ours, reference):  # warm-up: connections, both regimes' code paths
                 for script in scripts.values():
                     offset += 1_000_000
@@ -314,17 +373,32 @@ def predict_section(folder, bentoml_home, teams, dates, args, python) -> list[di
                         offset += 1_000_000
                         got[server.name] = wrk(server.url, script, connections, args.duration, offset)
                     a, b = got[ours.name], got[reference.name]
-                    bad = {name: r["status_errors"] + r["socket_errors"] for name, r in got.items()
-                           if r["status_errors"] + r["socket_errors"]}
-                    print(f"{workers:>7} {regime:<9} {connections:>5} | {a['rps']:>11,.0f} "
-                          f"{ms(a['p50_us'])} {ms(a['p99_us'])} | {b['rps']:>11,.0f} "
-                          f"{ms(b['p50_us'])} {ms(b['p99_us'])} | {a['rps'] / b['rps']:>9.2f} "
-                          f"{a['p50_us'] / b['p50_us']:>9.2f} {a['p99_us'] / b['p99_us']:>9.2f}"
-                          + (f"  errors: {bad}" if bad else ""), flush=True)
-                    rows.append({"workers": workers, "regime": regime, "connections": connections,
-                                 "bentoml": a, "fastapi": b})
-            print(f"{'':>7} first fixture on a new date (median of {DATES}): "
-                  + ", ".join(f"{name} {value:.0f} ms" for name, value in cold.items()))
+                    bad = {
+                        name: r["status_errors"] + r["socket_errors"]
+                        for name, r in got.items()
+                        if r["status_errors"] + r["socket_errors"]
+                    }
+                    print(
+                        f"{workers:>7} {regime:<9} {connections:>5} | {a['rps']:>11,.0f} "
+                        f"{ms(a['p50_us'])} {ms(a['p99_us'])} | {b['rps']:>11,.0f} "
+                        f"{ms(b['p50_us'])} {ms(b['p99_us'])} | {a['rps'] / b['rps']:>9.2f} "
+                        f"{a['p50_us'] / b['p50_us']:>9.2f} {a['p99_us'] / b['p99_us']:>9.2f}"
+                        + (f"  errors: {bad}" if bad else ""),
+                        flush=True,
+                    )
+                    rows.append(
+                        {
+                            "workers": workers,
+                            "regime": regime,
+                            "connections": connections,
+                            "bentoml": a,
+                            "fastapi": b,
+                        }
+                    )
+            print(
+                f"{'':>7} first fixture on a new date (median of {DATES}): "
+                + ", ".join(f"{name} {value:.0f} ms" for name, value in cold.items())
+            )
         finally:
             for server in (ours, reference):
                 server.stop()
@@ -335,8 +409,10 @@ def batch_section(folder, bentoml_home, teams, dates, args, python) -> dict:
     every = fixture_texts(teams, dates)
     ours, reference = servers(folder, bentoml_home, 1, python)
     figures: dict = {}
-    print(f"\n/predict_batch, 1 worker, distinct fixtures over {DATES} dates, seconds end to end "
-          f"(median of {BATCH_REPEATS} after a warm-up)")
+    print(
+        f"\n/predict_batch, 1 worker, distinct fixtures over {DATES} dates, seconds end to end "
+        f"(median of {BATCH_REPEATS} after a warm-up)"
+    )
     try:
         for server in (ours, reference):
             server.start()
@@ -347,11 +423,16 @@ def batch_section(folder, bentoml_home, teams, dates, args, python) -> dict:
                     post_batch(client, bodies[0], n)
                     times = [post_batch(client, body, n) for body in bodies[1:]]
                     figures[(server.name, n)] = statistics.median(times)
-                    print(f"  {server.name:<20} {n:>7,} fixtures: {statistics.median(times):6.3f} s "
-                          f"(min {min(times):.3f}, max {max(times):.3f}; request "
-                          f"{len(bodies[1]) / 2**20:.1f} MB)", flush=True)
-            print(f"  {server.name:<20} RSS after batches: "
-                  + ", ".join(f"{role} {mb:.0f} MB" for role, mb in server.rss_mb()))
+                    print(
+                        f"  {server.name:<20} {n:>7,} fixtures: {statistics.median(times):6.3f} s "
+                        f"(min {min(times):.3f}, max {max(times):.3f}; request "
+                        f"{len(bodies[1]) / 2**20:.1f} MB)",
+                        flush=True,
+                    )
+            print(
+                f"  {server.name:<20} RSS after batches: "
+                + ", ".join(f"{role} {mb:.0f} MB" for role, mb in server.rss_mb())
+            )
     finally:
         for server in (ours, reference):
             server.stop()
@@ -371,9 +452,12 @@ def startup_section(folder, bentoml_home, args, python) -> dict:
             finally:
                 server.stop()
         figures[server.name] = statistics.median(times)
-        print(f"  {server.name:<20} {statistics.median(times):5.2f} s "
-              f"(runs: {', '.join(f'{t:.2f}' for t in times)}); RSS at ready: "
-              + ", ".join(f"{role} {mb:.0f} MB" for role, mb in rss), flush=True)
+        print(
+            f"  {server.name:<20} {statistics.median(times):5.2f} s "
+            f"(runs: {', '.join(f'{t:.2f}' for t in times)}); RSS at ready: "
+            + ", ".join(f"{role} {mb:.0f} MB" for role, mb in rss),
+            flush=True,
+        )
     return figures
 
 
@@ -395,8 +479,10 @@ def soak_section(folder, bentoml_home, teams, dates, args, python) -> dict:
                 body = batch_body(fixture_texts(teams, days), 10_000, 90_000_000 + k * 10_000)
                 batches.append(post_batch(client, body, 10_000))
 
-    print(f"\nsoak: {ours.name}, {args.soak_seconds:.0f} s of distinct /predict at 8 connections "
-          "plus back-to-back 10,000-fixture batches over 10 new dates each")
+    print(
+        f"\nsoak: {ours.name}, {args.soak_seconds:.0f} s of distinct /predict at 8 connections "
+        "plus back-to-back 10,000-fixture batches over 10 new dates each"
+    )
     try:
         ours.start()
         at_ready = ours.rss_mb()
@@ -410,14 +496,22 @@ def soak_section(folder, bentoml_home, teams, dates, args, python) -> dict:
     finally:
         stop.set()
         ours.stop()
-    print(f"  /predict: {load['rps']:,.0f} requests/s, p50 {load['p50_us'] / 1e3:.2f} ms, "
-          f"p99 {load['p99_us'] / 1e3:.2f} ms, errors {load['status_errors'] + load['socket_errors']}; "
-          f"{len(batches)} batches, median {statistics.median(batches):.2f} s" if batches else "")
+    print(
+        f"  /predict: {load['rps']:,.0f} requests/s, p50 {load['p50_us'] / 1e3:.2f} ms, "
+        f"p99 {load['p99_us'] / 1e3:.2f} ms, errors {load['status_errors'] + load['socket_errors']}; "
+        f"{len(batches)} batches, median {statistics.median(batches):.2f} s"
+        if batches
+        else ""
+    )
     for label, rss in (("at ready", at_ready), ("after soak", after)):
         print(f"  RSS {label}: " + ", ".join(f"{role} {mb:.0f} MB" for role, mb in rss))
     workers = [mb for role, mb in after if role == "worker"]
-    return {"rss_after_mb": after, "max_worker_mb": max(workers) if workers else None,
-            "predict": load, "batches": len(batches)}
+    return {
+        "rss_after_mb": after,
+        "max_worker_mb": max(workers) if workers else None,
+        "predict": load,
+        "batches": len(batches),
+    }
 
 
 def check_targets(figures: dict) -> None:
@@ -427,21 +521,38 @@ def check_targets(figures: dict) -> None:
         ours, ref, c, w = row["bentoml"], row["fastapi"], row["connections"], row["workers"]
         where = f"{w} worker{'s' if w > 1 else ''}, {row['regime']}"
         if c == 8:
-            lines.append((f">= 1,000 requests/s at 8 clients ({where})", ours["rps"] >= 1000,
-                          f"{ours['rps']:,.0f}"))
-            lines.append((f"p50 <= 5 ms at 8 clients ({where})", ours["p50_us"] <= 5000,
-                          f"{ours['p50_us'] / 1e3:.2f} ms"))
+            lines.append(
+                (f">= 1,000 requests/s at 8 clients ({where})", ours["rps"] >= 1000, f"{ours['rps']:,.0f}")
+            )
+            lines.append(
+                (
+                    f"p50 <= 5 ms at 8 clients ({where})",
+                    ours["p50_us"] <= 5000,
+                    f"{ours['p50_us'] / 1e3:.2f} ms",
+                )
+            )
         if c == 64:
-            lines.append((f"p99 <= 100 ms at 64 clients ({where})", ours["p99_us"] <= 100_000,
-                          f"{ours['p99_us'] / 1e3:.1f} ms"))
+            lines.append(
+                (
+                    f"p99 <= 100 ms at 64 clients ({where})",
+                    ours["p99_us"] <= 100_000,
+                    f"{ours['p99_us'] / 1e3:.1f} ms",
+                )
+            )
         if c == 1:
-            lines.append((f"p50 at 1 client <= 2x FastAPI's ({where})",
-                          ours["p50_us"] <= 2 * ref["p50_us"],
-                          f"{ours['p50_us'] / ref['p50_us']:.2f}x"))
+            lines.append(
+                (
+                    f"p50 at 1 client <= 2x FastAPI's ({where})",
+                    ours["p50_us"] <= 2 * ref["p50_us"],
+                    f"{ours['p50_us'] / ref['p50_us']:.2f}x",
+                )
+            )
     for size, limit in zip(BATCH_SIZES, (0.25, 2.5)):
         for name, seconds in figures.get("batch", {}).items():
             if name.startswith("bentoml") and name.endswith(f" {size}"):
-                lines.append((f"/predict_batch of {size:,} <= {limit} s", seconds <= limit, f"{seconds:.3f} s"))
+                lines.append(
+                    (f"/predict_batch of {size:,} <= {limit} s", seconds <= limit, f"{seconds:.3f} s")
+                )
     for name, seconds in figures.get("startup", {}).items():
         if name.startswith("bentoml"):
             lines.append(("start-up <= 5 s to ready", seconds <= 5, f"{seconds:.2f} s"))
@@ -469,8 +580,10 @@ def main() -> None:
     args.workers = [int(w) for w in args.workers.split(",")]
     sections = set(args.sections.split(","))
     if shutil.which("wrk") is None and sections & {"predict", "soak"}:
-        sys.exit("wrk is not installed: `apt-get install wrk` (Debian/Ubuntu) or "
-                 "`brew install wrk`, then run this again (or --sections batch,startup)")
+        sys.exit(
+            "wrk is not installed: `apt-get install wrk` (Debian/Ubuntu) or "
+            "`brew install wrk`, then run this again (or --sections batch,startup)"
+        )
     print(f"{os.cpu_count()} CPUs, load average {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
     figures: dict = {}
     with tempfile.TemporaryDirectory(prefix="serve_load-") as scratch:

@@ -53,8 +53,18 @@ from scoreline.models.baselines import MarketModel
 from scoreline.models.stack import LogLinearPool, StackedModel
 
 CONFIG = WalkForward(from_season=2012, window="week", refit_every=4, train_days=4 * 365)
-MODELS = ["elo", "pi", "dixon_coles", "results_blend", "lightgbm", "xgboost", "lightgbm_market",
-          "xgboost_market", "stack", "stack_market"]
+MODELS = [
+    "elo",
+    "pi",
+    "dixon_coles",
+    "results_blend",
+    "lightgbm",
+    "xgboost",
+    "lightgbm_market",
+    "xgboost_market",
+    "stack",
+    "stack_market",
+]
 
 
 class AnchoredPool(LogLinearPool):
@@ -95,8 +105,9 @@ class AnchoredStack(StackedModel):
     def _new_meta(self):
         active = np.flatnonzero(self.active_)
         anchor = self.anchor % len(self.members)
-        prior = ((active == anchor).astype(float) if anchor in active
-                 else np.full(len(active), 1.0 / len(active)))
+        prior = (
+            (active == anchor).astype(float) if anchor in active else np.full(len(active), 1.0 / len(active))
+        )
         return AnchoredPool(prior, len(self.outcomes), self.C)
 
 
@@ -126,8 +137,7 @@ def run(source: str, code: str) -> None:
     scores = score(result, reference)
     wall = time.perf_counter() - started
     pd.set_option("display.width", 200)
-    print(f"\n{code} {CONFIG}: {result.n_refits} refits, "
-          f"{len(result.predictions)} matches predicted")
+    print(f"\n{code} {CONFIG}: {result.n_refits} refits, {len(result.predictions)} matches predicted")
     print(scores.table(by_season=True))
     print("\nfit seconds:", {k: round(v) for k, v in result.fit_seconds.items()})
     print(f"{code} wall time: {wall:.0f} s", flush=True)

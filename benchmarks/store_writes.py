@@ -22,30 +22,47 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import tempfile
-import uuid
 import threading
 import time
+import uuid
 from pathlib import Path
 
-from scoreline.serving.store import PredictionStore
+from scoreline.predictions import PredictionStore
 
 WRITERS = 8
 
 
 def rows(n: int, tag: str = "") -> list[dict]:
     base = {
-        "competition": "E0", "model_name": "elo", "model_version": "3", "date": "2024-08-17",
-        "home_team": "Arsenal", "away_team": "Chelsea", "neutral": False,
-        "prob_home": 0.5, "prob_draw": 0.25, "prob_away": 0.25,
-        "fair_odds_home": 2.0, "fair_odds_draw": 4.0, "fair_odds_away": 4.0,
-        "price_home": 2.2, "edge_home": 0.1, "price_draw": None, "edge_draw": None,
-        "price_away": None, "edge_away": None,
-        "expected_goals_home": 1.61, "expected_goals_away": 1.12,
-        "top_scores": [{"home": h, "away": a, "probability": 0.1} for h, a in
-                       ((1, 0), (1, 1), (2, 1), (0, 0), (2, 0))],
+        "competition": "E0",
+        "model_name": "elo",
+        "model_version": "3",
+        "date": "2024-08-17",
+        "home_team": "Arsenal",
+        "away_team": "Chelsea",
+        "neutral": False,
+        "prob_home": 0.5,
+        "prob_draw": 0.25,
+        "prob_away": 0.25,
+        "fair_odds_home": 2.0,
+        "fair_odds_draw": 4.0,
+        "fair_odds_away": 4.0,
+        "price_home": 2.2,
+        "edge_home": 0.1,
+        "price_draw": None,
+        "edge_draw": None,
+        "price_away": None,
+        "edge_away": None,
+        "expected_goals_home": 1.61,
+        "expected_goals_away": 1.12,
+        "top_scores": [
+            {"home": h, "away": a, "probability": 0.1} for h, a in ((1, 0), (1, 1), (2, 1), (0, 0), (2, 0))
+        ],
     }
-    return [dict(base, request_id=f"{tag}{i}",
-                 features={f"feature_{j}": 1500.0 + i + j for j in range(84)}) for i in range(n)]
+    return [
+        dict(base, request_id=f"{tag}{i}", features={f"feature_{j}": 1500.0 + i + j for j in range(84)})
+        for i in range(n)
+    ]
 
 
 def single_commits(url: str, n: int, ready=None, go=None) -> None:
@@ -103,8 +120,14 @@ def postgres_database(server_url: str, drop: str | None = None) -> str:
     from sqlalchemy.engine import make_url
 
     url, name = make_url(server_url), f"bench_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(host=url.host, port=url.port, user=url.username, password=url.password,
-                         dbname=url.database or "postgres", autocommit=True) as connection:
+    with psycopg.connect(
+        host=url.host,
+        port=url.port,
+        user=url.username,
+        password=url.password,
+        dbname=url.database or "postgres",
+        autocommit=True,
+    ) as connection:
         if drop is not None:
             connection.execute(f'DROP DATABASE IF EXISTS "{make_url(drop).database}" WITH (FORCE)')
             return drop
@@ -114,8 +137,9 @@ def postgres_database(server_url: str, drop: str | None = None) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--postgres", metavar="URL",
-                        help="PostgreSQL server (maintenance database URL): add its column")
+    parser.add_argument(
+        "--postgres", metavar="URL", help="PostgreSQL server (maintenance database URL): add its column"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         count = iter(range(100))
@@ -133,21 +157,31 @@ def main() -> None:
                 postgres_database(args.postgres, drop=database)
 
         print(f"{'writes':<48} {'SQLite rows/s':>14} {'PostgreSQL' if args.postgres else '':>12}")
-        print(f"{'1 row per commit (synchronous=NORMAL)':<48} "
-              f"{rate(lambda: single_commits(url(), 2000), 2000):>14,.0f}")
-        print(f"{'1 row per commit (synchronous=FULL)':<48} "
-              f"{rate(lambda: single_commits(url('?synchronous=FULL'), 1000), 1000):>14,.0f} "
-              f"{on_postgres(lambda u: rate(lambda: single_commits(u, 1000), 1000))}")
-        print(f"{'10,000 rows per commit':<48} {rate(lambda: batches(url(), 50_000, 10_000), 50_000):>14,.0f} "
-              f"{on_postgres(lambda u: rate(lambda: batches(u, 50_000, 10_000), 50_000))}")
+        print(
+            f"{'1 row per commit (synchronous=NORMAL)':<48} "
+            f"{rate(lambda: single_commits(url(), 2000), 2000):>14,.0f}"
+        )
+        print(
+            f"{'1 row per commit (synchronous=FULL)':<48} "
+            f"{rate(lambda: single_commits(url('?synchronous=FULL'), 1000), 1000):>14,.0f} "
+            f"{on_postgres(lambda u: rate(lambda: single_commits(u, 1000), 1000))}"
+        )
+        print(
+            f"{'10,000 rows per commit':<48} {rate(lambda: batches(url(), 50_000, 10_000), 50_000):>14,.0f} "
+            f"{on_postgres(lambda u: rate(lambda: batches(u, 50_000, 10_000), 50_000))}"
+        )
         for processes in (False, True):
             kind = "processes" if processes else "threads"
-            print(f"{f'{WRITERS} {kind}, 1 row per commit':<48} "
-                  f"{concurrent(url(), 250, 1, processes):>14,.0f} "
-                  f"{on_postgres(lambda u: concurrent(u, 250, 1, processes))}")
-            print(f"{f'{WRITERS} {kind}, 1,000 rows per commit':<48} "
-                  f"{concurrent(url(), 5000, 1000, processes):>14,.0f} "
-                  f"{on_postgres(lambda u: concurrent(u, 5000, 1000, processes))}")
+            print(
+                f"{f'{WRITERS} {kind}, 1 row per commit':<48} "
+                f"{concurrent(url(), 250, 1, processes):>14,.0f} "
+                f"{on_postgres(lambda u: concurrent(u, 250, 1, processes))}"
+            )
+            print(
+                f"{f'{WRITERS} {kind}, 1,000 rows per commit':<48} "
+                f"{concurrent(url(), 5000, 1000, processes):>14,.0f} "
+                f"{on_postgres(lambda u: concurrent(u, 5000, 1000, processes))}"
+            )
 
 
 if __name__ == "__main__":

@@ -46,8 +46,16 @@ def measure(source: Path, workers: int, trials: int) -> dict:
         span = (max(t.datetime_complete for t in done) - min(t.datetime_start for t in done)).total_seconds()
         pids = {t.user_attrs["pid"] for t in done}
         trial_s = sum((t.datetime_complete - t.datetime_start).total_seconds() for t in done) / len(done)
-    return {"workers": workers, "trials": len(done), "pids": len(pids), "wall_s": wall,
-            "span_s": span, "trial_s": trial_s, "best": result.best_value, "load": os.getloadavg()[0]}
+    return {
+        "workers": workers,
+        "trials": len(done),
+        "pids": len(pids),
+        "wall_s": wall,
+        "span_s": span,
+        "trial_s": trial_s,
+        "best": result.best_value,
+        "load": os.getloadavg()[0],
+    }
 
 
 def main() -> None:
@@ -58,16 +66,22 @@ def main() -> None:
     os.environ.pop("MLFLOW_TRACKING_URI", None)
     for name in [n for n in os.environ if n.startswith("SCORELINE_")]:
         os.environ.pop(name)
-    print(f"E0 dixon_coles, {args.trials} trials, validation 2009-2011, {os.cpu_count()} cores, "
-          f"load average {os.getloadavg()[0]:.1f} at start")
-    print(f"{'workers':>7}{'trials':>8}{'pids':>6}{'wall s':>9}{'trials/min wall':>17}"
-          f"{'trial span s':>14}{'trials/min in span':>20}{'s per trial':>13}{'best RPS':>10}{'load':>6}")
+    print(
+        f"E0 dixon_coles, {args.trials} trials, validation 2009-2011, {os.cpu_count()} cores, "
+        f"load average {os.getloadavg()[0]:.1f} at start"
+    )
+    print(
+        f"{'workers':>7}{'trials':>8}{'pids':>6}{'wall s':>9}{'trials/min wall':>17}"
+        f"{'trial span s':>14}{'trials/min in span':>20}{'s per trial':>13}{'best RPS':>10}{'load':>6}"
+    )
     for workers in (1, 2):
         row = measure(Path(args.data).resolve(), workers, args.trials)
-        print(f"{row['workers']:>7}{row['trials']:>8}{row['pids']:>6}{row['wall_s']:>9.1f}"
-              f"{60 * row['trials'] / row['wall_s']:>17.2f}{row['span_s']:>14.1f}"
-              f"{60 * row['trials'] / row['span_s']:>20.2f}{row['trial_s']:>13.2f}{row['best']:>10.5f}"
-              f"{row['load']:>6.1f}")
+        print(
+            f"{row['workers']:>7}{row['trials']:>8}{row['pids']:>6}{row['wall_s']:>9.1f}"
+            f"{60 * row['trials'] / row['wall_s']:>17.2f}{row['span_s']:>14.1f}"
+            f"{60 * row['trials'] / row['span_s']:>20.2f}{row['trial_s']:>13.2f}{row['best']:>10.5f}"
+            f"{row['load']:>6.1f}"
+        )
     print(f"load average {os.getloadavg()[0]:.1f} at the end")
 
 

@@ -30,9 +30,16 @@ def poisson_league(seasons, seed: int, strength_sd: float = 0.3, prices: bool = 
             for away in teams:
                 if home != away:
                     day += pd.Timedelta(days=3)
-                    rows.append({"date": day, "season": season, "home_team": home, "away_team": away,
-                                 "home_score": rng.poisson(np.exp(0.3 + strength[home] - strength[away])),
-                                 "away_score": rng.poisson(np.exp(0.1 + strength[away] - strength[home]))})
+                    rows.append(
+                        {
+                            "date": day,
+                            "season": season,
+                            "home_team": home,
+                            "away_team": away,
+                            "home_score": rng.poisson(np.exp(0.3 + strength[home] - strength[away])),
+                            "away_score": rng.poisson(np.exp(0.1 + strength[away] - strength[home])),
+                        }
+                    )
     frame = pd.DataFrame(rows)
     if prices:
         frame = frame.assign(odds_b365_home=2.1, odds_b365_draw=3.4, odds_b365_away=3.6)

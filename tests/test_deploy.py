@@ -60,10 +60,21 @@ def app(tmp_path_factory) -> dict:
     """The real service's name, port and route paths."""
     folder = tmp_path_factory.mktemp("service-routes")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SCORELINE_", "MLFLOW_", "BENTOML_"))}
-    env.update({"SCORELINE_HOME": str(folder), "BENTOML_HOME": str(folder / "bentoml"),
-                "BENTOML_DO_NOT_TRACK": "true"})
-    done = subprocess.run([sys.executable, "-c", ROUTES_SCRIPT], env=env, cwd=folder,
-                          capture_output=True, text=True, timeout=120)
+    env.update(
+        {
+            "SCORELINE_HOME": str(folder),
+            "BENTOML_HOME": str(folder / "bentoml"),
+            "BENTOML_DO_NOT_TRACK": "true",
+        }
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", ROUTES_SCRIPT],
+        env=env,
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -170,12 +181,17 @@ def test_kubernetes_objects_reference_each_other(k8s, container):
     assert k8s["PodDisruptionBudget"]["spec"]["selector"]["matchLabels"].items() <= pods.items()
     hpa = k8s["HorizontalPodAutoscaler"]
     assert hpa["apiVersion"] == "autoscaling/v2"
-    assert hpa["spec"]["scaleTargetRef"] == {"apiVersion": deployment["apiVersion"], "kind": "Deployment",
-                                             "name": deployment["metadata"]["name"]}
+    assert hpa["spec"]["scaleTargetRef"] == {
+        "apiVersion": deployment["apiVersion"],
+        "kind": "Deployment",
+        "name": deployment["metadata"]["name"],
+    }
     assert hpa["spec"]["minReplicas"] <= hpa["spec"]["maxReplicas"]
     sources = {(next(iter(s)), next(iter(s.values()))["name"]) for s in container["envFrom"]}
-    assert sources == {("configMapRef", k8s["ConfigMap"]["metadata"]["name"]),
-                       ("secretRef", k8s["Secret"]["metadata"]["name"])}
+    assert sources == {
+        ("configMapRef", k8s["ConfigMap"]["metadata"]["name"]),
+        ("secretRef", k8s["Secret"]["metadata"]["name"]),
+    }
     assert "SCORELINE_API_KEYS" in k8s["Secret"]["stringData"]  # keys are secrets, not config
 
 
@@ -204,8 +220,12 @@ def known_variable(name: str) -> bool:
 
 def test_every_variable_is_one_the_code_reads(compose, k8s):
     services = compose["services"]
-    named = [*services["scoreline"]["environment"], *services["mlflow"].get("environment", {}),
-             *k8s["ConfigMap"]["data"], *k8s["Secret"]["stringData"]]
+    named = [
+        *services["scoreline"]["environment"],
+        *services["mlflow"].get("environment", {}),
+        *k8s["ConfigMap"]["data"],
+        *k8s["Secret"]["stringData"],
+    ]
     assert named and [n for n in named if not known_variable(n)] == []
     assert set(services["postgres"]["environment"]) <= POSTGRES_IMAGE_VARIABLES
 
@@ -215,7 +235,10 @@ def test_the_stores_are_the_compose_postgres(compose, k8s):
     database = services["postgres"]["environment"]["POSTGRES_DB"]
     store = make_url(services["scoreline"]["environment"]["SCORELINE_PREDICTION_STORE_URL"])
     assert (store.drivername, store.host, store.database) == ("postgresql+psycopg", "postgres", database)
-    assert make_url(k8s["Secret"]["stringData"]["SCORELINE_PREDICTION_STORE_URL"]).drivername == "postgresql+psycopg"
+    assert (
+        make_url(k8s["Secret"]["stringData"]["SCORELINE_PREDICTION_STORE_URL"]).drivername
+        == "postgresql+psycopg"
+    )
     command = services["mlflow"]["command"]
     backend = make_url(command[command.index("--backend-store-uri") + 1])
     assert backend.host == "postgres" and backend.database == "mlflow"

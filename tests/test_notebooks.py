@@ -33,8 +33,12 @@ def test_notebook_is_a_clean_parameterised_step(name):
     code = [c for c in book.cells if c.cell_type == "code"]
     tagged = [c for c in book.cells if "parameters" in c.get("metadata", {}).get("tags", [])]
     assert len(tagged) == 1 and tagged[0] is code[0], "one parameters cell, the first code cell"
-    assigned = {t.id for node in ast.parse(tagged[0].source).body if isinstance(node, ast.Assign)
-                for t in node.targets}
+    assigned = {
+        t.id
+        for node in ast.parse(tagged[0].source).body
+        if isinstance(node, ast.Assign)
+        for t in node.targets
+    }
     assert assigned == PARAMETERS[name]
     for cell in code:
         assert not cell.outputs and cell.execution_count is None, "outputs committed"
@@ -54,14 +58,24 @@ def executed(real_data, tmp_path_factory):
             if variable.startswith("SCORELINE_") or variable == "MLFLOW_TRACKING_URI":
                 patch.delenv(variable)
         patch.setenv("SCORELINE_HOME", str(home))  # the kernel inherits this environment
-        runs = {"ingest": {"source": str(real_data), "competitions": ["E0"],
-                           "run_dir": str(home / "runs" / "ingest")},
-                "features": {"competition": "E0", "run_dir": str(home / "runs" / "features")}}
+        runs = {
+            "ingest": {
+                "source": str(real_data),
+                "competitions": ["E0"],
+                "run_dir": str(home / "runs" / "ingest"),
+            },
+            "features": {"competition": "E0", "run_dir": str(home / "runs" / "features")},
+        }
         for name, parameters in runs.items():
             outputs[name] = home / f"{name}.out.ipynb"
-            papermill.execute_notebook(str(NOTEBOOKS / f"{name}.ipynb"), str(outputs[name]),
-                                       parameters=parameters, kernel_name="scoreline",
-                                       cwd=str(NOTEBOOKS), progress_bar=False)
+            papermill.execute_notebook(
+                str(NOTEBOOKS / f"{name}.ipynb"),
+                str(outputs[name]),
+                parameters=parameters,
+                kernel_name="scoreline",
+                cwd=str(NOTEBOOKS),
+                progress_bar=False,
+            )
     return home, outputs
 
 
@@ -74,7 +88,9 @@ def test_ingest_notebook_stores_reports_and_tracks_the_snapshot(executed):
     home, _ = executed
     store = MatchStore(home / "data" / "store")
     assert len(store.results("E0")) > 6000 and set(store.results()["competition"]) == {"E0"}
-    assert {"summary.json", "files.csv", "quarantine.csv"} <= {p.name for p in (home / "runs" / "ingest").iterdir()}
+    assert {"summary.json", "files.csv", "quarantine.csv"} <= {
+        p.name for p in (home / "runs" / "ingest").iterdir()
+    }
     client = mlflow.MlflowClient(f"sqlite:///{home / 'registry' / 'mlflow.db'}")
     experiment = client.get_experiment_by_name("scoreline")
     assert experiment.artifact_location == (home / "registry" / "artifacts" / "scoreline").resolve().as_uri()

@@ -12,17 +12,28 @@ import pytest
 from click.testing import CliRunner
 
 from scoreline.operations import backup, health, restore, verify_backup
-from scoreline.serving.store import PredictionStore
+from scoreline.predictions import PredictionStore
 from scoreline.tracking import experiment_id
 
 BATCH = 25
 
 
 def _rows(n: int, start: int) -> list[dict]:
-    return [{"competition": "E0", "model_name": "elo", "model_version": "1",
-             "date": "2026-01-01", "home_team": f"Home {start + i}", "away_team": "Away",
-             "prob_home": 0.5, "prob_draw": 0.25, "prob_away": 0.25,
-             "features": {"elo_home": 1.0 * i}} for i in range(n)]
+    return [
+        {
+            "competition": "E0",
+            "model_name": "elo",
+            "model_version": "1",
+            "date": "2026-01-01",
+            "home_team": f"Home {start + i}",
+            "away_team": "Away",
+            "prob_home": 0.5,
+            "prob_draw": 0.25,
+            "prob_away": 0.25,
+            "features": {"elo_home": 1.0 * i},
+        }
+        for i in range(n)
+    ]
 
 
 def _count(path) -> int:
@@ -95,7 +106,7 @@ def test_a_damaged_backup_is_refused_before_anything_changes(workspace, tmp_path
         handle.seek(200)
         handle.write(b"\xff" * 16)
     before = _count(settings.registry_path / "predictions.db")
-    with pytest.raises(ValueError, match="predictions.db does not match its manifest"):
+    with pytest.raises(ValueError, match=r"predictions\.db does not match its manifest"):
         restore(settings, folder, force=True)
     assert _count(settings.registry_path / "predictions.db") == before
     with pytest.raises(FileNotFoundError, match="not a Scoreline backup"):
@@ -103,7 +114,7 @@ def test_a_damaged_backup_is_refused_before_anything_changes(workspace, tmp_path
 
 
 class _Ready(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):  # noqa: N802
+    def do_GET(self):
         self.send_response(200 if self.path == "/readyz" else 404)
         self.end_headers()
 

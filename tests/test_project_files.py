@@ -26,7 +26,9 @@ def test_pipeline_specs_validate_against_their_notebooks(name):
 def test_mlproject_entry_points_call_real_commands_and_notebooks():
     project = yaml.safe_load((ROOT / "MLproject").read_text())
     assert project["conda_env"] == "environment.yml"
-    assert {"weekly_training", "ingest", "features", "train", "tune", "backtest", "promote"} <= set(project["entry_points"])
+    assert {"weekly_training", "ingest", "features", "train", "tune", "backtest", "promote"} <= set(
+        project["entry_points"]
+    )
     for entry in project["entry_points"].values():
         words = shlex.split(entry["command"])
         if words[0] == "scoreline":

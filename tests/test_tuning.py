@@ -11,7 +11,8 @@ import pytest
 from leagues import poisson_league
 from scoreline.config import competition
 from scoreline.models.dixon_coles import DixonColes
-from scoreline.tuning import tune, tuned_params
+from scoreline.models.tuned import tuned_params
+from scoreline.tuning import tune
 
 
 @pytest.fixture(autouse=True)
@@ -29,14 +30,24 @@ def test_tune_never_sees_the_evaluation_seasons_and_writes_parameters(settings):
     poisoned = data.copy()
     later = poisoned["season"] >= 2012
     poisoned.loc[later, ["home_score", "away_score"]] = 9  # evaluation seasons: nonsense
-    first = tune(settings, competition("E0"), "dixon_coles", DixonColes(), data, 2012, n_trials=3,
-                 validation_seasons=2)
-    second = tune(settings, competition("E0"), "dixon_coles_poisoned", DixonColes(), poisoned, 2012,
-                  n_trials=3, validation_seasons=2)
+    first = tune(
+        settings, competition("E0"), "dixon_coles", DixonColes(), data, 2012, n_trials=3, validation_seasons=2
+    )
+    second = tune(
+        settings,
+        competition("E0"),
+        "dixon_coles_poisoned",
+        DixonColes(),
+        poisoned,
+        2012,
+        n_trials=3,
+        validation_seasons=2,
+    )
     assert first.best_value == pytest.approx(second.best_value)  # evaluation data never used
     assert set(tuned_params(settings, "E0", "dixon_coles")) == {"xi", "l2"}
-    again = tune(settings, competition("E0"), "dixon_coles", DixonColes(), data, 2012, n_trials=2,
-                 validation_seasons=2)
+    again = tune(
+        settings, competition("E0"), "dixon_coles", DixonColes(), data, 2012, n_trials=2, validation_seasons=2
+    )
     assert again.n_trials == 5  # the SQLite study is continued, not restarted
     assert (settings.registry_path / "optuna.db").is_file()
     saved = json.loads(first.path.read_text())

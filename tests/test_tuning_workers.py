@@ -86,15 +86,15 @@ def check_shared_study(settings, result, n_trials: int, workers: int) -> None:
 
 
 def test_two_workers_share_one_sqlite_study(settings, league):
-    result = tune(settings, E0, "dixon_coles", DixonColes(), league, 2011, n_trials=4,
-                  validation_seasons=1, workers=2)
+    result = tune(
+        settings, E0, "dixon_coles", DixonColes(), league, 2011, n_trials=4, validation_seasons=1, workers=2
+    )
     assert result.workers == 2
     check_shared_study(settings, result, n_trials=4, workers=2)
 
 
 def test_one_worker_records_the_same_things_in_process(settings, league):
-    result = tune(settings, E0, "dixon_coles", DixonColes(), league, 2011, n_trials=2,
-                  validation_seasons=1)
+    result = tune(settings, E0, "dixon_coles", DixonColes(), league, 2011, n_trials=2, validation_seasons=1)
     check_shared_study(settings, result, n_trials=2, workers=1)
     again = tune(settings, E0, "dixon_coles", DixonColes(), league, 2011, n_trials=2, validation_seasons=1)
     trials = optuna.load_study(study_name=again.study_name, storage=study_storage(settings)).get_trials()
@@ -106,8 +106,17 @@ def test_a_failing_worker_fails_the_call_with_its_traceback(settings, league):
     kept.parent.mkdir(parents=True)
     kept.write_text('{"params": {"xi": 0.001, "l2": 2.0}}')
     with pytest.raises(TuningError) as failed:
-        tune(settings, E0, "dixon_coles", ExplodingDixonColes(), league, 2011, n_trials=4,
-             validation_seasons=1, workers=2)
+        tune(
+            settings,
+            E0,
+            "dixon_coles",
+            ExplodingDixonColes(),
+            league,
+            2011,
+            n_trials=4,
+            validation_seasons=1,
+            workers=2,
+        )
     message = str(failed.value)
     assert "tuning worker" in message and "Traceback" in message
     assert "RuntimeError: exploded inside a tuning worker" in message
@@ -115,14 +124,25 @@ def test_a_failing_worker_fails_the_call_with_its_traceback(settings, league):
     trials = optuna.load_study(study_name="E0-dixon_coles", storage=study_storage(settings)).get_trials()
     assert trials and {t.state for t in trials} == {TrialState.FAIL}
     runs = tune_runs(settings)
-    assert {r.data.tags["step"]: r.info.status for r in runs if r.data.tags["step"] == "tune"} == {"tune": "FAILED"}
+    assert {r.data.tags["step"]: r.info.status for r in runs if r.data.tags["step"] == "tune"} == {
+        "tune": "FAILED"
+    }
     assert {r.info.status for r in runs if r.data.tags["step"] == "tune_trial"} == {"FAILED"}
 
 
 def test_a_dying_worker_leaves_no_trial_running(settings, league):
     with pytest.raises(TuningError, match=r"died with exit code 3"):
-        tune(settings, E0, "dixon_coles", DyingDixonColes(), league, 2011, n_trials=2,
-             validation_seasons=1, workers=2)
+        tune(
+            settings,
+            E0,
+            "dixon_coles",
+            DyingDixonColes(),
+            league,
+            2011,
+            n_trials=2,
+            validation_seasons=1,
+            workers=2,
+        )
     trials = optuna.load_study(study_name="E0-dixon_coles", storage=study_storage(settings)).get_trials()
     assert trials and {t.state for t in trials} == {TrialState.FAIL}
     assert {r.info.status for r in tune_runs(settings)} == {"FAILED"}
@@ -148,17 +168,48 @@ def e0_workspace(real_data, settings, monkeypatch):
 def test_cli_tunes_with_two_workers(e0_workspace):
     from scoreline.cli import main
 
-    done = CliRunner().invoke(main, ["tune", "--competition", "E0", "--model", "dixon_coles",
-                                     "--trials", "2", "--workers", "2", "--from-season", "2021",
-                                     "--validation-seasons", "1", "--json"])
+    done = CliRunner().invoke(
+        main,
+        [
+            "tune",
+            "--competition",
+            "E0",
+            "--model",
+            "dixon_coles",
+            "--trials",
+            "2",
+            "--workers",
+            "2",
+            "--from-season",
+            "2021",
+            "--validation-seasons",
+            "1",
+            "--json",
+        ],
+    )
     assert done.exit_code == 0, done.output
     payload = json.loads(done.stdout)
     assert payload["trials"] == 2 and payload["workers"] == 2 and 0.15 < payload["best_value"] < 0.25
     study = optuna.load_study(study_name="E0-dixon_coles", storage=study_storage(e0_workspace))
     assert len({t.user_attrs["pid"] for t in study.get_trials()}) == 2
     # no season before the first stored one: the workers' own error fails the command
-    failed = CliRunner().invoke(main, ["tune", "--competition", "E0", "--model", "dixon_coles",
-                                       "--trials", "2", "--workers", "2", "--from-season", "2019",
-                                       "--validation-seasons", "1"])
+    failed = CliRunner().invoke(
+        main,
+        [
+            "tune",
+            "--competition",
+            "E0",
+            "--model",
+            "dixon_coles",
+            "--trials",
+            "2",
+            "--workers",
+            "2",
+            "--from-season",
+            "2019",
+            "--validation-seasons",
+            "1",
+        ],
+    )
     assert failed.exit_code == 2
     assert "tuning worker" in failed.stderr and "no matches from season 2018" in failed.stderr

@@ -14,10 +14,11 @@ front of the same PostgreSQL, so no machine keeps a registry of its own.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
 from types import MappingProxyType
-from typing import Annotated, Mapping
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -55,29 +56,47 @@ class Competition(BaseModel):
 
 def _football(code: str, name: str) -> Competition:
     return Competition(
-        code=code, name=name, sport=Sport.FOOTBALL, adapter="football_data",
-        outcomes=3, first_season=2005, max_score=15,
+        code=code,
+        name=name,
+        sport=Sport.FOOTBALL,
+        adapter="football_data",
+        outcomes=3,
+        first_season=2005,
+        max_score=15,
     )
 
 
-COMPETITIONS: Mapping[str, Competition] = MappingProxyType({
-    c.code: c for c in (
-        _football("E0", "English Premier League"),
-        _football("D1", "German Bundesliga"),
-        _football("SP1", "Spanish La Liga"),
-        _football("I1", "Italian Serie A"),
-        _football("F1", "French Ligue 1"),
-        Competition(code="NFL", name="National Football League", sport=Sport.AMERICAN_FOOTBALL,
-                    adapter="spreadspoke", outcomes=2, first_season=1966, max_score=80,
-                    overround_range=(0.98, 1.15)),
-        Competition(code="NBA", name="National Basketball Association", sport=Sport.BASKETBALL,
-                    adapter="nba", outcomes=2, first_season=2007, max_score=200,
-                    overround_range=(0.98, 1.15)),
-        Competition(code="CFB", name="NCAA College Football (FBS)", sport=Sport.AMERICAN_FOOTBALL,
-                    adapter="cfbd", outcomes=2, first_season=2020, max_score=100,
-                    overround_range=(0.98, 1.15)),
+def _two_way(
+    code: str, name: str, sport: Sport, adapter: str, first_season: int, max_score: int
+) -> Competition:
+    """A sport without draws: win probabilities, moneylines with a tighter overround."""
+    return Competition(
+        code=code,
+        name=name,
+        sport=sport,
+        adapter=adapter,
+        outcomes=2,
+        first_season=first_season,
+        max_score=max_score,
+        overround_range=(0.98, 1.15),
     )
-})
+
+
+COMPETITIONS: Mapping[str, Competition] = MappingProxyType(
+    {
+        c.code: c
+        for c in (
+            _football("E0", "English Premier League"),
+            _football("D1", "German Bundesliga"),
+            _football("SP1", "Spanish La Liga"),
+            _football("I1", "Italian Serie A"),
+            _football("F1", "French Ligue 1"),
+            _two_way("NFL", "National Football League", Sport.AMERICAN_FOOTBALL, "spreadspoke", 1966, 80),
+            _two_way("NBA", "National Basketball Association", Sport.BASKETBALL, "nba", 2007, 200),
+            _two_way("CFB", "NCAA College Football (FBS)", Sport.AMERICAN_FOOTBALL, "cfbd", 2020, 100),
+        )
+    }
+)
 
 
 def competition(code: str) -> Competition:
@@ -85,9 +104,7 @@ def competition(code: str) -> Competition:
     try:
         return COMPETITIONS[code]
     except KeyError:
-        raise KeyError(
-            f"unknown competition {code!r}; known: {', '.join(COMPETITIONS)}"
-        ) from None
+        raise KeyError(f"unknown competition {code!r}; known: {', '.join(COMPETITIONS)}") from None
 
 
 def find_workspace(start: Path | None = None) -> Path:
@@ -158,21 +175,32 @@ class Settings(BaseSettings):
         return codes
 
     @model_validator(mode="after")
-    def _team_mode(self) -> "Settings":
+    def _team_mode(self) -> Settings:
         """The team database fills the unset stores; the registry must then be a server's."""
         if self.team_database_url is None:
             return self
         if not self.team_database_url.startswith("postgresql"):
-            raise ValueError(f"team_database_url must be a PostgreSQL URL (postgresql+psycopg://"
-                             f"user:password@host/db), got {self.team_database_url.split(':', 1)[0]!r}")
+            raise ValueError(
+                f"team_database_url must be a PostgreSQL URL (postgresql+psycopg://"
+                f"user:password@host/db), got {self.team_database_url.split(':', 1)[0]!r}"
+            )
         if not self.mlflow_tracking_uri.startswith(("http://", "https://")):
-            raise ValueError("team mode (team_database_url) needs an MLflow tracking server: set "
-                             "MLFLOW_TRACKING_URI (or SCORELINE_TRACKING_URI) to its http(s) URL, "
-                             f"not {self.mlflow_tracking_uri!r}")
+            raise ValueError(
+                "team mode (team_database_url) needs an MLflow tracking server: set "
+                "MLFLOW_TRACKING_URI (or SCORELINE_TRACKING_URI) to its http(s) URL, "
+                f"not {self.mlflow_tracking_uri!r}"
+            )
         for name in ("optuna_storage", "prediction_store_url"):
             if getattr(self, name) is None:
                 object.__setattr__(self, name, self.team_database_url)  # frozen: set once here
         return self
+
+    @property
+    def team_database(self) -> str:
+        """The team database's URL; ValueError outside team mode."""
+        if self.team_database_url is None:
+            raise ValueError("not in team mode: SCORELINE_TEAM_DATABASE_URL is not set")
+        return self.team_database_url
 
     @property
     def team_mode(self) -> bool:

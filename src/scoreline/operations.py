@@ -26,9 +26,21 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from scoreline.config import COMPETITIONS, Settings
+from scoreline.data.store import MatchStore
+from scoreline.predictions.store import PredictionStore
+from scoreline.promotion.registry import champions, registered_model_name, registry_client
 
-__all__ = ["Check", "DATABASES", "TeamModeBackup", "backup", "checks_to_dict", "health",
-           "pg_dump_command", "restore", "verify_backup"]
+__all__ = [
+    "DATABASES",
+    "Check",
+    "TeamModeBackup",
+    "backup",
+    "checks_to_dict",
+    "health",
+    "pg_dump_command",
+    "restore",
+    "verify_backup",
+]
 
 #: the SQLite databases of ``registry/`` a backup copies (when present)
 DATABASES = ("mlflow.db", "predictions.db", "optuna.db")
@@ -54,8 +66,13 @@ def _sqlite_path(url: str) -> Path | None:
 
 
 # --------------------------------------------------------------------------- health
-def health(settings: Settings, service_url: str | None = SERVICE_URL, *,
-           max_snapshot_age_days: float = 14.0, timeout_s: float = 3.0) -> list[Check]:
+def health(
+    settings: Settings,
+    service_url: str | None = SERVICE_URL,
+    *,
+    max_snapshot_age_days: float = 14.0,
+    timeout_s: float = 3.0,
+) -> list[Check]:
     """Match store readable and fresh, registry reachable, every competition's champion, the
     prediction store writable, the service ready (``service_url=None`` skips it); in team mode
     also the tracking server and the team database."""
@@ -63,12 +80,17 @@ def health(settings: Settings, service_url: str | None = SERVICE_URL, *,
     server = None
     if settings.team_mode:
         server = _tracking_server(settings.mlflow_tracking_uri, timeout_s)
-        checks += [server, _team_database(settings.team_database_url)]
+        checks += [server, _team_database(settings.team_database)]
     if server is None or server.ok:
         checks += _registry(settings)
     else:  # MLflow's client would retry an unreachable server for minutes
-        checks.append(Check("registry", False, f"{settings.mlflow_tracking_uri}: not checked, "
-                                               "the tracking server is not reachable"))
+        checks.append(
+            Check(
+                "registry",
+                False,
+                f"{settings.mlflow_tracking_uri}: not checked, the tracking server is not reachable",
+            )
+        )
     checks.append(_prediction_store(settings))
     if service_url:
         checks.append(_service(service_url, timeout_s))
@@ -76,26 +98,28 @@ def health(settings: Settings, service_url: str | None = SERVICE_URL, *,
 
 
 def _match_store(settings: Settings, max_age_days: float) -> Check:
-    from scoreline.data.store import MatchStore
-
     try:
         store = MatchStore(settings.store_dir)
         counts = {code: len(store.results(code)) for code in COMPETITIONS}
     except Exception as err:  # any failure to read is the finding
         return Check("match_store", False, f"{settings.store_dir}: {err}")
     if not any(counts.values()):
-        return Check("match_store", False, f"{settings.store_dir}: no stored results (run `scoreline ingest`)")
+        return Check(
+            "match_store", False, f"{settings.store_dir}: no stored results (run `scoreline ingest`)"
+        )
     files = [p for p in settings.store_dir.rglob("*") if p.is_file()]
     age = (time.time() - max(p.stat().st_mtime for p in files)) / 86400 if files else float("inf")
     stored = ", ".join(f"{c} {n}" for c, n in counts.items() if n)
     ok = age <= max_age_days
-    return Check("match_store", ok, f"{stored}; last written {age:.1f} days ago"
-                 + ("" if ok else f" (older than {max_age_days:g} days: run `scoreline ingest`)"))
+    return Check(
+        "match_store",
+        ok,
+        f"{stored}; last written {age:.1f} days ago"
+        + ("" if ok else f" (older than {max_age_days:g} days: run `scoreline ingest`)"),
+    )
 
 
 def _registry(settings: Settings) -> list[Check]:
-    from scoreline.promotion import champions, registered_model_name, registry_client
-
     try:
         client = registry_client(settings)
         names = {m.name for m in client.search_registered_models(max_results=1000)}
@@ -112,8 +136,9 @@ def _registry(settings: Settings) -> list[Check]:
             continue
         try:
             model = client.get_logged_model(version.model_id) if version.model_id else None
-            detail = (f"{name} v{version.version} ({version.tags.get('model_name', '?')})"
-                      + (f", logged model {model.model_id}" if model else ""))
+            detail = f"{name} v{version.version} ({version.tags.get('model_name', '?')})" + (
+                f", logged model {model.model_id}" if model else ""
+            )
             checks.append(Check(f"champion.{code}", True, detail))
         except Exception as err:
             checks.append(Check(f"champion.{code}", False, f"{name} v{version.version}: {err}"))
@@ -123,8 +148,6 @@ def _registry(settings: Settings) -> list[Check]:
 
 
 def _prediction_store(settings: Settings) -> Check:
-    from scoreline.serving.store import PredictionStore
-
     try:
         # opening checks the schema in a write transaction (BEGIN IMMEDIATE on SQLite): a
         # read-only or locked-out store fails here
@@ -194,8 +217,10 @@ def _sha256(path: Path) -> str:
 def _copy_database(source: Path, target: Path) -> None:
     """A consistent copy of a live SQLite database (online backup: other connections keep
     reading and writing; the copy is one transaction-consistent state), integrity-checked."""
-    with sqlite3.connect(f"file:{source}?mode=ro", uri=True, timeout=30) as src, \
-            sqlite3.connect(target) as dst:
+    with (
+        sqlite3.connect(f"file:{source}?mode=ro", uri=True, timeout=30) as src,
+        sqlite3.connect(target) as dst,
+    ):
         src.backup(dst)
         status = dst.execute("PRAGMA integrity_check").fetchone()[0]
         dst.execute("PRAGMA journal_mode = DELETE")  # one self-contained file
@@ -216,8 +241,12 @@ def pg_dump_command(url: str, file: Path | str) -> list[str]:
     from sqlalchemy.engine import make_url
 
     libpq = make_url(url).set(drivername="postgresql", password=None)
-    return ["pg_dump", "--format=custom", f"--file={file}",
-            f"--dbname={libpq.render_as_string(hide_password=False)}"]
+    return [
+        "pg_dump",
+        "--format=custom",
+        f"--file={file}",
+        f"--dbname={libpq.render_as_string(hide_password=False)}",
+    ]
 
 
 def _postgres_stores(settings: Settings) -> dict[str, str]:
@@ -238,16 +267,19 @@ def backup(settings: Settings, to: Path | None = None) -> Path:
     configured on PostgreSQL outside team mode are listed in the manifest's ``not_included``
     with theirs."""
     if settings.team_mode:
-        command = " ".join(pg_dump_command(settings.team_database_url, "scoreline.dump"))
+        command = " ".join(pg_dump_command(settings.team_database, "scoreline.dump"))
         raise TeamModeBackup(
             "team mode: the registry, studies and predictions are in PostgreSQL and on the "
             f"tracking server ({settings.mlflow_tracking_uri}), not in this workspace. Back up "
             f"the database with `{command}` (and the tracking server's own database the same "
             "way if it is another one), and the server's artifact root (the folder or bucket of "
             "`mlflow server --artifacts-destination`) with your file or object-store backups. "
-            "See docs/team-mode.md")
-    external = {name: " ".join(pg_dump_command(url, f"{name}.dump"))
-                for name, url in _postgres_stores(settings).items()}
+            "See docs/team-mode.md"
+        )
+    external = {
+        name: " ".join(pg_dump_command(url, f"{name}.dump"))
+        for name, url in _postgres_stores(settings).items()
+    }
     registry = settings.registry_path
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     folder = Path(to) if to is not None else settings.home / "backups" / stamp
@@ -268,10 +300,12 @@ def backup(settings: Settings, to: Path | None = None) -> Path:
         if (registry / "artifacts").is_dir():
             with tarfile.open(partial / ARTIFACTS, "w") as tar:
                 tar.add(registry / "artifacts", arcname="artifacts")
-        files = {p.name: {"bytes": p.stat().st_size, "sha256": _sha256(p)}
-                 for p in sorted(partial.iterdir())}
-        manifest = {"created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-                    "registry": str(registry), "files": files}
+        files = {p.name: {"bytes": p.stat().st_size, "sha256": _sha256(p)} for p in sorted(partial.iterdir())}
+        manifest = {
+            "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "registry": str(registry),
+            "files": files,
+        }
         if external:  # in PostgreSQL: the command that backs each up
             manifest["not_included"] = external
         (partial / MANIFEST).write_text(json.dumps(manifest, indent=2))
@@ -318,8 +352,9 @@ def restore(settings: Settings, source: Path, force: bool = False) -> list[Path]
     if restores_artifacts and (registry / "artifacts").exists():
         existing.append(registry / "artifacts")
     if existing and not force:
-        raise FileExistsError(f"restore would overwrite {', '.join(map(str, existing))}: "
-                              "pass force to replace them")
+        raise FileExistsError(
+            f"restore would overwrite {', '.join(map(str, existing))}: pass force to replace them"
+        )
     written = []
     for name, target in targets.items():
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -4,8 +4,8 @@ The objective is the walk-forward score (RPS for football, Brier for two-way spo
 model over the ``validation_seasons`` seasons just before the first evaluated season, so tuning
 never sees the matches the backtest reports. Studies live in an RDB storage (SQLite under
 ``registry/`` by default, any SQLAlchemy URL by configuration); the best parameters are written
-to ``registry/tuned/<competition>/<model>.json``, where :func:`tuned_params` (and so the model
-catalogue) picks them up.
+to ``registry/tuned/<competition>/<model>.json``, where :func:`~scoreline.models.tuned.tuned_params`
+(and so backtests and training) picks them up.
 
 A study can be worked by several processes at once: ``workers`` spawned processes on this
 machine, and any number of ``scoreline tune`` commands on other machines against the same
@@ -26,11 +26,12 @@ import threading
 import time
 import traceback
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from multiprocessing import connection
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import mlflow
 import numpy as np
@@ -44,6 +45,8 @@ from scoreline.config import Competition, Settings, Sport
 from scoreline.evaluation.backtest import WalkForward, walk_forward
 from scoreline.evaluation.report import per_match_losses
 from scoreline.models.base import OUTCOMES_2WAY, OUTCOMES_3WAY, MatchModel, clone
+from scoreline.models.tuned import tuned_path
+from scoreline.tracking.experiments import step_run
 
 Space = Callable[[optuna.Trial], dict[str, Any]]
 
@@ -63,8 +66,10 @@ def _dixon_coles(trial: optuna.Trial) -> dict[str, Any]:
 
 
 def _margin(trial: optuna.Trial) -> dict[str, Any]:
-    return {"half_life_days": trial.suggest_float("half_life_days", 60.0, 1500.0, log=True),
-            "alpha": trial.suggest_float("alpha", 0.01, 30.0, log=True)}
+    return {
+        "half_life_days": trial.suggest_float("half_life_days", 60.0, 1500.0, log=True),
+        "alpha": trial.suggest_float("alpha", 0.01, 30.0, log=True),
+    }
 
 
 def _gbdt(trial: optuna.Trial) -> dict[str, Any]:
@@ -72,7 +77,7 @@ def _gbdt(trial: optuna.Trial) -> dict[str, Any]:
     return {
         "learning_rate": trial.suggest_float("learning_rate", 0.01, 0.2, log=True),
         "max_depth": depth,
-        "num_leaves": 2 ** depth,
+        "num_leaves": 2**depth,
         "min_child_samples": trial.suggest_int("min_child_samples", 20, 300, log=True),
         "subsample": trial.suggest_float("subsample", 0.5, 1.0),
         "colsample": trial.suggest_float("colsample", 0.3, 1.0),
@@ -100,16 +105,6 @@ def search_space(model: MatchModel, name: str) -> Space:
     raise KeyError(f"model {name!r} has no search space; tunable: {', '.join(sorted(SPACES))} (by class)")
 
 
-def tuned_path(settings: Settings, code: str, model: str) -> Path:
-    return settings.registry_path / "tuned" / code / f"{model}.json"
-
-
-def tuned_params(settings: Settings, code: str, model: str) -> dict[str, Any]:
-    """The best parameters found by ``scoreline tune`` for ``model`` (empty if never tuned)."""
-    path = tuned_path(settings, code, model)
-    return json.loads(path.read_text())["params"] if path.is_file() else {}
-
-
 def study_storage(settings: Settings) -> str:
     """Optuna's storage URL: ``SCORELINE_OPTUNA_STORAGE`` if configured, else SQLite in registry/."""
     settings.registry_path.mkdir(parents=True, exist_ok=True)
@@ -123,8 +118,9 @@ def rdb_storage(url: str) -> optuna.storages.RDBStorage:
     engine_kwargs = {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_S}} if url.startswith("sqlite") else {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # heartbeat
-        return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs,
-                                          heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S)
+        return optuna.storages.RDBStorage(
+            url, engine_kwargs=engine_kwargs, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S
+        )
 
 
 @dataclass(frozen=True)
@@ -140,18 +136,29 @@ class TuningResult:
     workers: int = 1
 
     def to_dict(self) -> dict:
-        return {"study": self.study_name, "best_value": self.best_value, "best_params": self.best_params,
-                "trials": self.n_trials, "seconds": round(self.seconds, 1), "path": str(self.path),
-                "workers": self.workers, "run_id": self.run_id}
+        return {
+            "study": self.study_name,
+            "best_value": self.best_value,
+            "best_params": self.best_params,
+            "trials": self.n_trials,
+            "seconds": round(self.seconds, 1),
+            "path": str(self.path),
+            "workers": self.workers,
+            "run_id": self.run_id,
+        }
 
 
-def validation_score(data: pd.DataFrame, model: MatchModel, comp: Competition, first_eval_season: int,
-                     validation_seasons: int) -> float:
+def validation_score(
+    data: pd.DataFrame, model: MatchModel, comp: Competition, first_eval_season: int, validation_seasons: int
+) -> float:
     """Mean walk-forward RPS (football) or Brier (two-way) over the seasons before evaluation."""
     outcomes = OUTCOMES_3WAY if comp.outcomes == 3 else OUTCOMES_2WAY
-    config = WalkForward(from_season=first_eval_season - validation_seasons,
-                         to_season=first_eval_season - 1, window="month",
-                         train_days=3 * 365 if comp.sport is Sport.FOOTBALL else 8 * 365)
+    config = WalkForward(
+        from_season=first_eval_season - validation_seasons,
+        to_season=first_eval_season - 1,
+        window="month",
+        train_days=3 * 365 if comp.sport is Sport.FOOTBALL else 8 * 365,
+    )
     result = walk_forward(data.loc[data["season"] < first_eval_season], {"m": model}, config, outcomes)
     probs = result.probabilities("m")
     outcome = result.predictions["outcome"].to_numpy()
@@ -185,8 +192,11 @@ class _Job:
     n_before: int
 
     def study(self, worker: int) -> optuna.Study:
-        return optuna.load_study(study_name=self.study_name, storage=rdb_storage(self.storage),
-                                 sampler=optuna.samplers.TPESampler(seed=self.sampler_seed(worker)))
+        return optuna.load_study(
+            study_name=self.study_name,
+            storage=rdb_storage(self.storage),
+            sampler=optuna.samplers.TPESampler(seed=self.sampler_seed(worker)),
+        )
 
     def sampler_seed(self, worker: int) -> int:
         """A seed per call, machine and worker: equal seeds would propose the same parameters
@@ -200,24 +210,41 @@ def _objective(job: _Job, client: mlflow.MlflowClient, trial: optuna.Trial) -> f
     """One trial: the validation score of the suggested parameters, logged as a child run."""
     params = search_space(job.model, job.name)(trial)
     pid, host = os.getpid(), socket.gethostname()
-    run = client.create_run(job.experiment_id, run_name=f"trial-{trial.number}", tags={
-        MLFLOW_PARENT_RUN_ID: job.run_id, "step": "tune_trial", "competition": job.comp.code,
-        "study": job.study_name, "trial_number": str(trial.number), "worker_pid": str(pid),
-        "worker_host": host})
+    run = client.create_run(
+        job.experiment_id,
+        run_name=f"trial-{trial.number}",
+        tags={
+            MLFLOW_PARENT_RUN_ID: job.run_id,
+            "step": "tune_trial",
+            "competition": job.comp.code,
+            "study": job.study_name,
+            "trial_number": str(trial.number),
+            "worker_pid": str(pid),
+            "worker_host": host,
+        },
+    )
     run_id = run.info.run_id
     for key, value in {"pid": pid, "host": host, "mlflow_run_id": run_id}.items():
         trial.set_user_attr(key, value)
     try:
-        value = validation_score(job.data, clone(job.model).set_params(**params), job.comp,
-                                 job.first_eval_season, job.validation_seasons)
+        value = validation_score(
+            job.data,
+            clone(job.model).set_params(**params),
+            job.comp,
+            job.first_eval_season,
+            job.validation_seasons,
+        )
     except BaseException as err:
         client.set_tag(run_id, "error", f"{type(err).__name__}: {err}"[:5000])
         client.set_terminated(run_id, "FAILED")
         raise
     now = int(time.time() * 1000)
-    client.log_batch(run_id, metrics=[Metric(_score_name(job.comp), value, now, 0)],
-                     params=[Param(k, str(v)) for k, v in params.items()],
-                     tags=[RunTag("model_name", job.name)])
+    client.log_batch(
+        run_id,
+        metrics=[Metric(_score_name(job.comp), value, now, 0)],
+        params=[Param(k, str(v)) for k, v in params.items()],
+        tags=[RunTag("model_name", job.name)],
+    )
     client.set_terminated(run_id, "FINISHED")
     return value
 
@@ -244,7 +271,7 @@ def _work(job: _Job, worker: int, tickets, stop, start, failures) -> None:
         stop.set()
         # bounded: a message larger than the pipe's buffer would block this exit
         failures.put((worker, os.getpid(), traceback.format_exc()[-MAX_TRACEBACK_CHARS:]))
-        raise SystemExit(1)
+        raise SystemExit(1) from None
 
 
 def _claim(tickets) -> bool:
@@ -262,8 +289,10 @@ def _run_workers(job: _Job, n_trials: int, workers: int) -> None:
     context = multiprocessing.get_context("spawn")
     tickets, stop = context.Value("i", n_trials), context.Event()
     start, failures = context.Barrier(workers), context.SimpleQueue()
-    processes = [context.Process(target=_work, args=(job, i, tickets, stop, start, failures),
-                                 name=f"tune-worker-{i}") for i in range(workers)]
+    processes = [
+        context.Process(target=_work, args=(job, i, tickets, stop, start, failures), name=f"tune-worker-{i}")
+        for i in range(workers)
+    ]
     for process in processes:
         process.start()
     reported: dict[int, str] = {}
@@ -274,7 +303,7 @@ def _run_workers(job: _Job, n_trials: int, workers: int) -> None:
             reported[pid] = f"tuning worker {worker} (pid {pid}) failed:\n{text}"
 
     try:
-        alive = {p.sentinel: p for p in processes}
+        alive: dict[Any, Any] = {p.sentinel: p for p in processes}
         while alive:
             for sentinel in connection.wait(list(alive), timeout=1.0):
                 process = alive.pop(sentinel)
@@ -289,13 +318,16 @@ def _run_workers(job: _Job, n_trials: int, workers: int) -> None:
         for process in processes:
             process.terminate()
             process.join()
-        _fail_orphaned_trials(job, {p.pid for p in processes})
+        _fail_orphaned_trials(job, {p.pid for p in processes if p.pid is not None})
         raise
     collect()
-    died = {p.pid: f"tuning worker {i} (pid {p.pid}) died with exit code {p.exitcode}"
-            for i, p in enumerate(processes) if p.exitcode != 0 and p.pid not in reported}
+    died = {
+        p.pid: f"tuning worker {i} (pid {p.pid}) died with exit code {p.exitcode}"
+        for i, p in enumerate(processes)
+        if p.exitcode != 0 and p.pid not in reported
+    }
     if reported or died:
-        _fail_orphaned_trials(job, set(died))
+        _fail_orphaned_trials(job, {pid for pid in died if pid is not None})
         raise TuningError("\n".join([*reported.values(), *died.values()]))
 
 
@@ -313,9 +345,19 @@ def _fail_orphaned_trials(job: _Job, pids: set[int]) -> None:
                 client.set_terminated(trial.user_attrs["mlflow_run_id"], "FAILED")
 
 
-def tune(settings: Settings, comp: Competition, name: str, model: MatchModel, data: pd.DataFrame,
-         first_eval_season: int, n_trials: int, validation_seasons: int = 3, seed: int = 0,
-         workers: int = 1, parent_run_id: str = "") -> TuningResult:
+def tune(
+    settings: Settings,
+    comp: Competition,
+    name: str,
+    model: MatchModel,
+    data: pd.DataFrame,
+    first_eval_season: int,
+    n_trials: int,
+    validation_seasons: int = 3,
+    seed: int = 0,
+    workers: int = 1,
+    parent_run_id: str = "",
+) -> TuningResult:
     """Add ``n_trials`` trials to the study ``<code>-<model>`` and write the best parameters.
 
     ``workers`` > 1 runs the trials in that many spawned processes sharing the study (one
@@ -324,43 +366,79 @@ def tune(settings: Settings, comp: Competition, name: str, model: MatchModel, da
     given), which also gets the best value and parameters and the tuned JSON. ``seed`` makes a
     call reproducible on one machine (see :meth:`_Job.sampler_seed`).
     """
-    from scoreline.tracking import step_run
-
     space = search_space(model, name)
     if n_trials < 1 or workers < 1:
         raise ValueError(f"trials and workers must be at least 1, got trials={n_trials}, workers={workers}")
     study_name = f"{comp.code}-{name}"
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     storage = study_storage(settings)
-    n_before = len(optuna.create_study(study_name=study_name, storage=rdb_storage(storage),
-                                       direction="minimize", load_if_exists=True).trials)
+    n_before = len(
+        optuna.create_study(
+            study_name=study_name, storage=rdb_storage(storage), direction="minimize", load_if_exists=True
+        ).trials
+    )
     started = time.perf_counter()
     with step_run(parent_run_id, "tune", comp.code, settings) as run:
-        mlflow.log_params({"model_name": name, "study": study_name, "trials_added": n_trials,
-                           "workers": workers, "first_eval_season": first_eval_season,
-                           "validation_seasons": validation_seasons, "seed": seed})
-        job = _Job(comp, name, model, data, first_eval_season, validation_seasons, study_name,
-                   storage, seed, mlflow.get_tracking_uri(), run.info.experiment_id, run.info.run_id,
-                   n_before)
+        mlflow.log_params(
+            {
+                "model_name": name,
+                "study": study_name,
+                "trials_added": n_trials,
+                "workers": workers,
+                "first_eval_season": first_eval_season,
+                "validation_seasons": validation_seasons,
+                "seed": seed,
+            }
+        )
+        job = _Job(
+            comp,
+            name,
+            model,
+            data,
+            first_eval_season,
+            validation_seasons,
+            study_name,
+            storage,
+            seed,
+            mlflow.get_tracking_uri(),
+            run.info.experiment_id,
+            run.info.run_id,
+            n_before,
+        )
         study = job.study(0)
         if workers == 1:
-            study.optimize(partial(_objective, job, mlflow.MlflowClient(job.tracking_uri)),
-                           n_trials=n_trials)
+            study.optimize(partial(_objective, job, mlflow.MlflowClient(job.tracking_uri)), n_trials=n_trials)
         else:
             _run_workers(job, n_trials, workers)
         best_trial = study.best_trial  # over the whole study: earlier calls and other machines
-        best = space(optuna.trial.FixedTrial(best_trial.params))  # the model's own structure
+        best_value = float(best_trial.value)  # type: ignore[arg-type]  # a finished trial's
+        best = space(optuna.trial.FixedTrial(best_trial.params))  # type: ignore[arg-type]  # same API
         path = tuned_path(settings, comp.code, name)
         path.parent.mkdir(parents=True, exist_ok=True)
         partial_file = path.with_suffix(f".{os.getpid()}.tmp")  # readers never see half a file
-        partial_file.write_text(json.dumps({
-            "params": best, "value": best_trial.value, "study": study_name,
-            "validation_seasons": [first_eval_season - validation_seasons, first_eval_season - 1],
-        }, indent=2))
+        partial_file.write_text(
+            json.dumps(
+                {
+                    "params": best,
+                    "value": best_value,
+                    "study": study_name,
+                    "validation_seasons": [first_eval_season - validation_seasons, first_eval_season - 1],
+                },
+                indent=2,
+            )
+        )
         os.replace(partial_file, path)
         n_total = len(study.get_trials(deepcopy=False))
         mlflow.log_params({f"best.{k}": v for k, v in best.items()})
-        mlflow.log_metrics({"best_value": best_trial.value, "study_trials": n_total})
+        mlflow.log_metrics({"best_value": best_value, "study_trials": n_total})
         mlflow.log_artifact(str(path))
-    return TuningResult(study_name, float(best_trial.value), best, n_total,
-                        time.perf_counter() - started, path, run.info.run_id, workers)
+    return TuningResult(
+        study_name,
+        best_value,
+        best,
+        n_total,
+        time.perf_counter() - started,
+        path,
+        run.info.run_id,
+        workers,
+    )

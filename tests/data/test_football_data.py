@@ -33,25 +33,42 @@ def test_bom_four_digit_dates_float_integers_and_blank_trailer(tmp_path):
 
 
 def test_old_and_new_market_column_names_map_to_one_canonical_column(tmp_path):
-    old = write_season(tmp_path, "E0_0506.csv", header="Div,Date,HomeTeam,AwayTeam,FTHG,FTAG,BbAvH,BbAvD,BbAvA",
-                       rows=["E0,13/08/05,Aston Villa,Bolton,2,2,2.4,3.2,3.0"])
-    new = write_season(tmp_path, "E0_2223.csv", header="Div,Date,HomeTeam,AwayTeam,FTHG,FTAG,AvgH,AvgD,AvgA",
-                       rows=["E0,13/08/2022,Aston Villa,Bolton,2,2,2.5,3.3,3.0"])
+    old = write_season(
+        tmp_path,
+        "E0_0506.csv",
+        header="Div,Date,HomeTeam,AwayTeam,FTHG,FTAG,BbAvH,BbAvD,BbAvA",
+        rows=["E0,13/08/05,Aston Villa,Bolton,2,2,2.4,3.2,3.0"],
+    )
+    new = write_season(
+        tmp_path,
+        "E0_2223.csv",
+        header="Div,Date,HomeTeam,AwayTeam,FTHG,FTAG,AvgH,AvgD,AvgA",
+        rows=["E0,13/08/2022,Aston Villa,Bolton,2,2,2.5,3.3,3.0"],
+    )
     assert read_valid(old)[1].kept["odds_avg_home"].iat[0] == 2.4
     assert read_valid(new)[1].kept["odds_avg_home"].iat[0] == 2.5
 
 
-@pytest.mark.parametrize("row, reason", [
-    ("E0,32/08/22,Arsenal,Chelsea,2,1,H,1,1,2.1,3.4,3.6,2.1,3.4,3.6", "Date: unparseable (32/08/22)"),
-    ("E0,12/08/22,Arsenal,Chelsea,-1,1,A,1,1,2.1,3.4,3.6,2.1,3.4,3.6", "home_score: -1 fails greater_than_or_equal_to(0)"),
-    ("E0,12/08/22,Arsenal,Arsenal,2,1,H,1,1,2.1,3.4,3.6,2.1,3.4,3.6", "same team twice"),
-    ("E0,12/08/22,Arsenal,Chelsea,two,1,H,1,1,2.1,3.4,3.6,2.1,3.4,3.6", "FTHG: not an integer (two)"),
-    ("E0,12/08/22,Arsenal,Chelsea,2,1,A,1,1,2.1,3.4,3.6,2.1,3.4,3.6", "FTR: A contradicts the score"),
-    ("E0,12/08/19,Arsenal,Chelsea,2,1,H,1,1,2.1,3.4,3.6,2.1,3.4,3.6", "Date: outside season 2022/2023"),
-    ("E1,12/08/22,Arsenal,Chelsea,2,1,H,1,1,2.1,3.4,3.6,2.1,3.4,3.6", "Div: E1 does not match the file's E0"),
-    ("E0,12/08/22,Arsenal,Chelsea,2,,H,1,1,2.1,3.4,3.6,2.1,3.4,3.6", "only one of home_score/away_score"),
-    ("E0,12/08/22,Arsenal,Chelsea,2,1,H,1,1,2.1,3.4,3.6,2.1,3.4,3.6", None),
-])
+@pytest.mark.parametrize(
+    "row, reason",
+    [
+        ("E0,32/08/22,Arsenal,Chelsea,2,1,H,1,1,2.1,3.4,3.6,2.1,3.4,3.6", "Date: unparseable (32/08/22)"),
+        (
+            "E0,12/08/22,Arsenal,Chelsea,-1,1,A,1,1,2.1,3.4,3.6,2.1,3.4,3.6",
+            "home_score: -1 fails greater_than_or_equal_to(0)",
+        ),
+        ("E0,12/08/22,Arsenal,Arsenal,2,1,H,1,1,2.1,3.4,3.6,2.1,3.4,3.6", "same team twice"),
+        ("E0,12/08/22,Arsenal,Chelsea,two,1,H,1,1,2.1,3.4,3.6,2.1,3.4,3.6", "FTHG: not an integer (two)"),
+        ("E0,12/08/22,Arsenal,Chelsea,2,1,A,1,1,2.1,3.4,3.6,2.1,3.4,3.6", "FTR: A contradicts the score"),
+        ("E0,12/08/19,Arsenal,Chelsea,2,1,H,1,1,2.1,3.4,3.6,2.1,3.4,3.6", "Date: outside season 2022/2023"),
+        (
+            "E1,12/08/22,Arsenal,Chelsea,2,1,H,1,1,2.1,3.4,3.6,2.1,3.4,3.6",
+            "Div: E1 does not match the file's E0",
+        ),
+        ("E0,12/08/22,Arsenal,Chelsea,2,,H,1,1,2.1,3.4,3.6,2.1,3.4,3.6", "only one of home_score/away_score"),
+        ("E0,12/08/22,Arsenal,Chelsea,2,1,H,1,1,2.1,3.4,3.6,2.1,3.4,3.6", None),
+    ],
+)
 def test_bad_rows_are_quarantined_with_a_reason_naming_the_field(tmp_path, row, reason):
     path = write_season(tmp_path, rows=[ROWS[1], row])
     _, checked = read_valid(path)
@@ -64,10 +81,13 @@ def test_bad_rows_are_quarantined_with_a_reason_naming_the_field(tmp_path, row, 
     assert (bad["source_file"], bad["source_line"]) == ("soccer/E0_2223.csv", 3)
 
 
-@pytest.mark.parametrize("prices, reason", [
-    ("0,3.4,3.6", "odds_b365_home: 0.0 fails decimal odds must be > 1.0"),
-    ("1.5,1.5,1.5", "1X2 overround of b365 prices outside the sane range"),
-])
+@pytest.mark.parametrize(
+    "prices, reason",
+    [
+        ("0,3.4,3.6", "odds_b365_home: 0.0 fails decimal odds must be > 1.0"),
+        ("1.5,1.5,1.5", "1X2 overround of b365 prices outside the sane range"),
+    ],
+)
 def test_bad_prices_are_removed_and_reported_but_the_result_is_kept(tmp_path, prices, reason):
     path = write_season(tmp_path, rows=[f"E0,12/08/22,Arsenal,Chelsea,2,1,H,1,1,{prices},2.1,3.4,3.6"])
     _, checked = read_valid(path)
@@ -92,12 +112,23 @@ def test_truncated_file_quarantines_the_cut_row(tmp_path):
     assert "away_team" in reason and checked.quarantine["source_line"].iat[0] == 4
 
 
-@pytest.mark.parametrize("header, content, problem", [
-    (None, "Div,Date,HomeTeam,FTHG,FTAG\nE0,12/08/22,Arsenal,2,1\n", "missing required column(s) AwayTeam"),
-    (None, "", "file is empty"),
-    (None, 'Div,Date,HomeTeam,AwayTeam,FTHG,FTAG\nE0,"12/08/22,Arsenal,Chelsea,2,1\n', "not a valid CSV"),
-    (None, "Div,Date,HomeTeam,AwayTeam,FTHG,FTAG\nE0,12/08/22,Arsenal,Chelsea,2,1,9,9,9\n", "not a valid CSV"),
-])
+@pytest.mark.parametrize(
+    "header, content, problem",
+    [
+        (
+            None,
+            "Div,Date,HomeTeam,FTHG,FTAG\nE0,12/08/22,Arsenal,2,1\n",
+            "missing required column(s) AwayTeam",
+        ),
+        (None, "", "file is empty"),
+        (None, 'Div,Date,HomeTeam,AwayTeam,FTHG,FTAG\nE0,"12/08/22,Arsenal,Chelsea,2,1\n', "not a valid CSV"),
+        (
+            None,
+            "Div,Date,HomeTeam,AwayTeam,FTHG,FTAG\nE0,12/08/22,Arsenal,Chelsea,2,1,9,9,9\n",
+            "not a valid CSV",
+        ),
+    ],
+)
 def test_unparseable_file_names_file_and_problem(tmp_path, header, content, problem):
     path = write_season(tmp_path, header=header or HEADER)
     if content is not None:
@@ -110,9 +141,11 @@ def test_unparseable_file_names_file_and_problem(tmp_path, header, content, prob
 def test_fixtures_file_rows_take_their_competition_and_season_from_the_row(tmp_path):
     path = tmp_path / "soccer" / "fixtures.csv"
     path.parent.mkdir(parents=True)
-    path.write_text("Div,Date,Time,HomeTeam,AwayTeam,B365H,B365D,B365A\n"
-                    "E0,20/01/2024,15:00,Arsenal,Chelsea,2.1,3.4,3.6\n"
-                    "SC0,20/01/2024,15:00,Celtic,Rangers,1.8,3.6,4.2\n")
+    path.write_text(
+        "Div,Date,Time,HomeTeam,AwayTeam,B365H,B365D,B365A\n"
+        "E0,20/01/2024,15:00,Arsenal,Chelsea,2.1,3.4,3.6\n"
+        "SC0,20/01/2024,15:00,Celtic,Rangers,1.8,3.6,4.2\n"
+    )
     read = football_data.read(path, tmp_path)
     checked = validate(read.frame, TODAY)
     assert checked.kept["competition"].tolist() == ["E0"]

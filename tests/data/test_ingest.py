@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -35,7 +34,8 @@ def test_a_bad_file_mid_run_leaves_the_store_exactly_as_it_was(settings, tmp_pat
     write_season(source, "E0_2223.csv")
     write_season(source, "E0_2324.csv").write_text("Div,Date,HomeTeam\nE0,1/1/24,X\n")
     from scoreline.data.parsing import FileParseError
-    with pytest.raises(FileParseError, match="soccer/E0_2324.csv: missing required column"):
+
+    with pytest.raises(FileParseError, match=r"soccer/E0_2324\.csv: missing required column"):
         ingest(settings, str(source), ["E0"], TODAY)
     after = {p: p.read_bytes() for p in settings.store_dir.rglob("*") if p.is_file()}
     assert after == before
@@ -43,17 +43,26 @@ def test_a_bad_file_mid_run_leaves_the_store_exactly_as_it_was(settings, tmp_pat
 
 def test_fixtures_are_kept_apart_until_their_result_arrives(settings, tmp_path):
     source = tmp_path / "src"
-    write_season(source, "E0_2324.csv", rows=["E0,20/12/23,Arsenal,Chelsea,1,0,H,1,1,2.1,3.4,3.6,2.1,3.4,3.6"])
+    write_season(
+        source, "E0_2324.csv", rows=["E0,20/12/23,Arsenal,Chelsea,1,0,H,1,1,2.1,3.4,3.6,2.1,3.4,3.6"]
+    )
     fixtures = source / "soccer" / "fixtures.csv"
-    fixtures.write_text("Div,Date,HomeTeam,AwayTeam,B365H,B365D,B365A\n"
-                        "E0,06/01/2024,Everton,Fulham,2.4,3.2,3.1\n")
+    fixtures.write_text(
+        "Div,Date,HomeTeam,AwayTeam,B365H,B365D,B365A\nE0,06/01/2024,Everton,Fulham,2.4,3.2,3.1\n"
+    )
     ingest(settings, str(source), ["E0"], TODAY)
     store = MatchStore(settings.store_dir)
     assert len(store.results("E0")) == 1 and store.fixtures("E0")["home_team"].tolist() == ["Everton"]
 
     fixtures.unlink()
-    write_season(source, "E0_2324.csv", rows=["E0,20/12/23,Arsenal,Chelsea,1,0,H,1,1,2.1,3.4,3.6,2.1,3.4,3.6",
-                                              "E0,06/01/24,Everton,Fulham,0,2,A,1,1,2.4,3.2,3.1,2.4,3.2,3.1"])
+    write_season(
+        source,
+        "E0_2324.csv",
+        rows=[
+            "E0,20/12/23,Arsenal,Chelsea,1,0,H,1,1,2.1,3.4,3.6,2.1,3.4,3.6",
+            "E0,06/01/24,Everton,Fulham,0,2,A,1,1,2.4,3.2,3.1,2.4,3.2,3.1",
+        ],
+    )
     ingest(settings, str(source), ["E0"], pd.Timestamp("2024-01-07"))
     assert len(store.results("E0")) == 2 and store.fixtures("E0").empty
 
@@ -96,7 +105,12 @@ def test_real_data_known_facts(real_ingest):
     assert nfl[nfl["season"] >= 2002]["home_team"].nunique() == 32  # relocations are one franchise
     assert set(nfl[nfl["season"] == 2005]["home_team"]) >= {"LAC", "LAR", "OAK", "TEN", "WAS"}
     bowl = nfl[nfl["date"] == pd.Timestamp("2024-02-11")].iloc[0]  # KC (home) v SF, SF -2
-    assert (bowl["home_team"], bowl["away_team"], bowl["spread_home"], bool(bowl["neutral"])) == ("KC", "SF", 2.0, True)
+    assert (bowl["home_team"], bowl["away_team"], bowl["spread_home"], bool(bowl["neutral"])) == (
+        "KC",
+        "SF",
+        2.0,
+        True,
+    )
     assert bool(bowl["playoff"]) and bowl["total_line"] == 47
 
     nba = results[results["competition"] == "NBA"]

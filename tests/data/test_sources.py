@@ -79,12 +79,15 @@ def test_download_matches_the_local_folder_and_uses_the_cache(settings, real_dat
 
 def test_transient_errors_are_retried_and_persistent_ones_named(settings, tmp_path):
     from csvs import write_season
+
     write_season(tmp_path / "src", "E0_2223.csv")
     write_season(tmp_path / "src", "E0_2122.csv")
     comp = COMPETITIONS["E0"].model_copy(update={"first_season": 2021})
     server = FootballDataServer(tmp_path / "src", fail={"/mmz4281/2223/E0.csv": [503, 503]})
     try:
-        resolved = download_football(server.url, [comp], tmp_path / "cache", settings, pd.Timestamp("2023-06-01"))
+        resolved = download_football(
+            server.url, [comp], tmp_path / "cache", settings, pd.Timestamp("2023-06-01")
+        )
         assert (resolved.root / "soccer" / "E0_2223.csv").is_file()
         server2 = FootballDataServer(tmp_path / "src", fail={"/mmz4281/2122/E0.csv": [500] * 10})
         with pytest.raises(SourceError, match=r"/mmz4281/2122/E0.csv: HTTP 500"):

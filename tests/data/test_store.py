@@ -54,7 +54,8 @@ def test_old_snapshots_are_pruned(tmp_path, monkeypatch):
     monkeypatch.setattr(store_module, "KEEP_SNAPSHOTS", 2)
     store = MatchStore(tmp_path / "store")
     snap = a_snapshot(tmp_path)
-    names = [store.commit(Snapshot(snap.results.iloc[:k], snap.fixtures, snap.quarantine), {})
-             for k in (1, 2, 3)]
+    names = [
+        store.commit(Snapshot(snap.results.iloc[:k], snap.fixtures, snap.quarantine), {}) for k in (1, 2, 3)
+    ]
     kept = sorted(p.name for p in (tmp_path / "store" / "snapshots").iterdir())
     assert kept == names[1:]

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from scoreline.evaluation.backtest import WalkForward, cut_offs, walk_forward
-from scoreline.models.base import OUTCOMES_3WAY
 from scoreline.evaluation.report import score
-from scoreline.models.base import MatchModel
+from scoreline.models.base import OUTCOMES_3WAY, MatchModel
 from scoreline.models.baselines import BaseRates
 
 
@@ -20,8 +21,16 @@ def simulated_matches(n_days: int = 900, seed: int = 0) -> pd.DataFrame:
     for day in range(0, n_days, 3):
         home, away = rng.choice(teams, 2, replace=False)
         date = pd.Timestamp("2015-07-01") + pd.Timedelta(days=day)
-        rows.append({"date": date, "season": date.year - (date.month < 7), "home_team": home,
-                     "away_team": away, "home_score": rng.poisson(1.5), "away_score": rng.poisson(1.1)})
+        rows.append(
+            {
+                "date": date,
+                "season": date.year - (date.month < 7),
+                "home_team": home,
+                "away_team": away,
+                "home_score": rng.poisson(1.5),
+                "away_score": rng.poisson(1.1),
+            }
+        )
     frame = pd.DataFrame(rows)
     frame["match_id"] = [f"m{i}" for i in range(len(frame))]
     frame["competition"] = "E0"
@@ -32,7 +41,7 @@ class Spy(MatchModel):
     """Records the last training date of every fit; predicts uniform probabilities."""
 
     outcomes = OUTCOMES_3WAY
-    fits: list[tuple[pd.Timestamp, pd.Timestamp]] = []
+    fits: ClassVar[list[tuple[pd.Timestamp, pd.Timestamp]]] = []
 
     def fit(self, matches):
         self.last_seen_ = matches["date"].max()
@@ -45,8 +54,9 @@ class Spy(MatchModel):
 
 def test_models_only_ever_see_matches_before_the_window():
     Spy.fits = []
-    result = walk_forward(simulated_matches(), {"spy": Spy()}, WalkForward(from_season=2016, warmup_days=200),
-                          OUTCOMES_3WAY)
+    result = walk_forward(
+        simulated_matches(), {"spy": Spy()}, WalkForward(from_season=2016, warmup_days=200), OUTCOMES_3WAY
+    )
     assert Spy.fits and all(seen < first for seen, first in Spy.fits)
     assert result.predictions["season"].min() == 2016
     assert result.predictions["match_id"].is_unique
@@ -55,8 +65,12 @@ def test_models_only_ever_see_matches_before_the_window():
 def test_refit_every_and_train_days():
     matches = simulated_matches()
     weekly = walk_forward(matches, {"base": BaseRates()}, WalkForward(from_season=2016), OUTCOMES_3WAY)
-    monthly = walk_forward(matches, {"base": BaseRates()},
-                           WalkForward(from_season=2016, window="month", refit_every=2), OUTCOMES_3WAY)
+    monthly = walk_forward(
+        matches,
+        {"base": BaseRates()},
+        WalkForward(from_season=2016, window="month", refit_every=2),
+        OUTCOMES_3WAY,
+    )
     assert len(weekly.predictions) == len(monthly.predictions)
     assert weekly.n_refits > 3 * monthly.n_refits
     np.testing.assert_allclose(weekly.probabilities("base").sum(axis=1), 1.0)
@@ -71,8 +85,12 @@ def test_cut_offs_skip_empty_windows():
 
 
 def test_score_compares_on_common_matches_against_the_reference():
-    result = walk_forward(simulated_matches(), {"base": BaseRates(), "uniform": Spy()},
-                          WalkForward(from_season=2016), OUTCOMES_3WAY)
+    result = walk_forward(
+        simulated_matches(),
+        {"base": BaseRates(), "uniform": Spy()},
+        WalkForward(from_season=2016),
+        OUTCOMES_3WAY,
+    )
     result.predictions.loc[0, ["uniform_home", "uniform_draw", "uniform_away"]] = np.nan
     scores = score(result, reference="uniform", n_boot=200)
     n = len(result.predictions) - 1

@@ -7,7 +7,12 @@ import pandas as pd
 import pytest
 
 from scoreline.evaluation.betting import (
-    BettingPolicy, Staking, bankroll_curve_png, max_drawdown, simulate, summary_table,
+    BettingPolicy,
+    Staking,
+    bankroll_curve_png,
+    max_drawdown,
+    simulate,
+    summary_table,
 )
 
 #   match  date        model p (H, D, A)   b365 (H, D, A)     best value          outcome
@@ -23,26 +28,35 @@ DATES = ["2020-01-01", "2020-01-02", "2020-01-03", "2020-01-03"]
 SCORES = [(2, 0), (1, 0), (1, 1), (0, 0)]
 
 
-def predictions(probs=PROBS, dates=DATES, scores=SCORES, outcomes=("home", "draw", "away"),
-                model="m") -> pd.DataFrame:
+def predictions(
+    probs=PROBS, dates=DATES, scores=SCORES, outcomes=("home", "draw", "away"), model="m"
+) -> pd.DataFrame:
     home, away = np.array(scores, dtype=float).T
     if len(outcomes) == 3:
         observed = np.where(home > away, 0, np.where(home == away, 1, 2))
     else:
         observed = np.where(home > away, 0, np.where(home < away, 1, -1))
-    frame = pd.DataFrame({
-        "match_id": [f"m{i + 1}" for i in range(len(probs))],
-        "date": pd.to_datetime(dates), "season": 2019, "home_team": "H", "away_team": "A",
-        "home_score": home, "away_score": away, "outcome": observed,
-    })
+    frame = pd.DataFrame(
+        {
+            "match_id": [f"m{i + 1}" for i in range(len(probs))],
+            "date": pd.to_datetime(dates),
+            "season": 2019,
+            "home_team": "H",
+            "away_team": "A",
+            "home_score": home,
+            "away_score": away,
+            "outcome": observed,
+        }
+    )
     for j, name in enumerate(outcomes):
         frame[f"{model}_{name}"] = [p[j] for p in probs]
     return frame.iloc[::-1].reset_index(drop=True)  # the simulator must sort by itself
 
 
 def prices(b365=B365, close=CLOSE) -> pd.DataFrame:
-    frame = pd.DataFrame({"match_id": [f"m{i + 1}" for i in range(len(b365))],
-                          "date": pd.Timestamp("1999-01-01")})  # a clashing column, ignored
+    frame = pd.DataFrame(
+        {"match_id": [f"m{i + 1}" for i in range(len(b365))], "date": pd.Timestamp("1999-01-01")}
+    )  # a clashing column, ignored
     for j, name in enumerate(("home", "draw", "away")):
         frame[f"odds_b365_{name}"] = [p[j] for p in b365]
         frame[f"odds_pinnacle_close_{name}"] = [p[j] for p in close]
@@ -66,7 +80,7 @@ def test_flat_stakes_profit_by_hand():
     assert s["n_bets"] == 3 and s["n_matches"] == 4
     assert s["staked"] == pytest.approx(0.03)
     assert s["pnl"] == pytest.approx(0.023)
-    assert s["roi"] == pytest.approx(0.023)           # profit / starting bankroll
+    assert s["roi"] == pytest.approx(0.023)  # profit / starting bankroll
     assert s["yield"] == pytest.approx(0.023 / 0.03)  # profit / staked
     assert s["final_bankroll"] == pytest.approx(1.023)
     assert s["hit_rate"] == pytest.approx(2 / 3)
@@ -74,16 +88,21 @@ def test_flat_stakes_profit_by_hand():
 
 
 def test_kelly_same_day_pair_sized_from_start_of_day_and_capped():
-    policy = BettingPolicy(edge=0.02, staking=Staking.KELLY, kelly_fraction=0.25,
-                           max_stake_fraction=0.05, max_daily_exposure=0.25)
+    policy = BettingPolicy(
+        edge=0.02,
+        staking=Staking.KELLY,
+        kelly_fraction=0.25,
+        max_stake_fraction=0.05,
+        max_daily_exposure=0.25,
+    )
     bets = simulate(predictions(), prices(), "m", policy, "b365").bets
 
     # day 1, bankroll 1: full Kelly (0.5 * 2.2 - 1) / (2.2 - 1) = 1/12; a quarter of it; won at 2.2
     stake1 = 0.25 * (0.1 / 1.2)
     day3 = 1.0 + stake1 * 1.2
     # day 3, bankroll 1.025 for both bets (the m3 loss does not shrink the m4 stake)
-    stake3 = 0.05 * day3                       # quarter Kelly 0.25 * 0.5/1.5 * 1.025 > 5 % cap
-    stake4 = 0.25 * (0.085 / 2.1) * day3       # (0.35 * 3.1 - 1) / (3.1 - 1), under the cap
+    stake3 = 0.05 * day3  # quarter Kelly 0.25 * 0.5/1.5 * 1.025 > 5 % cap
+    stake4 = 0.25 * (0.085 / 2.1) * day3  # (0.35 * 3.1 - 1) / (3.1 - 1), under the cap
     assert 0.25 * (0.5 / 1.5) * day3 > stake3
     np.testing.assert_allclose(bets["stake"], [stake1, stake3, stake4])
     np.testing.assert_allclose(bets["pnl"], [stake1 * 1.2, -stake3, stake4 * 2.1])
@@ -95,8 +114,7 @@ def test_kelly_same_day_pair_sized_from_start_of_day_and_capped():
 
 def test_daily_exposure_cap_scales_a_days_stakes_together():
     # flat 5 % of the starting bankroll per bet, 3 % single-stake cap, 5 % daily cap
-    policy = BettingPolicy(edge=0.02, flat_stake=0.05, max_stake_fraction=0.03,
-                           max_daily_exposure=0.05)
+    policy = BettingPolicy(edge=0.02, flat_stake=0.05, max_stake_fraction=0.03, max_daily_exposure=0.05)
     bets = simulate(predictions(), prices(), "m", policy, "b365").bets
     day3 = 1.0 + 0.03 * 1.2  # day 1: 0.05 capped to 0.03 of 1.0, won at 2.2
     # day 3: each 0.05 capped to 0.03 * 1.036; together 0.06216 > 0.05 * 1.036, so each is
@@ -105,8 +123,7 @@ def test_daily_exposure_cap_scales_a_days_stakes_together():
     assert 2 * 0.03 * day3 > 0.05 * day3
     np.testing.assert_allclose(bets["stake"], [0.03, each, each])
     assert each == pytest.approx(0.0259)
-    np.testing.assert_allclose(bets["bankroll_after"],
-                               [day3, day3 - each, day3 - each + each * 2.1])
+    np.testing.assert_allclose(bets["bankroll_after"], [day3, day3 - each, day3 - each + each * 2.1])
 
 
 def test_no_bet_when_edge_not_met():
@@ -172,9 +189,13 @@ def test_two_way_moneylines():
     # -120 -> 1 + 100/120, +150 -> 2.5, +200 -> 3.0; the third game is a tie: a push
     probs = [(0.6, 0.4), (0.45, 0.55), (0.4, 0.6)]
     frame = predictions(probs, DATES[:3], [(24, 17), (10, 13), (20, 20)], ("home", "away"))
-    lines = pd.DataFrame({"match_id": ["m1", "m2", "m3"],
-                          "moneyline_home": [-120.0, 150.0, 200.0],
-                          "moneyline_away": [110.0, -180.0, -250.0]})
+    lines = pd.DataFrame(
+        {
+            "match_id": ["m1", "m2", "m3"],
+            "moneyline_home": [-120.0, 150.0, 200.0],
+            "moneyline_away": [110.0, -180.0, -250.0],
+        }
+    )
     result = simulate(frame, lines, "m", BettingPolicy(edge=0.02, flat_stake=0.01))
     bets = result.bets
     assert result.price_source == "moneyline"

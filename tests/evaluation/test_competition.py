@@ -12,10 +12,10 @@ from click.testing import CliRunner
 from scoreline.config import COMPETITIONS, competition
 from scoreline.data.store import MatchStore
 from scoreline.evaluation.backtest import WalkForward, walk_forward
-from scoreline.models.base import OUTCOMES_2WAY, OUTCOMES_3WAY
 from scoreline.evaluation.competition import backtest_competition
 from scoreline.features.builder import competition_features
 from scoreline.models import catalog
+from scoreline.models.base import OUTCOMES_2WAY, OUTCOMES_3WAY
 
 pytestmark = pytest.mark.realdata
 
@@ -28,7 +28,9 @@ def predictions_for(matches: pd.DataFrame, code: str, config: WalkForward) -> pd
 
 
 @pytest.mark.parametrize("code, first, day", [("E0", 2018, "2021-12-26"), ("NFL", 2018, "2021-11-14")])
-def test_perturbing_a_date_and_everything_after_it_leaves_that_dates_predictions(real_ingest, code, first, day):
+def test_perturbing_a_date_and_everything_after_it_leaves_that_dates_predictions(
+    real_ingest, code, first, day
+):
     _, settings = real_ingest
     matches = MatchStore(settings.store_dir).results(code)
     matches = matches[matches["season"].between(first, first + 3)].reset_index(drop=True)
@@ -46,13 +48,18 @@ def test_perturbing_a_date_and_everything_after_it_leaves_that_dates_predictions
 
     on_day = before["date"] == pd.Timestamp(day)
     assert on_day.sum() >= 3
-    probability_columns = [c for c in before.columns if c.endswith(("_home", "_draw", "_away"))
-                           and c not in ("home_team", "away_team")]
-    pd.testing.assert_frame_equal(before.loc[on_day, probability_columns],
-                                  after.loc[on_day, probability_columns])
+    probability_columns = [
+        c
+        for c in before.columns
+        if c.endswith(("_home", "_draw", "_away")) and c not in ("home_team", "away_team")
+    ]
+    pd.testing.assert_frame_equal(
+        before.loc[on_day, probability_columns], after.loc[on_day, probability_columns]
+    )
     # and the perturbation did reach later predictions, so the test can fail
     assert not before.loc[~on_day & (before["date"] > pd.Timestamp(day)), probability_columns].equals(
-        after.loc[~on_day & (after["date"] > pd.Timestamp(day)), probability_columns])
+        after.loc[~on_day & (after["date"] > pd.Timestamp(day)), probability_columns]
+    )
 
 
 @pytest.mark.parametrize("code", list(COMPETITIONS))
@@ -78,12 +85,27 @@ def test_backtest_command_json(real_ingest, monkeypatch):
     monkeypatch.setenv("SCORELINE_HOME", str(settings.home))
     from scoreline.cli import main
 
-    result = CliRunner().invoke(main, ["backtest", "--competition", "CFB", "--models", "elo",
-                                       "--from-season", "2024", "--window", "month", "--json"])
+    result = CliRunner().invoke(
+        main,
+        [
+            "backtest",
+            "--competition",
+            "CFB",
+            "--models",
+            "elo",
+            "--from-season",
+            "2024",
+            "--window",
+            "month",
+            "--json",
+        ],
+    )
     assert result.exit_code == 0, result.output
     payload = json.loads(result.stdout, parse_constant=pytest.fail)  # strict: no NaN
     models = {row["model"] for row in payload["overall"]}
     assert models == {"elo", "market_spread"}
-    assert all(np.isfinite(row[k]) for row in payload["overall"] for k in ("rps", "log_loss", "brier", "accuracy"))
+    assert all(
+        np.isfinite(row[k]) for row in payload["overall"] for k in ("rps", "log_loss", "brier", "accuracy")
+    )
     bad = CliRunner().invoke(main, ["backtest", "--competition", "CFB", "--models", "nope"])
     assert bad.exit_code == 2 and "unknown model(s) nope for CFB" in bad.output

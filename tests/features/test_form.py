@@ -12,10 +12,10 @@ from scoreline.features.form import rolling_form
 NA = None
 # date, home, away, home goals, away goals, home shots, away shots
 LEAGUE = [
-    ("2024-01-01", "A", "B", 2, 0, 10, 4),   # m0: same date as m1
+    ("2024-01-01", "A", "B", 2, 0, 10, 4),  # m0: same date as m1
     ("2024-01-01", "C", "D", 1, 1, NA, NA),  # m1
     ("2024-01-05", "B", "C", 1, 3, NA, NA),  # m2
-    ("2024-01-05", "D", "A", 0, 1, 6, 9),    # m3
+    ("2024-01-05", "D", "A", 0, 1, 6, 9),  # m3
     ("2024-01-12", "A", "C", 2, 1, NA, NA),  # m4
     ("2024-01-12", "B", "D", 2, 2, NA, NA),  # m5
     ("2024-01-20", "B", "A", 0, 2, NA, NA),  # m6: A plays twice on 01-20 ...
@@ -24,8 +24,10 @@ LEAGUE = [
 
 
 def league(rows=LEAGUE, competition="E0") -> pd.DataFrame:
-    frame = pd.DataFrame(rows, columns=["date", "home_team", "away_team", "home_score",
-                                        "away_score", "home_shots", "away_shots"])
+    frame = pd.DataFrame(
+        rows,
+        columns=["date", "home_team", "away_team", "home_score", "away_score", "home_shots", "away_shots"],
+    )
     frame["date"] = pd.to_datetime(frame["date"])
     frame["competition"] = competition
     for side in ("home", "away"):
@@ -115,8 +117,9 @@ def test_teams_are_keyed_by_competition():
     both.index = range(len(both))
     form = rolling_form(both, windows=(2,))
     half = len(LEAGUE)
-    pd.testing.assert_frame_equal(form.iloc[:half].reset_index(drop=True),
-                                  form.iloc[half:].reset_index(drop=True))
+    pd.testing.assert_frame_equal(
+        form.iloc[:half].reset_index(drop=True), form.iloc[half:].reset_index(drop=True)
+    )
 
 
 def random_league(seed: int, n_teams: int = 8, n_dates: int = 40) -> pd.DataFrame:
@@ -140,14 +143,13 @@ def reference_form(matches: pd.DataFrame, n: int) -> pd.DataFrame:
     for idx, match in ordered.iterrows():
         earlier = ordered[ordered["date"] < match["date"]]
         values = {}
-        for side, other in (("home", "away"), ("away", "home")):
+        for side in ("home", "away"):
             team = match[f"{side}_team"]
             played = earlier[(earlier["home_team"] == team) | (earlier["away_team"] == team)]
             is_home = played["home_team"] == team
             gf = np.where(is_home, played["home_score"], played["away_score"]).astype(float)
             ga = np.where(is_home, played["away_score"], played["home_score"]).astype(float)
-            shots = np.where(is_home, played["home_shots"].astype(float),
-                             played["away_shots"].astype(float))
+            shots = np.where(is_home, played["home_shots"].astype(float), played["away_shots"].astype(float))
             points = np.select([gf > ga, gf == ga], [3.0, 1.0], 0.0)
             last = slice(-n, None)
             values[f"form_{side}_points_{n}"] = points[last].mean() if len(played) else np.nan
@@ -159,14 +161,14 @@ def reference_form(matches: pd.DataFrame, n: int) -> pd.DataFrame:
             venue = is_home.to_numpy() if side == "home" else ~is_home.to_numpy()
             gd = (gf - ga)[venue][last]
             values[f"form_{side}_venue_gd_{n}"] = gd.mean() if len(gd) else np.nan
-            values[f"rest_{side}"] = ((match["date"] - played["date"].max()).days
-                                      if len(played) else np.nan)
-        pair = earlier[((earlier["home_team"] == match["home_team"])
-                        & (earlier["away_team"] == match["away_team"]))
-                       | ((earlier["home_team"] == match["away_team"])
-                          & (earlier["away_team"] == match["home_team"]))]
+            values[f"rest_{side}"] = (match["date"] - played["date"].max()).days if len(played) else np.nan
+        pair = earlier[
+            ((earlier["home_team"] == match["home_team"]) & (earlier["away_team"] == match["away_team"]))
+            | ((earlier["home_team"] == match["away_team"]) & (earlier["away_team"] == match["home_team"]))
+        ]
         gd = np.where(pair["home_team"] == match["home_team"], 1, -1) * (
-            pair["home_score"].astype(float) - pair["away_score"].astype(float))
+            pair["home_score"].astype(float) - pair["away_score"].astype(float)
+        )
         values["h2h_n"] = float(len(pair))
         values["h2h_home_gd"] = gd[-5:].mean() if len(pair) else np.nan
         out[idx] = values
@@ -188,8 +190,14 @@ def test_no_leakage_from_the_match_date_onwards(seed):
     later = matches["date"] >= cutoff
     rng = np.random.default_rng(seed)
     perturbed = matches.copy()
-    for column in ("home_score", "away_score", "home_shots", "away_shots",
-                   "home_shots_on_target", "away_shots_on_target"):
+    for column in (
+        "home_score",
+        "away_score",
+        "home_shots",
+        "away_shots",
+        "home_shots_on_target",
+        "away_shots_on_target",
+    ):
         perturbed.loc[later, column] = rng.integers(0, 30, int(later.sum()))
     on_cutoff = matches["date"] == cutoff
     before = rolling_form(matches)[on_cutoff]
@@ -216,13 +224,18 @@ def test_fifty_thousand_matches_in_a_couple_of_seconds():
     n = 50_000
     teams = np.array([f"T{i}" for i in range(400)])
     days = pd.to_timedelta(np.sort(rng.integers(0, 9000, n)), "D")
-    frame = pd.DataFrame({
-        "date": pd.Timestamp("2000-01-01") + days,
-        "competition": rng.choice(["E0", "D1", "NBA"], n),
-        "home_team": rng.choice(teams, n), "away_team": rng.choice(teams, n),
-        "home_score": rng.poisson(1.4, n), "away_score": rng.poisson(1.1, n),
-        "home_shots": rng.integers(0, 25, n), "away_shots": rng.integers(0, 25, n),
-    })
+    frame = pd.DataFrame(
+        {
+            "date": pd.Timestamp("2000-01-01") + days,
+            "competition": rng.choice(["E0", "D1", "NBA"], n),
+            "home_team": rng.choice(teams, n),
+            "away_team": rng.choice(teams, n),
+            "home_score": rng.poisson(1.4, n),
+            "away_score": rng.poisson(1.1, n),
+            "home_shots": rng.integers(0, 25, n),
+            "away_shots": rng.integers(0, 25, n),
+        }
+    )
     matches = schema.conform(frame)
     start = time.perf_counter()
     form = rolling_form(matches)

@@ -1,4 +1,3 @@
-
 import numpy as np
 import penaltyblog as pb
 import pytest
@@ -78,9 +77,7 @@ def test_favourite_longshot_bias_shifts_margin_onto_longshots(method):
 
 @pytest.mark.parametrize("method", list(DevigMethod))
 def test_unusable_rows_give_nan_without_raising(method):
-    odds = np.array(
-        [[2.0, 3.5, 4.0], [np.nan, 3.5, 4.0], [1.0, 3.5, 4.0], [0.0, 3.5, 4.0], [2.1, 3.4, 3.9]]
-    )
+    odds = np.array([[2.0, 3.5, 4.0], [np.nan, 3.5, 4.0], [1.0, 3.5, 4.0], [0.0, 3.5, 4.0], [2.1, 3.4, 3.9]])
     result = implied_probabilities(odds, method)
     bad = [False, True, True, True, False]
     assert np.isnan(result.probabilities[bad]).all()

@@ -10,7 +10,9 @@ from scoreline.data import schema
 from scoreline.features.builder import feature_table
 from scoreline.features.market import DevigMethod
 from scoreline.features.odds import (
-    american_market_features, market_features, market_probabilities,
+    american_market_features,
+    market_features,
+    market_probabilities,
     spread_market_probabilities,
 )
 
@@ -19,13 +21,23 @@ OUTCOMES = ("home", "draw", "away")
 
 def priced_matches() -> pd.DataFrame:
     """Three football matches: full prices, a missing Pinnacle price, and one odd index."""
-    frame = pd.DataFrame({
-        "date": pd.to_datetime(["2024-01-01", "2024-01-01", "2024-01-08"]),
-        "competition": "E0", "home_team": ["A", "C", "A"], "away_team": ["B", "D", "C"],
-        "home_score": [1, 0, 2], "away_score": [0, 0, 2],
-    }, index=[30, 10, 20])
-    for source, (h, d, a) in {"b365": (2.0, 3.4, 4.0), "pinnacle": (2.05, 3.5, 4.1),
-                              "avg": (1.98, 3.3, 3.9), "max": (2.1, 3.6, 4.3)}.items():
+    frame = pd.DataFrame(
+        {
+            "date": pd.to_datetime(["2024-01-01", "2024-01-01", "2024-01-08"]),
+            "competition": "E0",
+            "home_team": ["A", "C", "A"],
+            "away_team": ["B", "D", "C"],
+            "home_score": [1, 0, 2],
+            "away_score": [0, 0, 2],
+        },
+        index=[30, 10, 20],
+    )
+    for source, (h, d, a) in {
+        "b365": (2.0, 3.4, 4.0),
+        "pinnacle": (2.05, 3.5, 4.1),
+        "avg": (1.98, 3.3, 3.9),
+        "max": (2.1, 3.6, 4.3),
+    }.items():
         for outcome, price in zip(OUTCOMES, (h, d, a)):
             frame[f"odds_{source}_{outcome}"] = price
             if source != "max":
@@ -46,11 +58,9 @@ def test_columns_and_alignment():
 
 
 def test_hand_computed_multiplicative_and_booksum():
-    features = market_features(priced_matches(), sources=("b365",),
-                               methods=(DevigMethod.MULTIPLICATIVE,))
+    features = market_features(priced_matches(), sources=("b365",), methods=(DevigMethod.MULTIPLICATIVE,))
     inverse = np.array([1 / 2.0, 1 / 3.4, 1 / 4.0])
-    np.testing.assert_allclose(features.iloc[0].to_numpy(),
-                               [*(inverse / inverse.sum()), inverse.sum()])
+    np.testing.assert_allclose(features.iloc[0].to_numpy(), [*(inverse / inverse.sum()), inverse.sum()])
 
 
 def test_probabilities_sum_to_one_and_missing_prices_give_nan():
@@ -109,13 +119,20 @@ def test_benchmark_probabilities_come_from_closing_prices():
 
 
 def lines() -> pd.DataFrame:
-    frame = pd.DataFrame({
-        "date": pd.to_datetime(["2024-01-01"] * 3), "competition": "NBA",
-        "home_team": ["X", "Y", "Z"], "away_team": ["U", "V", "W"],
-        "home_score": [100, 90, 95], "away_score": [90, 99, 97],
-        "spread_home": [-10.0, 3.5, np.nan], "total_line": [220.0, 210.5, np.nan],
-        "moneyline_home": [-500.0, 140.0, np.nan], "moneyline_away": [400.0, -160.0, np.nan],
-    })
+    frame = pd.DataFrame(
+        {
+            "date": pd.to_datetime(["2024-01-01"] * 3),
+            "competition": "NBA",
+            "home_team": ["X", "Y", "Z"],
+            "away_team": ["U", "V", "W"],
+            "home_score": [100, 90, 95],
+            "away_score": [90, 99, 97],
+            "spread_home": [-10.0, 3.5, np.nan],
+            "total_line": [220.0, 210.5, np.nan],
+            "moneyline_home": [-500.0, 140.0, np.nan],
+            "moneyline_away": [400.0, -160.0, np.nan],
+        }
+    )
     return schema.conform(frame)
 
 

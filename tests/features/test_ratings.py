@@ -64,11 +64,13 @@ def simulated_league(n_teams=20, n_seasons=3, seed=0, one_match_per_date=False) 
 
 def test_elo_hand_computed_with_same_day_isolation():
     # Day 1: A beats B, and C draws with A on the same date; day 2: B v C.
-    toy = matches([
-        ("2020-01-01", "A", "B", 1, 0),
-        ("2020-01-01", "C", "A", 2, 2),
-        ("2020-01-02", "B", "C", 0, 3),
-    ])
+    toy = matches(
+        [
+            ("2020-01-01", "A", "B", 1, 0),
+            ("2020-01-01", "C", "A", 2, 2),
+            ("2020-01-02", "B", "C", 0, 3),
+        ]
+    )
     result = elo_ratings(toy, EloParams(k=20, home_advantage=60, mov=False))
     assert isinstance(result, EloResult)
     f = result.features
@@ -115,8 +117,7 @@ def test_elo_margin_of_victory_multiplier():
 
 
 def test_elo_neutral_venue_has_no_home_advantage():
-    toy = matches([("2020-01-01", "A", "B", 1, 0), ("2020-01-01", "C", "D", 1, 0)],
-                  neutral=[True, False])
+    toy = matches([("2020-01-01", "A", "B", 1, 0), ("2020-01-01", "C", "D", 1, 0)], neutral=[True, False])
     f = elo_ratings(toy, EloParams(mov=False)).features
     assert f["elo_home_expected"].tolist() == pytest.approx([0.5, E0])
     np.testing.assert_allclose(elo_expected([1500, 1500], [1500, 1500], 60, [True, False]), [0.5, E0])
@@ -125,12 +126,15 @@ def test_elo_neutral_venue_has_no_home_advantage():
 
 def test_elo_season_regression_and_new_teams():
     toy = matches(
-        [("2020-01-01", "A", "B", 1, 0), ("2020-01-02", "C", "A", 0, 0),
-         ("2021-01-01", "A", "D", 0, 0), ("2021-01-01", "B", "C", 0, 0)],
+        [
+            ("2020-01-01", "A", "B", 1, 0),
+            ("2020-01-02", "C", "A", 0, 0),
+            ("2021-01-01", "A", "D", 0, 0),
+            ("2021-01-01", "B", "C", 0, 0),
+        ],
         seasons=[2020, 2020, 2021, 2021],
     )
-    params = EloParams(k=20, home_advantage=60, mov=False, season_regression=1 / 3,
-                       new_team_rating=1400)
+    params = EloParams(k=20, home_advantage=60, mov=False, season_regression=1 / 3, new_team_rating=1400)
     result = elo_ratings(toy, params)
     # Season 2020 (all teams start at 1500, even with new_team_rating set)
     a = 1500 + 20 * (1 - E0)
@@ -199,7 +203,9 @@ def paper_pi_ratings(frame: pd.DataFrame, lam: float, gamma: float) -> tuple[lis
     def expected_gd(r):
         return 10 ** (abs(r) / 3) - 1 if r >= 0 else -(10 ** (abs(r) / 3) - 1)
 
-    for home, away, hg, ag in frame[["home_team", "away_team", "home_score", "away_score"]].itertuples(index=False):
+    for home, away, hg, ag in frame[["home_team", "away_team", "home_score", "away_score"]].itertuples(
+        index=False
+    ):
         rh = rating.setdefault(home, {"H": 0.0, "A": 0.0})
         ra = rating.setdefault(away, {"H": 0.0, "A": 0.0})
         g_hat = expected_gd(rh["H"]) - expected_gd(ra["A"])
@@ -240,10 +246,14 @@ def _rescored(frame: pd.DataFrame, day: pd.Timestamp, seed: int) -> pd.DataFrame
     return out
 
 
-@pytest.mark.parametrize("rate", [
-    lambda m: elo_ratings(m, EloParams(season_regression=0.25, new_team_rating=1420)).features,
-    lambda m: pi_ratings(m).features,
-], ids=["elo", "pi"])
+@pytest.mark.parametrize(
+    "rate",
+    [
+        lambda m: elo_ratings(m, EloParams(season_regression=0.25, new_team_rating=1420)).features,
+        lambda m: pi_ratings(m).features,
+    ],
+    ids=["elo", "pi"],
+)
 def test_results_on_or_after_a_date_do_not_change_features_up_to_that_date(rate):
     league = simulated_league(n_seasons=3)
     dates = np.sort(league["date"].unique())
@@ -296,8 +306,12 @@ def test_elo_matches_penaltyblog_on_e0(e0):
     sequential = one_match_per_date(e0)
     elo = pb.ratings.Elo(k=20.0, home_field_advantage=60.0)
     pre, outcome = [], {1: 0, 0: 1, -1: 2}  # penaltyblog: 0 home win, 1 draw, 2 away win
-    for home, away, hg, ag in sequential[["home_team", "away_team", "home_score", "away_score"]].itertuples(index=False):
-        pre.append((elo.get_team_rating(home), elo.get_team_rating(away), elo.home_win_probability(home, away)))
+    for home, away, hg, ag in sequential[["home_team", "away_team", "home_score", "away_score"]].itertuples(
+        index=False
+    ):
+        pre.append(
+            (elo.get_team_rating(home), elo.get_team_rating(away), elo.home_win_probability(home, away))
+        )
         elo.update_ratings(home, away, outcome[int(np.sign(hg - ag))])
 
     ours = elo_ratings(sequential, EloParams(k=20.0, home_advantage=60.0, mov=False))
@@ -318,7 +332,9 @@ def test_pi_ranks_e0_teams_like_penaltyblog(e0):
     sequential = one_match_per_date(e0)
     theirs = pb.ratings.PiRatingSystem(alpha=0.15, beta=0.10)
     expected = []
-    for home, away, hg, ag in sequential[["home_team", "away_team", "home_score", "away_score"]].itertuples(index=False):
+    for home, away, hg, ag in sequential[["home_team", "away_team", "home_score", "away_score"]].itertuples(
+        index=False
+    ):
         expected.append(theirs.expected_goal_difference(home, away))
         theirs.update_ratings(home, away, hg - ag)
     ours = pi_ratings(sequential, lambda_=0.035, gamma=0.10 / 0.15)
@@ -353,14 +369,19 @@ def test_nfl_elo_reproduces_fivethirtyeight(real_results, real_data):
 def test_real_features_are_finite(real_results):
     e0 = real_results.loc[real_results["competition"] == "E0"]
     nfl = real_results.loc[real_results["competition"] == "NFL"]
-    for frame, params in [(e0, EloParams(k=30, new_team_rating=1420)),
-                          (nfl, EloParams(k=20, home_advantage=65, season_regression=1 / 3))]:
+    for frame, params in [
+        (e0, EloParams(k=30, new_team_rating=1420)),
+        (nfl, EloParams(k=20, home_advantage=65, season_regression=1 / 3)),
+    ]:
         elo, pi = elo_ratings(frame, params), pi_ratings(frame)
         for features in (elo.features, pi.features):
             assert features.index.equals(frame.index)
             assert np.isfinite(features.to_numpy()).all()
-        assert len(elo.ratings) == len(pi.ratings) == pd.concat(
-            [frame["home_team"], frame["away_team"]]).nunique()
+        assert (
+            len(elo.ratings)
+            == len(pi.ratings)
+            == pd.concat([frame["home_team"], frame["away_team"]]).nunique()
+        )
         assert elo.last_season == frame["season"].max()
     # A sanity check of meaning: Elo's favourite wins more often than not in the Premier League.
     elo = elo_ratings(e0, EloParams()).features

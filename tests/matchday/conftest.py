@@ -21,14 +21,16 @@ def champion(real_ingest, tmp_path_factory):
 
     _, ingested = real_ingest
     folder = tmp_path_factory.mktemp("matchday")
-    settings = ingested.model_copy(update={"registry_dir": folder / "registry",
-                                           "reports_dir": folder / "reports"})
+    settings = ingested.model_copy(
+        update={"registry_dir": folder / "registry", "reports_dir": folder / "reports"}
+    )
     with pytest.MonkeyPatch.context() as patch:
         patch.delenv("MLFLOW_TRACKING_URI", raising=False)
         try:
             trained = train_and_log(settings, "E0", "elo")
-            version = register_model(settings, "E0", trained["model_uri"],
-                                     {"model_name": "elo", "train_run_id": trained["run_id"]})
+            version = register_model(
+                settings, "E0", trained["model_uri"], {"model_name": "elo", "train_run_id": trained["run_id"]}
+            )
             set_champion(settings, "E0", version.version, "installed by the test")
         finally:
             mlflow.set_tracking_uri(None)

@@ -16,22 +16,36 @@ OUTCOMES = ("home", "draw", "away")
 
 def _forecasts(rows: list[tuple[tuple[float, float, float], tuple[float, float, float]]]) -> pd.DataFrame:
     """One fixture per (probabilities, prices) pair."""
-    return pd.DataFrame([{**{f"prob_{o}": p for o, p in zip(OUTCOMES, probs)},
-                          **{f"price_{o}": x for o, x in zip(OUTCOMES, prices)}}
-                         for probs, prices in rows])
+    return pd.DataFrame(
+        [
+            {
+                **{f"prob_{o}": p for o, p in zip(OUTCOMES, probs)},
+                **{f"price_{o}": x for o, x in zip(OUTCOMES, prices)},
+            }
+            for probs, prices in rows
+        ]
+    )
 
 
-RULES = Betting(bankroll=100.0, edge=0.03, staking="kelly", kelly_fraction=0.25,
-                max_stake_fraction=0.02, max_daily_exposure=0.10)
+RULES = Betting(
+    bankroll=100.0,
+    edge=0.03,
+    staking="kelly",
+    kelly_fraction=0.25,
+    max_stake_fraction=0.02,
+    max_daily_exposure=0.10,
+)
 
 
 def test_the_best_outcome_above_the_edge_is_backed_at_fractional_kelly():
-    forecasts = _forecasts([
-        ((0.50, 0.25, 0.25), (2.10, 3.5, 4.5)),   # home EV 0.05, away EV 0.125 -> away
-        ((0.50, 0.25, 0.25), (2.05, 3.5, 4.0)),   # home EV 0.025 < edge, others negative
-        ((0.40, 0.30, 0.30), (2.50, 3.0, 3.0)),   # EV exactly 0 everywhere
-        ((0.40, 0.30, 0.30), (np.nan, 3.8, 3.0)),  # no price for one outcome: never bet
-    ])
+    forecasts = _forecasts(
+        [
+            ((0.50, 0.25, 0.25), (2.10, 3.5, 4.5)),  # home EV 0.05, away EV 0.125 -> away
+            ((0.50, 0.25, 0.25), (2.05, 3.5, 4.0)),  # home EV 0.025 < edge, others negative
+            ((0.40, 0.30, 0.30), (2.50, 3.0, 3.0)),  # EV exactly 0 everywhere
+            ((0.40, 0.30, 0.30), (np.nan, 3.8, 3.0)),  # no price for one outcome: never bet
+        ]
+    )
     bets = propose_bets(forecasts, OUTCOMES, RULES, bankroll=100.0)
 
     assert list(bets.index) == [0]
@@ -66,18 +80,33 @@ def test_stakes_are_capped_per_bet_and_scaled_to_the_daily_exposure():
 
 def test_flat_staking_and_a_higher_edge():
     flat = RULES.model_copy(update={"staking": "flat", "flat_stake": 0.01, "edge": 0.10})
-    bets = propose_bets(_forecasts([((0.5, 0.25, 0.25), (2.3, 3.0, 3.0)),     # EV 0.15
-                                    ((0.5, 0.25, 0.25), (2.1, 3.0, 3.0))]),   # EV 0.05 < 0.10
-                        OUTCOMES, flat, bankroll=80.0)
+    bets = propose_bets(
+        _forecasts(
+            [
+                ((0.5, 0.25, 0.25), (2.3, 3.0, 3.0)),  # EV 0.15
+                ((0.5, 0.25, 0.25), (2.1, 3.0, 3.0)),
+            ]
+        ),  # EV 0.05 < 0.10
+        OUTCOMES,
+        flat,
+        bankroll=80.0,
+    )
     assert list(bets.index) == [0] and bets["stake"].tolist() == pytest.approx([0.8])
 
 
 def test_settlement_wins_losses_pushes_and_closing_line_value():
-    bets = pd.DataFrame({
-        "outcome": ["home", "draw", "away"], "price": [2.0, 3.4, 5.0], "stake": [1.0, 2.0, 0.5],
-        "home_score": [2, 1, 3], "away_score": [0, 1, 0],
-        "odds_pinnacle_close_home": [1.9, 2.5, np.nan], "odds_pinnacle_close_draw": [3.6, 3.3, np.nan],
-        "odds_pinnacle_close_away": [4.2, 3.0, np.nan]})
+    bets = pd.DataFrame(
+        {
+            "outcome": ["home", "draw", "away"],
+            "price": [2.0, 3.4, 5.0],
+            "stake": [1.0, 2.0, 0.5],
+            "home_score": [2, 1, 3],
+            "away_score": [0, 1, 0],
+            "odds_pinnacle_close_home": [1.9, 2.5, np.nan],
+            "odds_pinnacle_close_draw": [3.6, 3.3, np.nan],
+            "odds_pinnacle_close_away": [4.2, 3.0, np.nan],
+        }
+    )
     settled = settle_bets(bets, OUTCOMES)
 
     assert settled["status"].tolist() == ["won", "won", "lost"]
@@ -86,16 +115,31 @@ def test_settlement_wins_losses_pushes_and_closing_line_value():
     assert settled["clv"].iloc[0] == pytest.approx(2.0 * inverse[0] / inverse.sum() - 1)
     assert np.isnan(settled["clv"].iloc[2])  # no closing prices
 
-    two_way = settle_bets(pd.DataFrame({"outcome": ["home", "away"], "price": [1.8, 2.2],
-                                        "stake": [1.0, 1.0], "home_score": [20, 17],
-                                        "away_score": [20, 24]}), ("home", "away"))
+    two_way = settle_bets(
+        pd.DataFrame(
+            {
+                "outcome": ["home", "away"],
+                "price": [1.8, 2.2],
+                "stake": [1.0, 1.0],
+                "home_score": [20, 17],
+                "away_score": [20, 24],
+            }
+        ),
+        ("home", "away"),
+    )
     assert two_way["status"].tolist() == ["push", "won"]
     assert two_way["pnl"].tolist() == pytest.approx([0.0, 1.2])
 
 
 def test_summary_counts_only_settled_bets_in_the_figures():
-    bets = pd.DataFrame({"status": ["won", "lost", "push", "open"], "stake": [1.0, 2.0, 1.0, 3.0],
-                         "pnl": [1.5, -2.0, 0.0, np.nan], "clv": [0.05, -0.01, np.nan, np.nan]})
+    bets = pd.DataFrame(
+        {
+            "status": ["won", "lost", "push", "open"],
+            "stake": [1.0, 2.0, 1.0, 3.0],
+            "pnl": [1.5, -2.0, 0.0, np.nan],
+            "clv": [0.05, -0.01, np.nan, np.nan],
+        }
+    )
     summary = bet_summary(bets, 100.0)
     assert (summary["n_bets"], summary["n_open"], summary["n_settled"]) == (4, 1, 3)
     assert summary["staked"] == 4.0 and summary["pnl"] == pytest.approx(-0.5)
@@ -104,16 +148,20 @@ def test_summary_counts_only_settled_bets_in_the_figures():
     assert summary["open_stakes"] == 3.0 and summary["bankroll"] == pytest.approx(99.5)
 
 
-@pytest.mark.parametrize("section, message", [
-    ({"edgee": 0.1}, "betting.edgee: unknown key"),
-    ({"kelly_fraction": 1.5}, "betting.kelly_fraction"),
-    ({"price_source": {"football": "b365_close"}}, "price_source.football: 'b365_close' is not"),
-    ({"price_source": {"basketball": "b365"}}, "price_source.basketball"),
-    ({"closing_source": "pinnacle"}, "closing_source: 'pinnacle' is not a closing"),
-])
+@pytest.mark.parametrize(
+    "section, message",
+    [
+        ({"edgee": 0.1}, "betting.edgee: unknown key"),
+        ({"kelly_fraction": 1.5}, "betting.kelly_fraction"),
+        ({"price_source": {"football": "b365_close"}}, "price_source.football: 'b365_close' is not"),
+        ({"price_source": {"basketball": "b365"}}, "price_source.basketball"),
+        ({"closing_source": "pinnacle"}, "closing_source: 'pinnacle' is not a closing"),
+    ],
+)
 def test_a_bad_betting_section_names_its_key(section, message):
-    import yaml
     from pathlib import Path
+
+    import yaml
 
     data = yaml.safe_load((Path(__file__).resolve().parents[2] / "registry" / "policy.yaml").read_text())
     assert parse_policy(data).betting.edge == data["betting"]["edge"]

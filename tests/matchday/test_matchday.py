@@ -12,11 +12,11 @@ import pytest
 from click.testing import CliRunner
 
 from scoreline.cli import main
+from scoreline.forecasts.forecaster import UnknownTeam
 from scoreline.matchday import run_matchday, run_settle
 from scoreline.matchday.book import BetBook
 from scoreline.matchday.replay import snapshot_on
-from scoreline.serving.forecast import UnknownTeam
-from scoreline.serving.store import PredictionStore
+from scoreline.predictions import PredictionStore
 
 pytestmark = pytest.mark.realdata
 
@@ -39,8 +39,13 @@ def _stored(ws) -> tuple[pd.DataFrame, pd.DataFrame]:
 def _pnl(bets: pd.DataFrame, e0: pd.DataFrame) -> np.ndarray:
     """Each bet's P/L from the real scores: stake * (price - 1) when the backed outcome happened."""
     real = bets[["date", "home_team", "away_team"]].merge(
-        e0[["date", "home_team", "away_team", "home_score", "away_score"]].astype({"home_team": object, "away_team": object}),
-        on=["date", "home_team", "away_team"], how="left", validate="one_to_one")
+        e0[["date", "home_team", "away_team", "home_score", "away_score"]].astype(
+            {"home_team": object, "away_team": object}
+        ),
+        on=["date", "home_team", "away_team"],
+        how="left",
+        validate="one_to_one",
+    )
     h, a = real["home_score"].to_numpy(int), real["away_score"].to_numpy(int)
     happened = np.where(h > a, "home", np.where(h == a, "draw", "away"))
     stake, price = bets["stake"].to_numpy(float), bets["price"].to_numpy(float)
@@ -68,8 +73,9 @@ def test_matchday_stores_what_the_service_stores_bets_per_policy_and_is_idempote
     assert (bets["stake"] <= 0.02 * 100 + 1e-9).all() and bets["stake"].sum() <= 0.10 * 100 + 1e-9
     assert np.allclose(bets["expected_value"], bets["probability"] * bets["price"] - 1)
     backed = predictions.set_index("id").loc[bets["prediction_id"]]
-    assert np.allclose(bets["probability"],
-                       [row[f"prob_{o}"] for (_, row), o in zip(backed.iterrows(), bets["outcome"])])
+    assert np.allclose(
+        bets["probability"], [row[f"prob_{o}"] for (_, row), o in zip(backed.iterrows(), bets["outcome"])]
+    )
     assert (first.folder / "bets.csv").is_file() and (first.folder / "forecasts.csv").is_file()
 
     again = run_matchday(ws, "E0", DAY, 7, fixtures)
@@ -80,7 +86,9 @@ def test_matchday_stores_what_the_service_stores_bets_per_policy_and_is_idempote
     # the next day: only the fixture entering the window is new, nothing is bet twice
     later = run_matchday(ws, "E0", "2023-04-02", 7, _fixtures(e0, "2023-04-02"))
     assert later.reused == later.fixtures - later.predicted
-    assert not set(zip(later.bets["home_team"], later.bets["away_team"])) & set(zip(bets["home_team"], bets["away_team"]))
+    assert not set(zip(later.bets["home_team"], later.bets["away_team"])) & set(
+        zip(bets["home_team"], bets["away_team"])
+    )
 
 
 def test_settle_is_idempotent_and_follows_a_corrected_result(ws, e0):
@@ -103,32 +111,55 @@ def test_settle_is_idempotent_and_follows_a_corrected_result(ws, e0):
     # a corrected score turns one bet around: only that bet and its prediction are re-settled
     bet = bets.iloc[0]
     flipped = (0, 3) if bet["outcome"] == "home" else (3, 0)
-    correction = pd.DataFrame([{"date": bet["date"], "home_team": bet["home_team"],
-                                "away_team": bet["away_team"], "home_score": flipped[0],
-                                "away_score": flipped[1]}])
+    correction = pd.DataFrame(
+        [
+            {
+                "date": bet["date"],
+                "home_team": bet["home_team"],
+                "away_team": bet["away_team"],
+                "home_score": flipped[0],
+                "away_score": flipped[1],
+            }
+        ]
+    )
     corrected = run_settle(ws, "E0", correction)
     assert (corrected.results_recorded, corrected.bets_settled) == (1, 1)
     assert corrected.predictions["resettled"] == 1
     after = _stored(ws)[1].set_index("id")
     won = bet["outcome"] == ("home" if flipped[0] > flipped[1] else "away")
     assert after.loc[bet["id"], "status"] == ("won" if won else "lost")
-    assert after.loc[bet["id"], "pnl"] == pytest.approx(bet["stake"] * (bet["price"] - 1) if won else -bet["stake"])
+    assert after.loc[bet["id"], "pnl"] == pytest.approx(
+        bet["stake"] * (bet["price"] - 1) if won else -bet["stake"]
+    )
     assert after.loc[bet["id"], "clv"] == pytest.approx(bet["clv"])  # the close is kept
-    assert corrected.summary["pnl"] == pytest.approx(first.summary["pnl"] - bet["pnl"] + after.loc[bet["id"], "pnl"])
+    assert corrected.summary["pnl"] == pytest.approx(
+        first.summary["pnl"] - bet["pnl"] + after.loc[bet["id"], "pnl"]
+    )
     assert run_settle(ws, "E0", correction).bets_settled == 0
 
 
-@pytest.mark.parametrize("edit, message", [
-    (lambda f: f.assign(home_team=f["home_team"].where(f.index != 2, "Arsenl")),
-     r"row 2: unknown home_team 'Arsenl'; did you mean 'Arsenal'"),
-    (lambda f: f.drop(columns=["date"]), r"fixtures: missing column\(s\) date"),
-    (lambda f: f.assign(date=f["date"].astype(object).where(f.index != 1, "soon")),
-     r"row 1: date 'soon' is not a date"),
-    (lambda f: f.assign(away_team=f["away_team"].where(f.index != 4, f["home_team"])),
-     r"row 4: home_team and away_team are both"),
-    (lambda f: f.assign(competition=f["competition"].astype(object).where(f.index != 3, "D1")),
-     r"row 3: competition 'D1' is not E0"),
-])
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (
+            lambda f: f.assign(home_team=f["home_team"].where(f.index != 2, "Arsenl")),
+            r"row 2: unknown home_team 'Arsenl'; did you mean 'Arsenal'",
+        ),
+        (lambda f: f.drop(columns=["date"]), r"fixtures: missing column\(s\) date"),
+        (
+            lambda f: f.assign(date=f["date"].astype(object).where(f.index != 1, "soon")),
+            r"row 1: date 'soon' is not a date",
+        ),
+        (
+            lambda f: f.assign(away_team=f["away_team"].where(f.index != 4, f["home_team"])),
+            r"row 4: home_team and away_team are both",
+        ),
+        (
+            lambda f: f.assign(competition=f["competition"].astype(object).where(f.index != 3, "D1")),
+            r"row 3: competition 'D1' is not E0",
+        ),
+    ],
+)
 def test_bad_fixtures_name_the_row_and_write_nothing(ws, e0, edit, message):
     fixtures = edit(_fixtures(e0).reset_index(drop=True))
     with pytest.raises(ValueError, match=message) as err:
@@ -143,7 +174,8 @@ def test_bad_results_name_the_row_and_settle_nothing(ws, e0):
     run_matchday(ws, "E0", DAY, 7, _fixtures(e0))
     results = e0.loc[e0["date"] >= DAY].head(5).reset_index(drop=True)
     bad = results.astype({"home_score": object}).assign(
-        home_score=lambda f: f["home_score"].where(f.index != 3, -1))
+        home_score=lambda f: f["home_score"].where(f.index != 3, -1)
+    )
     with pytest.raises(ValueError, match=r"row 3: home_score must be a whole number >= 0, got -1"):
         run_settle(ws, "E0", bad)
     with pytest.raises(ValueError, match=r"results: missing column\(s\) away_score"):

@@ -14,12 +14,14 @@ from scoreline.matchday.book import BetBook
 from scoreline.matchday.replay import snapshot_on
 from scoreline.pipeline import load_spec
 from scoreline.pipeline.runner import check_steps
-from scoreline.serving.store import PredictionStore
+from scoreline.predictions import PredictionStore
 
 from .conftest import ROOT
 
-PARAMETERS = {"matchday": {"competition", "days", "date", "fixtures", "run_dir", "parent_run_id"},
-              "settle": {"competition", "date", "run_dir", "parent_run_id"}}
+PARAMETERS = {
+    "matchday": {"competition", "days", "date", "fixtures", "run_dir", "parent_run_id"},
+    "settle": {"competition", "date", "run_dir", "parent_run_id"},
+}
 
 
 @pytest.mark.parametrize("name", sorted(PARAMETERS))
@@ -42,12 +44,18 @@ def test_matchday_then_settle_notebooks_run(ws, e0, tmp_path):
 
     csv = tmp_path / "fixtures.csv"
     snapshot_on(e0, pd.Timestamp("2023-04-01"), 7).fixtures.to_csv(csv, index=False)
-    for name, parameters in (("matchday", {"date": "2023-04-01", "fixtures": str(csv)}),
-                             ("settle", {"date": "2023-04-10"})):
-        papermill.execute_notebook(str(ROOT / "notebooks" / f"{name}.ipynb"), str(tmp_path / f"{name}.ipynb"),
-                                   parameters={**parameters, "run_dir": str(tmp_path / "runs")},
-                                   kernel_name="scoreline", cwd=str(ROOT / "notebooks"),
-                                   progress_bar=False)
+    for name, parameters in (
+        ("matchday", {"date": "2023-04-01", "fixtures": str(csv)}),
+        ("settle", {"date": "2023-04-10"}),
+    ):
+        papermill.execute_notebook(
+            str(ROOT / "notebooks" / f"{name}.ipynb"),
+            str(tmp_path / f"{name}.ipynb"),
+            parameters={**parameters, "run_dir": str(tmp_path / "runs")},
+            kernel_name="scoreline",
+            cwd=str(ROOT / "notebooks"),
+            progress_bar=False,
+        )
     matchday = json.loads((tmp_path / "runs" / "matchday_E0.json").read_text())
     settle = json.loads((tmp_path / "runs" / "settle_E0.json").read_text())
     assert matchday["fixtures"] == matchday["predicted"] == 16 and matchday["bets"] > 0

@@ -16,14 +16,13 @@ import pandas as pd
 import pytest
 
 from scoreline.matchday.replay import ReplayConfig, replay
-from scoreline.serving.store import PredictionStore
+from scoreline.predictions import PredictionStore
 
 from .conftest import ROOT
 
 pytestmark = pytest.mark.realdata
 
-CONFIG = ReplayConfig(days_ahead=7, retrain_every=200, monitor_every=200, models=("elo",),
-                      history_seasons=6)
+CONFIG = ReplayConfig(days_ahead=7, retrain_every=200, monitor_every=200, models=("elo",), history_seasons=6)
 KEY = ["date", "home_team", "away_team"]
 
 
@@ -31,8 +30,9 @@ KEY = ["date", "home_team", "away_team"]
 def replayed(real_ingest, tmp_path_factory):
     _, ingested = real_ingest
     folder = tmp_path_factory.mktemp("replay")
-    settings = ingested.model_copy(update={"reports_dir": folder / "reports",
-                                           "registry_dir": folder / "registry"})
+    settings = ingested.model_copy(
+        update={"reports_dir": folder / "reports", "registry_dir": folder / "registry"}
+    )
     settings.registry_path.mkdir()
     shutil.copy(ROOT / "registry" / "policy.yaml", settings.registry_path / "policy.yaml")
     with pytest.MonkeyPatch.context() as patch:
@@ -115,7 +115,10 @@ def test_replay_cli_refuses_an_unknown_season_or_model(real_ingest, monkeypatch)
     monkeypatch.setenv("SCORELINE_HOME", str(settings.home))
     runner = CliRunner()
     out = runner.invoke(main, ["replay", "--competition", "E0", "--season", "1990", "--json"])
-    assert out.exit_code == 2 and "season 1990 of E0 is not in the match store (stored: 2005..2022)" in out.output
+    assert (
+        out.exit_code == 2
+        and "season 1990 of E0 is not in the match store (stored: 2005..2022)" in out.output
+    )
     out = runner.invoke(main, ["replay", "--competition", "E0", "--season", "2022", "--models", "elo,elk"])
     assert out.exit_code == 2 and "models: unknown elk for E0" in out.output
 

@@ -22,17 +22,28 @@ def rated_league(n: int = 4000, seed: int = 3) -> pd.DataFrame:
     outcome = np.where(u < p_away, 2, np.where(u < p_not_home, 1, 0))
     home = np.where(outcome == 0, 2, np.where(outcome == 1, 1, 0))
     away = np.where(outcome == 2, 2, np.where(outcome == 1, 1, 0))
-    return pd.DataFrame({"date": pd.Timestamp("2020-01-01") + pd.to_timedelta(np.arange(n) // 10, "D"),
-                         "gap": gap, "home_score": home, "away_score": away,
-                         "home_team": "H", "away_team": "A"})
+    return pd.DataFrame(
+        {
+            "date": pd.Timestamp("2020-01-01") + pd.to_timedelta(np.arange(n) // 10, "D"),
+            "gap": gap,
+            "home_score": home,
+            "away_score": away,
+            "home_team": "H",
+            "away_team": "A",
+        }
+    )
 
 
 def test_base_rates_are_recent_frequencies():
     matches = rated_league()
     model = BaseRates(history_days=10_000).fit(matches)
-    counts = np.array([(matches.home_score > matches.away_score).sum(),
-                       (matches.home_score == matches.away_score).sum(),
-                       (matches.home_score < matches.away_score).sum()])
+    counts = np.array(
+        [
+            (matches.home_score > matches.away_score).sum(),
+            (matches.home_score == matches.away_score).sum(),
+            (matches.home_score < matches.away_score).sum(),
+        ]
+    )
     np.testing.assert_allclose(model.predict_proba(matches.head(2))[0], (counts + 1) / (counts.sum() + 3))
 
 
@@ -59,8 +70,9 @@ def test_two_way_rating_model_and_blend_average():
 
 
 def test_market_model_devigs_prices_and_leaves_missing_rows_nan():
-    fixtures = pd.DataFrame({"odds_b365_home": [2.0, np.nan], "odds_b365_draw": [3.5, 3.0],
-                             "odds_b365_away": [4.0, 3.0]})
+    fixtures = pd.DataFrame(
+        {"odds_b365_home": [2.0, np.nan], "odds_b365_draw": [3.5, 3.0], "odds_b365_away": [4.0, 3.0]}
+    )
     proba = MarketModel("b365").fit(fixtures).predict_proba(fixtures)
     inverse = np.array([1 / 2.0, 1 / 3.5, 1 / 4.0])
     np.testing.assert_allclose(proba[0], inverse / inverse.sum())
@@ -71,8 +83,14 @@ def test_spread_market_estimates_sd_from_training_matches_only():
     rng = np.random.default_rng(0)
     spread = rng.normal(-3, 5, 2000)
     margin = -spread + rng.normal(0, 13, 2000)
-    train = pd.DataFrame({"date": pd.Timestamp("2020-01-01"), "spread_home": spread,
-                          "home_score": 100 + np.round(margin), "away_score": 100})
+    train = pd.DataFrame(
+        {
+            "date": pd.Timestamp("2020-01-01"),
+            "spread_home": spread,
+            "home_score": 100 + np.round(margin),
+            "away_score": 100,
+        }
+    )
     model = SpreadMarket().fit(train)
     assert model.sd_ == pytest.approx(13, abs=0.6)
     p = model.predict_proba(pd.DataFrame({"spread_home": [-7.0, 0.0]}))

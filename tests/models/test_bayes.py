@@ -21,8 +21,7 @@ def simulate_league(seed: int, n_teams: int = 10, n_seasons: int = 4, drift: flo
     rows, lam, mu = [], [], []
     for s in range(n_seasons):
         if s:
-            attack, defence = attack + rng.normal(0, drift, n_teams), defence + rng.normal(
-                0, drift, n_teams)
+            attack, defence = attack + rng.normal(0, drift, n_teams), defence + rng.normal(0, drift, n_teams)
         attack, defence = attack - attack.mean(), defence - defence.mean()
         for r, rnd in enumerate(double_round_robin(n_teams)):
             for h, a in rnd:
@@ -31,16 +30,18 @@ def simulate_league(seed: int, n_teams: int = 10, n_seasons: int = 4, drift: flo
                 mu.append(np.exp(INTERCEPT + attack[a] + defence[h]))
     date, season, h, a = (np.array(c) for c in zip(*rows))
     names = np.array([f"Team {i:02d}" for i in range(n_teams)])
-    matches = pd.DataFrame({
-        "date": pd.to_datetime(date),
-        "season": pd.array(season, dtype="Int64"),
-        "competition": pd.array(["SIM"] * len(rows), dtype="string"),
-        "home_team": pd.array(names[h], dtype="string"),
-        "away_team": pd.array(names[a], dtype="string"),
-        "neutral": pd.array([False] * len(rows), dtype="boolean"),
-        "home_score": pd.array(rng.poisson(lam), dtype="Int64"),
-        "away_score": pd.array(rng.poisson(mu), dtype="Int64"),
-    })
+    matches = pd.DataFrame(
+        {
+            "date": pd.to_datetime(date),
+            "season": pd.array(season, dtype="Int64"),
+            "competition": pd.array(["SIM"] * len(rows), dtype="string"),
+            "home_team": pd.array(names[h], dtype="string"),
+            "away_team": pd.array(names[a], dtype="string"),
+            "neutral": pd.array([False] * len(rows), dtype="boolean"),
+            "home_score": pd.array(rng.poisson(lam), dtype="Int64"),
+            "away_score": pd.array(rng.poisson(mu), dtype="Int64"),
+        }
+    )
     truth = pd.DataFrame({"attack": attack, "defence": defence}, index=names)
     return matches, truth
 
@@ -119,17 +120,20 @@ def test_predict_intervals_bracket_the_mean(league, nuts):
     # of mass beyond 10 goals
     np.testing.assert_allclose(out["proba_mean"], nuts.predict_proba(fixtures), atol=1e-4)
     # goals are the Poisson rates, the grid's expectation stops at 10 goals
-    np.testing.assert_allclose(out["goals_mean"], nuts.predict_scores(fixtures).expected_goals(),
-                               rtol=2e-3)
+    np.testing.assert_allclose(out["goals_mean"], nuts.predict_scores(fixtures).expected_goals(), rtol=2e-3)
     narrow = nuts.predict_intervals(fixtures, level=0.5)
-    assert (narrow["proba_upper"] - narrow["proba_lower"] < out["proba_upper"] - out["proba_lower"]
-            ).all()
+    assert (narrow["proba_upper"] - narrow["proba_lower"] < out["proba_upper"] - out["proba_lower"]).all()
 
 
 def test_predict_proba_rows_sum_to_one_and_neutral_drops_home(nuts):
     a, b = nuts.teams_[:2]
-    fixtures = pd.DataFrame({"home_team": [a, b, a], "away_team": [b, a, b],
-                             "neutral": pd.array([True, True, pd.NA], dtype="boolean")})
+    fixtures = pd.DataFrame(
+        {
+            "home_team": [a, b, a],
+            "away_team": [b, a, b],
+            "neutral": pd.array([True, True, pd.NA], dtype="boolean"),
+        }
+    )
     proba = nuts.predict_proba(fixtures)
     np.testing.assert_allclose(proba.sum(axis=1), 1.0)
     np.testing.assert_allclose(proba[0], proba[1][::-1])  # neutral: A v B mirrors B v A
@@ -138,8 +142,9 @@ def test_predict_proba_rows_sum_to_one_and_neutral_drops_home(nuts):
 
 def test_unknown_team_is_drawn_from_the_population(nuts):
     known = nuts.teams_[np.argsort(np.abs(nuts.attack_) + np.abs(nuts.defence_))[0]]  # ~average
-    fixtures = pd.DataFrame({"home_team": ["Promoted FC", known],
-                             "away_team": [nuts.teams_[0], nuts.teams_[0]]})
+    fixtures = pd.DataFrame(
+        {"home_team": ["Promoted FC", known], "away_team": [nuts.teams_[0], nuts.teams_[0]]}
+    )
     first = nuts.predict_intervals(fixtures)
     again = nuts.predict_intervals(fixtures.iloc[::-1])  # same team, same draws, any call
     np.testing.assert_array_equal(first["proba_mean"], again["proba_mean"][::-1])
@@ -156,8 +161,7 @@ def test_warm_start_refit_after_a_week(league, advi):
     assert model.n_matches_ == len(matches)
     # starting from the previous posterior, the first block of iterations is already near the
     # optimum, where a cold start (first fit, and the fixture) begins far above it
-    assert model.diagnostics_["loss_trend"][0] < min(first_fit_start, advi.diagnostics_[
-        "loss_trend"][0]) - 20
+    assert model.diagnostics_["loss_trend"][0] < min(first_fit_start, advi.diagnostics_["loss_trend"][0]) - 20
     fixtures = fixtures_of(matches)
     assert np.abs(model.predict_proba(fixtures) - advi.predict_proba(fixtures)).max() < 0.03
 
@@ -165,17 +169,24 @@ def test_warm_start_refit_after_a_week(league, advi):
 def test_warm_start_maps_known_and_new_teams(advi):
     model = clone(advi).set_params(warm_start=True)
     model.__dict__.update({k: v for k, v in vars(advi).items() if k.endswith("_")})
-    newcomers = pd.DataFrame({"date": [pd.Timestamp("2014-06-01")], "home_team": ["Newcomers"],
-                              "away_team": [advi.teams_[3]], "home_score": [1], "away_score": [2]})
+    newcomers = pd.DataFrame(
+        {
+            "date": [pd.Timestamp("2014-06-01")],
+            "home_team": ["Newcomers"],
+            "away_team": [advi.teams_[3]],
+            "home_score": [1],
+            "away_score": [2],
+        }
+    )
     design = model._design(newcomers)
     start, spread = model._initial_values(design)
     assert list(design.teams) == ["Newcomers", advi.teams_[3]]
-    np.testing.assert_allclose(start["attack_z"], np.clip(
-        [0.0, advi.attack_[3] / advi.posterior_["sigma_attack"].mean()], -4, 4))
+    np.testing.assert_allclose(
+        start["attack_z"], np.clip([0.0, advi.attack_[3] / advi.posterior_["sigma_attack"].mean()], -4, 4)
+    )
     assert start["home_advantage"] == pytest.approx(advi.home_advantage_)
     assert spread["attack_z"][0] == 1.0 and spread["attack_z"][1] < 1.0  # prior vs posterior
-    assert spread["sigma_attack_log__"] == pytest.approx(
-        np.log(advi.posterior_["sigma_attack"]).std())
+    assert spread["sigma_attack_log__"] == pytest.approx(np.log(advi.posterior_["sigma_attack"]).std())
 
 
 def test_time_varying_tracks_seasons_and_widens_ahead():
@@ -185,8 +196,13 @@ def test_time_varying_tracks_seasons_and_widens_ahead():
     assert model.attack_by_season_.shape == (4, 10)
     np.testing.assert_allclose(model.attack_, model.attack_by_season_[-1])
     assert np.corrcoef(model.attack_, truth["attack"].reindex(model.teams_))[0, 1] > 0.8
-    fixtures = pd.DataFrame({"home_team": model.teams_[:2], "away_team": model.teams_[2:4],
-                             "season": pd.array([2013, 2015], dtype="Int64")})
+    fixtures = pd.DataFrame(
+        {
+            "home_team": model.teams_[:2],
+            "away_team": model.teams_[2:4],
+            "season": pd.array([2013, 2015], dtype="Int64"),
+        }
+    )
     now = model.predict_intervals(fixtures.assign(season=2013))
     ahead = model.predict_intervals(fixtures)
     widths = [(out["goals_upper"] - out["goals_lower"])[1] for out in (now, ahead)]
@@ -212,14 +228,16 @@ def test_time_decay_enters_as_a_weighted_potential(league):
     pymc_model = model._model(design)
     assert "weighted_log_likelihood" in pymc_model.named_vars
     assert design.weight.max() == 1.0 and design.weight.min() == pytest.approx(
-        np.exp(-0.002 * (matches["date"].max() - matches["date"].min()).days))
+        np.exp(-0.002 * (matches["date"].max() - matches["date"].min()).days)
+    )
     point = pymc_model.initial_point()
     graph = pymc_model.replace_rvs_by_values(pymc_model.potentials)[0]
     potential = pymc_model.compile_fn(graph)(point)
     eta_home = point["intercept"] + point["home_advantage"]  # all team values start at 0
     eta_away = point["intercept"]
-    expected = design.weight @ (design.x * eta_home - np.exp(eta_home)
-                                + design.y * eta_away - np.exp(eta_away))
+    expected = design.weight @ (
+        design.x * eta_home - np.exp(eta_home) + design.y * eta_away - np.exp(eta_away)
+    )
     assert float(potential) == pytest.approx(expected)
 
 
@@ -227,8 +245,7 @@ def test_pickles_small_and_clones_unfitted(nuts, league):
     blob = pickle.dumps(nuts)
     assert len(blob) < 200_000  # draws only, no InferenceData or compiled graph
     fixtures = fixtures_of(league[0], 5)
-    np.testing.assert_array_equal(pickle.loads(blob).predict_proba(fixtures),
-                                  nuts.predict_proba(fixtures))
+    np.testing.assert_array_equal(pickle.loads(blob).predict_proba(fixtures), nuts.predict_proba(fixtures))
     copy = clone(nuts)
     assert not hasattr(copy, "posterior_") and copy.get_params()["method"] == "nuts"
 

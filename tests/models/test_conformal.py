@@ -4,13 +4,17 @@ points model recovers simulated offence and defence."""
 from __future__ import annotations
 
 import math
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from scoreline.models.conformal import (
-    RollingConformal, coverage_table, interval_columns, walk_forward_intervals,
+    RollingConformal,
+    coverage_table,
+    interval_columns,
+    walk_forward_intervals,
 )
 from scoreline.models.totals import TotalModel
 
@@ -61,7 +65,7 @@ def test_intervals_only_use_residuals_of_earlier_windows():
     class Spy(RollingConformal):
         """Records, at every interval request, which windows the stored residuals came from."""
 
-        stored: set = set()
+        stored: ClassVar[set] = set()
 
         def intervals(self, yhat):
             (window,) = {window_of_yhat[v] for v in yhat}  # one window per request
@@ -115,10 +119,16 @@ def simulated_points(seed: int = 7, n_games: int = 4000):
     neutral = rng.random(n_games) < 0.1
     home_pts = 105 + 2.5 * ~neutral + offence[home].to_numpy() + defence[away].to_numpy()
     away_pts = 105 + offence[away].to_numpy() + defence[home].to_numpy()
-    frame = pd.DataFrame({
-        "date": pd.Timestamp("2022-01-01"), "home_team": home, "away_team": away, "neutral": neutral,
-        "home_score": np.round(home_pts + rng.normal(0, 10, n_games)).astype(int),
-        "away_score": np.round(away_pts + rng.normal(0, 10, n_games)).astype(int)})
+    frame = pd.DataFrame(
+        {
+            "date": pd.Timestamp("2022-01-01"),
+            "home_team": home,
+            "away_team": away,
+            "neutral": neutral,
+            "home_score": np.round(home_pts + rng.normal(0, 10, n_games)).astype(int),
+            "away_score": np.round(away_pts + rng.normal(0, 10, n_games)).astype(int),
+        }
+    )
     return frame, offence, defence, home_pts + away_pts
 
 
@@ -137,4 +147,6 @@ def test_total_model_recovers_offence_and_defence():
     proba = model.predict_proba(matches.head(3))
     np.testing.assert_allclose(proba.sum(axis=1), 1.0)
     unseen = pd.DataFrame({"home_team": ["Nobody"], "away_team": ["T0"], "neutral": [True]})
-    assert model.predict_points(unseen).home[0] == pytest.approx(model.mu_ + model.defence_["T0"])  # rated average
+    assert model.predict_points(unseen).home[0] == pytest.approx(
+        model.mu_ + model.defence_["T0"]
+    )  # rated average

@@ -38,16 +38,18 @@ def simulate_league(seed: int, n_teams: int = 20, n_seasons: int = 6):
     mu = np.exp(INTERCEPT + attack[a] + defence[h])
     scores = dixon_coles_grid(lam, mu, RHO).sample(rng)
     names = np.array([f"Team {i:02d}" for i in range(n_teams)])
-    matches = pd.DataFrame({
-        "date": pd.to_datetime(date),
-        "season": pd.array(season, dtype="Int64"),
-        "competition": pd.array(["SIM"] * len(rows), dtype="string"),
-        "home_team": pd.array(names[h], dtype="string"),
-        "away_team": pd.array(names[a], dtype="string"),
-        "neutral": pd.array([False] * len(rows), dtype="boolean"),
-        "home_score": pd.array(scores[:, 0], dtype="Int64"),
-        "away_score": pd.array(scores[:, 1], dtype="Int64"),
-    })
+    matches = pd.DataFrame(
+        {
+            "date": pd.to_datetime(date),
+            "season": pd.array(season, dtype="Int64"),
+            "competition": pd.array(["SIM"] * len(rows), dtype="string"),
+            "home_team": pd.array(names[h], dtype="string"),
+            "away_team": pd.array(names[a], dtype="string"),
+            "neutral": pd.array([False] * len(rows), dtype="boolean"),
+            "home_score": pd.array(scores[:, 0], dtype="Int64"),
+            "away_score": pd.array(scores[:, 1], dtype="Int64"),
+        }
+    )
     truth = pd.DataFrame({"attack": attack, "defence": defence}, index=names)
     return matches, truth
 
@@ -110,10 +112,16 @@ def test_gradient_matches_finite_differences(league):
     design = _Design(
         home=teams.get_indexer(league["home_team"].astype(str)),
         away=teams.get_indexer(league["away_team"].astype(str)),
-        x=x.astype(float), y=y.astype(float), weight=w / w.sum(),
-        at_home=np.ones(len(x)), n_teams=len(teams), l2=0.01,
-        s00=np.flatnonzero((x == 0) & (y == 0)), s01=np.flatnonzero((x == 0) & (y == 1)),
-        s10=np.flatnonzero((x == 1) & (y == 0)), s11=np.flatnonzero((x == 1) & (y == 1)),
+        x=x.astype(float),
+        y=y.astype(float),
+        weight=w / w.sum(),
+        at_home=np.ones(len(x)),
+        n_teams=len(teams),
+        l2=0.01,
+        s00=np.flatnonzero((x == 0) & (y == 0)),
+        s01=np.flatnonzero((x == 0) & (y == 1)),
+        s10=np.flatnonzero((x == 1) & (y == 0)),
+        s11=np.flatnonzero((x == 1) & (y == 1)),
     )
     params = np.concatenate([np.random.default_rng(0).normal(0, 0.2, 40), [0.1, 0.3, -0.15]])
     error = check_grad(
@@ -139,9 +147,12 @@ def test_matches_penaltyblog(league, fitted):
     # optimum (H/D/A off by up to ~0.006); with numerical gradients it reaches ours.
     reference.fit(use_gradient=False)
     teams = fitted.teams_
-    fixtures = pd.DataFrame({
-        "home_team": teams[[0, 3, 7, 12, 19]], "away_team": teams[[1, 9, 2, 18, 5]],
-    })
+    fixtures = pd.DataFrame(
+        {
+            "home_team": teams[[0, 3, 7, 12, 19]],
+            "away_team": teams[[1, 9, 2, 18, 5]],
+        }
+    )
     ours = fitted.predict_proba(fixtures)
     pairs = zip(fixtures["home_team"], fixtures["away_team"])
     theirs = np.array([reference.predict(h, a).home_draw_away for h, a in pairs])
@@ -149,9 +160,16 @@ def test_matches_penaltyblog(league, fitted):
 
 
 def test_ridge_prior_tames_a_team_with_one_match(league):
-    one_match = pd.DataFrame({"date": [league["date"].max()], "home_team": ["Newcomers"],
-                              "away_team": [league["home_team"].iat[0]], "home_score": [0],
-                              "away_score": [6], "neutral": [False]})
+    one_match = pd.DataFrame(
+        {
+            "date": [league["date"].max()],
+            "home_team": ["Newcomers"],
+            "away_team": [league["home_team"].iat[0]],
+            "home_score": [0],
+            "away_score": [6],
+            "neutral": [False],
+        }
+    )
     matches = pd.concat([league, one_match], ignore_index=True)
     mle = DixonColes(xi=0.0018, l2=0.0).fit(matches)
     ridge = DixonColes(xi=0.0018).fit(matches)
@@ -162,10 +180,13 @@ def test_ridge_prior_tames_a_team_with_one_match(league):
 
 def test_neutral_venue_drops_home_advantage(fitted):
     a, b = fitted.teams_[:2]
-    fixtures = pd.DataFrame({
-        "home_team": [a, b, a], "away_team": [b, a, b],
-        "neutral": pd.array([True, True, pd.NA], dtype="boolean"),
-    })
+    fixtures = pd.DataFrame(
+        {
+            "home_team": [a, b, a],
+            "away_team": [b, a, b],
+            "neutral": pd.array([True, True, pd.NA], dtype="boolean"),
+        }
+    )
     proba = fitted.predict_proba(fixtures)
     np.testing.assert_allclose(proba[0], proba[1][::-1])  # A v B at a neutral ground = B v A
     assert proba[2, 0] > proba[0, 0]  # NA means not neutral: home advantage applies
@@ -178,12 +199,10 @@ def test_unknown_team_gets_mean_of_weakest(fitted):
     home = fitted.teams_[0]
     lam, mu = fitted._rates(pd.DataFrame({"home_team": [home], "away_team": ["Promoted FC"]}))
     i = 0
-    assert lam[0] == pytest.approx(np.exp(
-        fitted.intercept_ + fitted.home_advantage_ + fitted.attack_[i] + fitted.unknown_defence_
-    ))
-    assert mu[0] == pytest.approx(np.exp(
-        fitted.intercept_ + fitted.unknown_attack_ + fitted.defence_[i]
-    ))
+    assert lam[0] == pytest.approx(
+        np.exp(fitted.intercept_ + fitted.home_advantage_ + fitted.attack_[i] + fitted.unknown_defence_)
+    )
+    assert mu[0] == pytest.approx(np.exp(fitted.intercept_ + fitted.unknown_attack_ + fitted.defence_[i]))
 
 
 def test_warm_start_reaches_the_same_optimum(league):

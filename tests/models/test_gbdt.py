@@ -28,21 +28,24 @@ def featured_league(n: int = 2400, seed: int = 7, signal: float = 1.5) -> pd.Dat
     p_not_home = expit(0.3 - signal * gap)
     u = rng.random(n)
     outcome = np.where(u < p_away, 2, np.where(u < p_not_home, 1, 0))
-    frame = pd.DataFrame({
-        "match_id": np.arange(n),
-        "date": pd.Timestamp("2015-08-01") + pd.to_timedelta(np.arange(n) // 8, "D"),
-        "home_team": "H", "away_team": "A",
-        "home_score": np.where(outcome == 0, 2, np.where(outcome == 1, 1, 0)),
-        "away_score": np.where(outcome == 2, 2, np.where(outcome == 1, 1, 0)),
-        "elo_gap": gap,
-        "form_home_points_5": rng.normal(size=n),
-        "rest_home": rng.integers(3, 8, n).astype(float),
-        "h2h_n": np.where(rng.random(n) < 0.2, np.nan, rng.integers(0, 10, n)),  # NaN is fine
-        "mkt_b365_multiplicative_home": (outcome == 0).astype(float),
-        "mkt_pinnacle_close_multiplicative_home": (outcome == 0).astype(float),
-        "odds_pinnacle_close_home": np.where(outcome == 0, 1.01, 50.0),
-        "home_shots": outcome.astype(float),  # a match-day statistic: never a feature
-    })
+    frame = pd.DataFrame(
+        {
+            "match_id": np.arange(n),
+            "date": pd.Timestamp("2015-08-01") + pd.to_timedelta(np.arange(n) // 8, "D"),
+            "home_team": "H",
+            "away_team": "A",
+            "home_score": np.where(outcome == 0, 2, np.where(outcome == 1, 1, 0)),
+            "away_score": np.where(outcome == 2, 2, np.where(outcome == 1, 1, 0)),
+            "elo_gap": gap,
+            "form_home_points_5": rng.normal(size=n),
+            "rest_home": rng.integers(3, 8, n).astype(float),
+            "h2h_n": np.where(rng.random(n) < 0.2, np.nan, rng.integers(0, 10, n)),  # NaN is fine
+            "mkt_b365_multiplicative_home": (outcome == 0).astype(float),
+            "mkt_pinnacle_close_multiplicative_home": (outcome == 0).astype(float),
+            "odds_pinnacle_close_home": np.where(outcome == 0, 1.01, 50.0),
+            "home_shots": outcome.astype(float),  # a match-day statistic: never a feature
+        }
+    )
     return frame
 
 
@@ -59,7 +62,7 @@ def test_feature_columns_by_prefix_never_closing():
     results = feature_columns(frame, "results")
     market = feature_columns(frame, "market")
     assert results == ["elo_gap", "form_home_points_5", "rest_home", "h2h_n"]
-    assert market == results + ["mkt_b365_multiplicative_home"]
+    assert market == [*results, "mkt_b365_multiplicative_home"]
     assert not any("close" in c for c in market)
     with pytest.raises(ValueError, match="features"):
         feature_columns(frame, "everything")
@@ -76,8 +79,9 @@ def test_results_model_ignores_market_and_closing_columns(library):
     market = GradientBoostingModel(library, features="market").fit(train)
     assert "mkt_pinnacle_close_multiplicative_home" not in market.feature_names_
     # blanking every closing column changes nothing: they are never read
-    blanked = test.assign(mkt_pinnacle_close_multiplicative_home=np.nan,
-                          odds_pinnacle_close_home=np.nan, home_shots=np.nan)
+    blanked = test.assign(
+        mkt_pinnacle_close_multiplicative_home=np.nan, odds_pinnacle_close_home=np.nan, home_shots=np.nan
+    )
     np.testing.assert_array_equal(market.predict_proba(test), market.predict_proba(blanked))
 
 

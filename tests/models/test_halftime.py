@@ -22,10 +22,17 @@ def simulated_halftimes(seed: int = 5, n: int = 4000) -> tuple[pd.DataFrame, np.
     home_ht = rng.integers(40, 70, n)
     away_ht = np.clip(home_ht + np.round(spread / 2 + rng.normal(0, 8, n)).astype(int), 30, 80)
     signed = np.round((0.6 * -spread - 0.3 * (home_ht - away_ht) + rng.normal(0, 0.5, n)) * 2) / 2
-    frame = pd.DataFrame({
-        "date": pd.Timestamp("2015-01-01") + pd.to_timedelta(np.arange(n) // 8, unit="D"),
-        "home_ht_score": home_ht, "away_ht_score": away_ht, "spread_home": spread,
-        "total_line": 210.0, "h2_spread_unsigned": np.abs(signed), "h2_total_line": 105.0})
+    frame = pd.DataFrame(
+        {
+            "date": pd.Timestamp("2015-01-01") + pd.to_timedelta(np.arange(n) // 8, unit="D"),
+            "home_ht_score": home_ht,
+            "away_ht_score": away_ht,
+            "spread_home": spread,
+            "total_line": 210.0,
+            "h2_spread_unsigned": np.abs(signed),
+            "h2_total_line": 105.0,
+        }
+    )
     return frame, signed
 
 
@@ -43,8 +50,9 @@ def test_second_half_spread_sign_is_recovered_where_decided():
 
 
 def test_baseline_adds_half_the_pregame_expectation():
-    frame = pd.DataFrame({"home_ht_score": [50], "away_ht_score": [45], "spread_home": [-6.0],
-                          "total_line": [220.0]})
+    frame = pd.DataFrame(
+        {"home_ht_score": [50], "away_ht_score": [45], "spread_home": [-6.0], "total_line": [220.0]}
+    )
     margin, total = halftime_baseline(frame)
     assert margin[0] == 8.0 and total[0] == 205.0
 
@@ -74,7 +82,7 @@ def test_beats_baseline_on_real_nba_with_calibrated_intervals(real_ingest):
 
     for target, y in (("margin", margin), ("total", total)):
         prefix = f"{target}_"
-        intervals = forecast.intervals.filter(like=prefix).rename(columns=lambda c: c[len(prefix):])
+        intervals = forecast.intervals.filter(like=prefix).rename(columns=lambda c, n=len(prefix): c[n:])
         table = coverage_table(intervals.assign(y=y).loc[ok], (0.8, 0.95))
         assert abs(table.loc[0.8, "coverage"] - 0.8) < 0.03, (target, table)
         assert abs(table.loc[0.95, "coverage"] - 0.95) < 0.02, (target, table)

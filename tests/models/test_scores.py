@@ -6,11 +6,13 @@ import pytest
 from scoreline.models.scores import ScoreGrid
 
 # rows = home goals 0..2, columns = away goals 0..2
-P = np.array([
-    [0.10, 0.08, 0.02],
-    [0.15, 0.12, 0.05],
-    [0.20, 0.18, 0.10],
-])
+P = np.array(
+    [
+        [0.10, 0.08, 0.02],
+        [0.15, 0.12, 0.05],
+        [0.20, 0.18, 0.10],
+    ]
+)
 HOME, DRAW, AWAY = 0.53, 0.32, 0.15
 
 

@@ -10,9 +10,7 @@ import pytest
 from scipy.special import expit
 
 from scoreline.evaluation import metrics
-from scoreline.models.base import outcome_index
-from scoreline.models.base import MatchModel
-from scoreline.models.base import OUTCOMES_2WAY, OUTCOMES_3WAY
+from scoreline.models.base import OUTCOMES_2WAY, OUTCOMES_3WAY, MatchModel, outcome_index
 from scoreline.models.baselines import BaseRates
 from scoreline.models.gbdt import GradientBoostingModel
 from scoreline.models.ratings import RatingModel
@@ -27,15 +25,18 @@ def featured_league(n: int = 2000, seed: int = 11) -> pd.DataFrame:
     gap = rng.normal(0, 1, n)
     u = rng.random(n)
     outcome = np.where(u < expit(-0.8 - 1.5 * gap), 2, np.where(u < expit(0.3 - 1.5 * gap), 1, 0))
-    return pd.DataFrame({
-        "match_id": np.arange(n),
-        "date": pd.Timestamp("2015-08-01") + pd.to_timedelta(np.arange(n) // 8, "D"),
-        "home_team": "H", "away_team": "A",
-        "home_score": np.where(outcome == 0, 2, np.where(outcome == 1, 1, 0)),
-        "away_score": np.where(outcome == 2, 2, np.where(outcome == 1, 1, 0)),
-        "elo_gap": gap,
-        "form_home_points_5": rng.normal(size=n),
-    })
+    return pd.DataFrame(
+        {
+            "match_id": np.arange(n),
+            "date": pd.Timestamp("2015-08-01") + pd.to_timedelta(np.arange(n) // 8, "D"),
+            "home_team": "H",
+            "away_team": "A",
+            "home_score": np.where(outcome == 0, 2, np.where(outcome == 1, 1, 0)),
+            "away_score": np.where(outcome == 2, 2, np.where(outcome == 1, 1, 0)),
+            "elo_gap": gap,
+            "form_home_points_5": rng.normal(size=n),
+        }
+    )
 
 
 class SpyModel(MatchModel):
@@ -93,8 +94,9 @@ def test_time_blocks_cut_at_date_boundaries():
 def test_out_of_fold_rows_come_from_members_fitted_before_their_block():
     matches = featured_league(1000).sample(frac=1.0, random_state=3)  # any row order
     SpyModel.log.clear()
-    stack = StackedModel((SpyModel(), BaseRates(history_days=10_000)), n_folds=5,
-                         min_meta_rows=50).fit(matches)
+    stack = StackedModel((SpyModel(), BaseRates(history_days=10_000)), n_folds=5, min_meta_rows=50).fit(
+        matches
+    )
     starts = stack.block_starts_
     assert len(starts) == 5
     oof_log = SpyModel.log[:4]  # one prediction per out-of-fold block, then none until predict
@@ -109,8 +111,7 @@ def test_out_of_fold_rows_come_from_members_fitted_before_their_block():
             assert (stack.oof_dates_[rows] < starts[k + 1]).all()
         # the probabilities the meta-learner saw for block k encode the spy's training size:
         # exactly the rows dated before the block
-        np.testing.assert_allclose(stack.oof_probabilities_[rows, 0, 0],
-                                   (dates < starts[k]).sum() / SCALE)
+        np.testing.assert_allclose(stack.oof_probabilities_[rows, 0, 0], (dates < starts[k]).sum() / SCALE)
     # prediction uses members refitted on everything
     assert stack.members_[0].n_ == len(matches)
     SpyModel.log.clear()
@@ -120,8 +121,11 @@ def test_out_of_fold_rows_come_from_members_fitted_before_their_block():
 def test_stack_beats_base_rates_and_sums_to_one(meta):
     matches = featured_league()
     train, test = matches.iloc[:1500], matches.iloc[1500:]
-    members = (RatingModel("elo_gap", transform=None, history_days=10_000),
-               GradientBoostingModel("lightgbm"), BaseRates(history_days=10_000))
+    members = (
+        RatingModel("elo_gap", transform=None, history_days=10_000),
+        GradientBoostingModel("lightgbm"),
+        BaseRates(history_days=10_000),
+    )
     stack = StackedModel(members, meta=meta, n_folds=4).fit(train)
     probs = stack.predict_proba(test)
     assert probs.shape == (len(test), 3)
@@ -152,8 +156,7 @@ def test_nan_member_is_left_out_until_it_has_enough_rows_and_falls_back_per_row(
 
 def test_calibrated_stack_has_a_bounded_temperature():
     matches = featured_league()
-    members = (RatingModel("elo_gap", transform=None, history_days=10_000),
-               BaseRates(history_days=10_000))
+    members = (RatingModel("elo_gap", transform=None, history_days=10_000), BaseRates(history_days=10_000))
     stack = StackedModel(members, n_folds=5, calibrate=True, min_meta_rows=100).fit(matches.iloc[:1500])
     assert 0.5 <= stack.temperature_ <= 2.0
     np.testing.assert_allclose(stack.predict_proba(matches.iloc[1500:]).sum(axis=1), 1.0)
@@ -163,8 +166,11 @@ def test_two_way_stack():
     matches = featured_league()
     matches = matches[matches.home_score != matches.away_score]
     train, test = matches.iloc[:1100], matches.iloc[1100:]
-    members = (RatingModel("elo_gap", transform=None, two_way=True, history_days=10_000),
-               GradientBoostingModel("xgboost", two_way=True), BaseRates(two_way=True))
+    members = (
+        RatingModel("elo_gap", transform=None, two_way=True, history_days=10_000),
+        GradientBoostingModel("xgboost", two_way=True),
+        BaseRates(two_way=True),
+    )
     stack = StackedModel(members, n_folds=4).fit(train)
     assert stack.outcomes == OUTCOMES_2WAY
     probs = stack.predict_proba(test)

@@ -8,20 +8,19 @@ import os
 from pathlib import Path
 
 import mlflow
-import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from scoreline.config import competition
 from scoreline.data.store import MatchStore
-from scoreline.monitoring import MonitoringPolicy, evaluate, monitor
+from scoreline.forecasts.forecaster import Forecaster
 from scoreline.monitoring.drift import reference_features
-from scoreline.monitoring.policy import parse_monitoring_policy
+from scoreline.monitoring.monitor import evaluate, monitor
+from scoreline.monitoring.policy import MonitoringPolicy, parse_monitoring_policy
+from scoreline.predictions import PredictionStore
 from scoreline.promotion import register_model, set_champion
-from scoreline.serving.forecast import Forecaster
-from scoreline.serving.store import PredictionStore
-from scoreline.tracking import _history, train_and_log
+from scoreline.tracking import train_and_log
+from scoreline.tracking.pyfunc import history_frame
 
 pytestmark = pytest.mark.realdata
 
@@ -33,7 +32,7 @@ def histories(real_ingest):
     """Canonical played-match tables of E0 and D1, as a champion's history holds them."""
     _, settings = real_ingest
     store = MatchStore(settings.store_dir)
-    return {code: _history(store.results(code)) for code in ("E0", "D1")}
+    return {code: history_frame(store.results(code)) for code in ("E0", "D1")}
 
 
 def _seasons(history: pd.DataFrame) -> list[int]:
@@ -79,32 +78,56 @@ def champion(real_ingest, tmp_path_factory):
     """An elo champion of E0 in a temporary registry, and a prediction store holding its
     forecasts (with features) of the last season's last 10 match days, settled on the results."""
     _, ingested = real_ingest
-    settings = ingested.model_copy(update={"registry_dir": tmp_path_factory.mktemp("registry"),
-                                           "reports_dir": tmp_path_factory.mktemp("reports")})
+    settings = ingested.model_copy(
+        update={
+            "registry_dir": tmp_path_factory.mktemp("registry"),
+            "reports_dir": tmp_path_factory.mktemp("reports"),
+        }
+    )
     saved = os.environ.pop("MLFLOW_TRACKING_URI", None)
     try:
         trained = train_and_log(settings, "E0", "elo")
-        version = register_model(settings, "E0", trained["model_uri"], {
-            "model_name": "elo", "backtest.log_loss": "np.float64(0.5)",
-            "backtest.brier": "0.59", "backtest.accuracy": "0.5"})
+        version = register_model(
+            settings,
+            "E0",
+            trained["model_uri"],
+            {
+                "model_name": "elo",
+                "backtest.log_loss": "np.float64(0.5)",
+                "backtest.brier": "0.59",
+                "backtest.accuracy": "0.5",
+            },
+        )
         set_champion(settings, "E0", version.version, "installed by the test")
         pyfunc = mlflow.pyfunc.load_model(trained["model_uri"])
-        forecaster = Forecaster.from_pyfunc(pyfunc, model_name="elo", version=str(version.version),
-                                            competition="E0")
+        forecaster = Forecaster.from_pyfunc(
+            pyfunc, model_name="elo", version=str(version.version), competition="E0"
+        )
         history = forecaster.pyfunc.history
         last = history.loc[history["season"] == history["season"].max()]
         days = sorted(last["date"].unique())[-10:]
         played = last.loc[last["date"].isin(days)]
         fixtures = played[["home_team", "away_team", "date"]].assign(
-            date=played["date"].dt.strftime("%Y-%m-%d"))
+            date=played["date"].dt.strftime("%Y-%m-%d")
+        )
         records = forecaster.forecast_records(fixtures, features=True)
         store = PredictionStore(settings.prediction_store)
         store.record_predictions([{**r, "competition": "E0"} for r in records])
-        store.record_results([{"competition": "E0", "date": d, "home_team": h, "away_team": a,
-                               "home_score": int(hs), "away_score": int(as_)}
-                              for d, h, a, hs, as_ in played[["date", "home_team", "away_team",
-                                                              "home_score", "away_score"]]
-                              .itertuples(index=False)])
+        store.record_results(
+            [
+                {
+                    "competition": "E0",
+                    "date": d,
+                    "home_team": h,
+                    "away_team": a,
+                    "home_score": int(hs),
+                    "away_score": int(as_),
+                }
+                for d, h, a, hs, as_ in played[
+                    ["date", "home_team", "away_team", "home_score", "away_score"]
+                ].itertuples(index=False)
+            ]
+        )
         store.settle()
         store.close()
     finally:
@@ -142,11 +165,16 @@ def test_a_breached_threshold_exits_non_zero_with_an_alert(champion, monkeypatch
 
     settings, n = champion
     policy = settings.registry_path / "policy.yaml"
-    policy.write_text("monitoring:\n  min_current: 30\n  min_settled: 30\n"
-                      "  log_loss_worse_by_max: 0.0\n  drift_share_max: 1.0\n")
-    for name, value in (("SCORELINE_HOME", settings.home), ("SCORELINE_DATA_DIR", settings.data_dir),
-                        ("SCORELINE_REGISTRY_DIR", settings.registry_path),
-                        ("SCORELINE_REPORTS_DIR", settings.reports_path)):
+    policy.write_text(
+        "monitoring:\n  min_current: 30\n  min_settled: 30\n"
+        "  log_loss_worse_by_max: 0.0\n  drift_share_max: 1.0\n"
+    )
+    for name, value in (
+        ("SCORELINE_HOME", settings.home),
+        ("SCORELINE_DATA_DIR", settings.data_dir),
+        ("SCORELINE_REGISTRY_DIR", settings.registry_path),
+        ("SCORELINE_REPORTS_DIR", settings.reports_path),
+    ):
         if value is not None:
             monkeypatch.setenv(name, str(value))
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
@@ -156,17 +184,18 @@ def test_a_breached_threshold_exits_non_zero_with_an_alert(champion, monkeypatch
     assert [a for a in summary["alerts"] if a.startswith("ALERT: E0 live log_loss")]
     assert "ALERT: E0 live log_loss" in run.stderr
     assert summary["quality"]["live"]["n"] == n
-    policy.write_text("monitoring:\n  min_settled: 30\n  log_loss_worse_by_max: 5.0\n"
-                      "  drift_share_max: 1.0\n")
+    policy.write_text(
+        "monitoring:\n  min_settled: 30\n  log_loss_worse_by_max: 5.0\n  drift_share_max: 1.0\n"
+    )
     calm = CliRunner().invoke(main, ["monitor", "--competition", "E0", "--days", "1"])
     assert calm.exit_code == 0, calm.output
     mlflow.set_tracking_uri(None)
 
 
-
 @pytest.mark.parametrize("window", [{"days": 1}, {"since": "2100-01-01"}], ids=["predictions", "none"])
-def test_the_monitor_notebook_runs_with_and_without_recent_predictions(champion, window, tmp_path,
-                                                                      monkeypatch):
+def test_the_monitor_notebook_runs_with_and_without_recent_predictions(
+    champion, window, tmp_path, monkeypatch
+):
     import papermill
 
     settings, _ = champion
@@ -174,8 +203,13 @@ def test_the_monitor_notebook_runs_with_and_without_recent_predictions(champion,
     for name in ("home", "data_dir", "registry_dir", "reports_dir"):
         monkeypatch.setenv(f"SCORELINE_{name.upper()}", str(getattr(settings, name)))
     monkeypatch.setenv("MLFLOW_TRACKING_URI", settings.mlflow_tracking_uri)
-    papermill.execute_notebook(str(root / "notebooks" / "monitor.ipynb"), str(tmp_path / "monitor.ipynb"),
-                               parameters={**window, "fail_on_alert": False, "run_dir": str(tmp_path)},
-                               kernel_name="scoreline", cwd=str(root / "notebooks"), progress_bar=False)
+    papermill.execute_notebook(
+        str(root / "notebooks" / "monitor.ipynb"),
+        str(tmp_path / "monitor.ipynb"),
+        parameters={**window, "fail_on_alert": False, "run_dir": str(tmp_path)},
+        kernel_name="scoreline",
+        cwd=str(root / "notebooks"),
+        progress_bar=False,
+    )
     summary = json.loads((tmp_path / "monitor_E0.json").read_text())
     assert bool(summary["drift"]) == ("days" in window)

@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from scoreline.monitoring import MonitoringPolicy
 from scoreline.monitoring.alerts import alerts
 from scoreline.monitoring.gauges import gauge_text, write_gauges
+from scoreline.monitoring.policy import MonitoringPolicy
 from scoreline.monitoring.quality import backtest_figures, live_quality
 
 
@@ -18,12 +18,29 @@ def _nfl(n: int = 100, radius_80: float = 10.0) -> pd.DataFrame:
     home = np.full(n, 24)
     away = np.full(n, 21)
     away[0] = 24  # a tie: no win-probability score, still a margin
-    detail = [{"margin_lower_80": -radius_80, "margin_upper_80": radius_80,
-               "margin_lower_95": -20.0, "margin_upper_95": 20.0,
-               "total_lower_80": 46.0, "total_upper_80": 50.0} for _ in range(n)]
+    detail = [
+        {
+            "margin_lower_80": -radius_80,
+            "margin_upper_80": radius_80,
+            "margin_lower_95": -20.0,
+            "margin_upper_95": 20.0,
+            "total_lower_80": 46.0,
+            "total_upper_80": 50.0,
+        }
+        for _ in range(n)
+    ]
     outcome = np.where(home > away, "home", "tie")
-    return pd.DataFrame({"prob_home": 0.6, "prob_draw": None, "prob_away": 0.4, "outcome": outcome,
-                         "home_score": home, "away_score": away, "detail": detail})
+    return pd.DataFrame(
+        {
+            "prob_home": 0.6,
+            "prob_draw": None,
+            "prob_away": 0.4,
+            "outcome": outcome,
+            "home_score": home,
+            "away_score": away,
+            "detail": detail,
+        }
+    )
 
 
 def test_two_way_live_scores_and_interval_coverage():
@@ -44,8 +61,13 @@ def test_alerts_name_the_breached_thresholds_and_gauges_are_well_formed(tmp_path
     assert any(a.startswith("ALERT: NFL margin 80% interval covers 1.0%") for a in found)
     assert not any("log_loss" in a for a in found)  # 0.51 is better than 0.60
     assert alerts("NFL", None, live, {"brier": 0.10}, MonitoringPolicy(min_settled=500)) == []
-    summary = {"competition": "NFL", "timestamp": 1.7e9, "alerts": found, "drift": None,
-               "quality": {"live": live, "backtest": {"brier": 0.1}}}
+    summary = {
+        "competition": "NFL",
+        "timestamp": 1.7e9,
+        "alerts": found,
+        "drift": None,
+        "quality": {"live": live, "backtest": {"brier": 0.1}},
+    }
     text = gauge_text(summary)
     assert 'scoreline_monitor_alerts{competition="NFL"} ' + repr(float(len(found))) in text
     assert 'scoreline_monitor_interval_coverage{competition="NFL",interval="margin_80"} 0.01' in text
@@ -57,7 +79,12 @@ def test_alerts_name_the_breached_thresholds_and_gauges_are_well_formed(tmp_path
 
 
 def test_backtest_figures_read_promotion_tags():
-    tags = {"backtest.log_loss": "np.float64(0.9712)", "backtest.brier": "0.58",
-            "backtest.n": "4180", "market.log_loss": "0.95", "backtest.bad": "n/a",
-            "backtest.ece": "nan"}
+    tags = {
+        "backtest.log_loss": "np.float64(0.9712)",
+        "backtest.brier": "0.58",
+        "backtest.n": "4180",
+        "market.log_loss": "0.95",
+        "backtest.bad": "n/a",
+        "backtest.ece": "nan",
+    }
     assert backtest_figures(tags) == {"log_loss": 0.9712, "brier": 0.58, "n": 4180.0}

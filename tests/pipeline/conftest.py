@@ -65,7 +65,11 @@ def write_notebook(path: Path, sources: list[str], tagged: bool = True) -> Path:
     if tagged:
         cells[0].metadata["tags"] = ["parameters"]
     nb = new_notebook(cells=cells)
-    nb.metadata["kernelspec"] = {"name": "scoreline", "display_name": "Scoreline (.venv)", "language": "python"}
+    nb.metadata["kernelspec"] = {
+        "name": "scoreline",
+        "display_name": "Scoreline (.venv)",
+        "language": "python",
+    }
     nbformat.write(nb, path)
     return path
 

@@ -20,8 +20,7 @@ def injected_source(notebook: Path) -> str:
 
 def test_pipeline_runs_end_to_end_and_mlflow_holds_the_parent_run(workspace, settings):
     events = []
-    run = run_pipeline(load_spec("demo", workspace), settings,
-                       progress=lambda *event: events.append(event))
+    run = run_pipeline(load_spec("demo", workspace), settings, progress=lambda *event: events.append(event))
 
     assert run.status == "finished" and [s.status for s in run.steps] == ["ran", "ran"]
     assert run.run_dir == settings.reports_path.resolve() / "demo" / run.run_id
@@ -30,7 +29,11 @@ def test_pipeline_runs_end_to_end_and_mlflow_holds_the_parent_run(workspace, set
     assert (run.run_dir / "prepare.txt").read_text() == "2000"  # run_dir injected and used
     assert json.loads((run.run_dir / "train.json").read_text()) == {"threshold": 0.5}
     assert [(p, n, r is None) for p, _, n, r in events] == [
-        (1, "prepare", True), (1, "prepare", False), (2, "train", True), (2, "train", False)]
+        (1, "prepare", True),
+        (1, "prepare", False),
+        (2, "train", True),
+        (2, "train", False),
+    ]
     injected = injected_source(run.steps[1].notebook)
     assert f'parent_run_id = "{run.mlflow_run_id}"' in injected and "season = 2000" in injected
 
@@ -46,11 +49,16 @@ def test_pipeline_runs_end_to_end_and_mlflow_holds_the_parent_run(workspace, set
     assert parent.data.metrics["total_seconds"] >= parent.data.metrics["step.train.seconds"] > 0
     artifacts = {a.path for a in client.list_artifacts(run.mlflow_run_id, "notebooks")}
     assert artifacts == {"notebooks/01_prepare.ipynb", "notebooks/02_train.ipynb"}
-    assert {a.path for a in client.list_artifacts(run.mlflow_run_id)} >= {"notebooks", "spec", "requirements.lock"}
+    assert {a.path for a in client.list_artifacts(run.mlflow_run_id)} >= {
+        "notebooks",
+        "spec",
+        "requirements.lock",
+    }
 
     # the notebook opened its own nested run under the parent, in the same SQLite store
-    children = client.search_runs([parent.info.experiment_id],
-                                  f"tags.mlflow.parentRunId = '{run.mlflow_run_id}'")
+    children = client.search_runs(
+        [parent.info.experiment_id], f"tags.mlflow.parentRunId = '{run.mlflow_run_id}'"
+    )
     assert len(children) == 1 and children[0].data.metrics["threshold"] == 0.5
 
 
@@ -71,7 +79,9 @@ def test_unchanged_steps_are_skipped_and_overrides_or_inputs_rerun(workspace, se
     assert logged.params["train.threshold"] == "0.9"
     assert "step.train.seconds" in logged.metrics and "step.prepare.seconds" not in logged.metrics
     assert logged.tags["step.prepare.reused_run"] == first.run_id
-    assert {a.path for a in client.list_artifacts(third.mlflow_run_id, "notebooks")} == {"notebooks/02_train.ipynb"}
+    assert {a.path for a in client.list_artifacts(third.mlflow_run_id, "notebooks")} == {
+        "notebooks/02_train.ipynb"
+    }
 
     # a pipeline-level change reaches every step; train also declares data/prepared.json as input
     fourth = run_pipeline(apply_overrides(spec, ["season=2012", "train.threshold=0.9"]), settings)
@@ -88,8 +98,9 @@ def test_unchanged_steps_are_skipped_and_overrides_or_inputs_rerun(workspace, se
 
 def test_an_always_step_runs_every_time(workspace, settings):
     spec = load_spec("demo", workspace)
-    always = spec.model_copy(update={"steps": [spec.steps[0].model_copy(update={"always": True}),
-                                               *spec.steps[1:]]})
+    always = spec.model_copy(
+        update={"steps": [spec.steps[0].model_copy(update={"always": True}), *spec.steps[1:]]}
+    )
     run_pipeline(always, settings)
     again = run_pipeline(always, settings)
     assert [s.status for s in again.steps] == ["ran", "skipped"]
@@ -125,16 +136,22 @@ def test_failing_step_names_step_cell_and_notebook_and_keeps_earlier_state(works
 def test_missing_parameters_tag_fails_before_anything_runs(workspace, settings):
     (workspace / "pipelines" / "untagged.yaml").write_text(
         "steps:\n  - {name: prepare, notebook: notebooks/01_prepare.ipynb}\n"
-        "  - {name: untagged, notebook: notebooks/04_untagged.ipynb, parameters: {season: 1}}\n")
-    with pytest.raises(SpecError, match="step 'untagged': notebooks/04_untagged.ipynb has no cell tagged 'parameters'"):
+        "  - {name: untagged, notebook: notebooks/04_untagged.ipynb, parameters: {season: 1}}\n"
+    )
+    with pytest.raises(
+        SpecError, match=r"step 'untagged': notebooks/04_untagged\.ipynb has no cell tagged 'parameters'"
+    ):
         run_pipeline(load_spec("untagged", workspace), settings)
     assert not settings.reports_path.exists() and not settings.registry_path.exists()
 
 
-@pytest.mark.parametrize("override, expected", [
-    ("train.treshold=0.9", "step 'train': parameter(s) treshold not defined in the parameters cell"),
-    ("seson=2012", "parameter(s) seson not defined in any step's parameters cell"),
-])
+@pytest.mark.parametrize(
+    "override, expected",
+    [
+        ("train.treshold=0.9", "step 'train': parameter(s) treshold not defined in the parameters cell"),
+        ("seson=2012", "parameter(s) seson not defined in any step's parameters cell"),
+    ],
+)
 def test_parameter_typos_fail_before_anything_runs(workspace, settings, override, expected):
     spec = apply_overrides(load_spec("demo", workspace), [override])
     with pytest.raises(SpecError, match=expected.replace("(", r"\(").replace(")", r"\)")):
@@ -151,6 +168,10 @@ def test_declared_parameters_reads_assignments_even_with_quoted_comments(tmp_pat
     write_notebook = notebook_writer
 
     cell = 'models = None  # e.g. ["elo", "dixon_coles"] (None = default)\nseason: int = 2012\nrun_dir = ""'
-    assert declared_parameters(write_notebook(tmp_path / "a.ipynb", [cell])) == ["models", "season", "run_dir"]
+    assert declared_parameters(write_notebook(tmp_path / "a.ipynb", [cell])) == [
+        "models",
+        "season",
+        "run_dir",
+    ]
     assert declared_parameters(write_notebook(tmp_path / "b.ipynb", ["%matplotlib inline\nx = 1"])) == []
     assert declared_parameters(write_notebook(tmp_path / "c.ipynb", ["x = 1"], tagged=False)) is None

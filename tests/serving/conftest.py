@@ -60,9 +60,22 @@ class RunningService:
         started = time.perf_counter()
         with self.log.open("a") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "bentoml", "serve", self.target,
-                 "--host", "127.0.0.1", "--port", str(self.port)],
-                cwd=self.folder, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+                [
+                    sys.executable,
+                    "-m",
+                    "bentoml",
+                    "serve",
+                    self.target,
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(self.port),
+                ],
+                cwd=self.folder,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         while time.perf_counter() - started < timeout:
             if self.process.poll() is not None:
                 raise RuntimeError(f"the service exited with {self.process.returncode}:\n{self.tail()}")
@@ -120,8 +133,9 @@ def exported_champions(real_ingest, tmp_path_factory):
 
     _, ingested = real_ingest
     folder = tmp_path_factory.mktemp("champions")
-    settings = ingested.model_copy(update={"registry_dir": folder / "registry",
-                                           "bentoml_dir": folder / "bentoml"})
+    settings = ingested.model_copy(
+        update={"registry_dir": folder / "registry", "bentoml_dir": folder / "bentoml"}
+    )
     with pytest.MonkeyPatch.context() as patch:
         patch.delenv("MLFLOW_TRACKING_URI", raising=False)
         patch.delenv("BENTOML_HOME", raising=False)
@@ -141,16 +155,17 @@ def exported_champions(real_ingest, tmp_path_factory):
 def service_env(folder: Path, bentoml_home: Path) -> dict[str, str]:
     """The service's environment: its own workspace ``folder`` (no registry, no tracking store)
     and the BentoML store at ``bentoml_home``."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("SCORELINE_", "MLFLOW_", "BENTOML_"))}
-    env.update({
-        "BENTOML_HOME": str(bentoml_home),
-        "BENTOML_DO_NOT_TRACK": "true",
-        "SCORELINE_HOME": str(folder),
-        "SCORELINE_SERVE_WORKERS": "1",  # one per core would double the tests' memory
-        "SCORELINE_PREDICTION_STORE_URL": f"sqlite:///{folder / 'predictions.db'}",
-        "SCORELINE_API_KEYS": f"{API_KEY},{LIMITED_KEY}:{LIMIT}",
-    })
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SCORELINE_", "MLFLOW_", "BENTOML_"))}
+    env.update(
+        {
+            "BENTOML_HOME": str(bentoml_home),
+            "BENTOML_DO_NOT_TRACK": "true",
+            "SCORELINE_HOME": str(folder),
+            "SCORELINE_SERVE_WORKERS": "1",  # one per core would double the tests' memory
+            "SCORELINE_PREDICTION_STORE_URL": f"sqlite:///{folder / 'predictions.db'}",
+            "SCORELINE_API_KEYS": f"{API_KEY},{LIMITED_KEY}:{LIMIT}",
+        }
+    )
     return env
 
 
@@ -174,5 +189,4 @@ def client(service):
 @pytest.fixture(scope="module")
 def teams(client) -> dict[str, list[str]]:
     """The served teams of each competition, as /teams lists them."""
-    return {code: client.get("/teams", params={"competition": code}).json()["teams"]
-            for code in SERVED}
+    return {code: client.get("/teams", params={"competition": code}).json()["teams"] for code in SERVED}

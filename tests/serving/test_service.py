@@ -41,8 +41,9 @@ def assert_same_answer(got: dict, expected: dict) -> None:
             continue
         if key == "top_scores":
             assert [(s["home"], s["away"]) for s in got[key]] == [(s["home"], s["away"]) for s in value]
-            np.testing.assert_allclose([s["probability"] for s in got[key]],
-                                       [s["probability"] for s in value], rtol=0, atol=1e-12)
+            np.testing.assert_allclose(
+                [s["probability"] for s in got[key]], [s["probability"] for s in value], rtol=0, atol=1e-12
+            )
         elif isinstance(value, float):
             assert got[key] == pytest.approx(value, abs=1e-12), key
         else:
@@ -50,6 +51,7 @@ def assert_same_answer(got: dict, expected: dict) -> None:
 
 
 # --------------------------------------------------------------------------- pure pieces
+
 
 def test_gcra_allows_a_burst_of_the_limit_then_one_per_interval():
     tat, allowed = 0.0, []
@@ -71,6 +73,7 @@ def test_api_keys_parse_limits_and_name_a_bad_entry_without_its_text():
 
 
 # --------------------------------------------------------------------------- answers
+
 
 def test_service_is_live_ready_and_reports_its_models(service, client):
     for path in ("/healthz", "/livez", "/readyz"):
@@ -118,8 +121,13 @@ def test_two_way_answer_has_win_probability_margin_total_and_intervals(client, t
     assert got["edge_home"] == pytest.approx(got["prob_home"] * 1.8 - 1, abs=1e-12)
     assert got["edge_away"] is None
     for target in ("margin", "total"):
-        bounds = [got[f"{target}_lower_95"], got[f"{target}_lower_80"], got[target],
-                  got[f"{target}_upper_80"], got[f"{target}_upper_95"]]
+        bounds = [
+            got[f"{target}_lower_95"],
+            got[f"{target}_lower_80"],
+            got[target],
+            got[f"{target}_upper_80"],
+            got[f"{target}_upper_95"],
+        ]
         assert bounds == sorted(bounds) and bounds[0] < bounds[-1]
     assert got["total"] > 20 and got["model_name"] == "elo"
 
@@ -131,7 +139,9 @@ def test_predict_batch_and_pyfunc_agree_with_predict(client, teams, exported_cha
 
     e0, nfl = teams["E0"][:4], teams["NFL"][:4]
     fixtures = [fixture("E0", h, a) for h, a in itertools.permutations(e0, 2)][:6]
-    fixtures += [fixture("NFL", h, a, date="2026-12-06", neutral=True) for h, a in itertools.permutations(nfl, 2)][:4]
+    fixtures += [
+        fixture("NFL", h, a, date="2026-12-06", neutral=True) for h, a in itertools.permutations(nfl, 2)
+    ][:4]
     fixtures.insert(3, dict(fixtures[0]))  # an exact repeat, mid-batch
     fixtures[1]["prices"] = {"home": 2.5, "away": 3.0}
     single = [client.post("/predict", json=f) for f in fixtures]
@@ -150,14 +160,17 @@ def test_predict_batch_and_pyfunc_agree_with_predict(client, teams, exported_cha
         uri = client_.get_model_version_download_uri(registered_model_name(code), "1")
         pyfunc = mlflow.pyfunc.load_model(uri)
         rows = [f for f in fixtures if f["competition"] == code]
-        expected = pyfunc.predict(pd.DataFrame(rows)[["home_team", "away_team", "date"]]
-                                  .assign(neutral=[bool(f.get("neutral")) for f in rows]))
+        expected = pyfunc.predict(
+            pd.DataFrame(rows)[["home_team", "away_team", "date"]].assign(
+                neutral=[bool(f.get("neutral")) for f in rows]
+            )
+        )
         got = pd.DataFrame([a for a in answers if a["competition"] == code])[list(expected.columns)]
         np.testing.assert_allclose(got.to_numpy(float), expected.to_numpy(float), rtol=0, atol=1e-12)
 
 
 def test_predictions_are_logged_with_version_features_and_prices(service, client, teams):
-    from scoreline.serving.store import PredictionStore
+    from scoreline.predictions import PredictionStore
 
     home, away = teams["E0"][2:4]
     got = client.post("/predict", json=fixture("E0", home, away, prices={"draw": 3.3})).json()
@@ -169,22 +182,29 @@ def test_predictions_are_logged_with_version_features_and_prices(service, client
     assert (logged["home_team"], logged["away_team"], logged["model_version"]) == (home, away, "1")
     assert logged["prob_home"] == got["prob_home"] and logged["price_draw"] == 3.3
     assert np.isnan(logged["price_home"])
-    assert logged["features"] and all(isinstance(v, (float, int, type(None))) for v in logged["features"].values())
+    assert logged["features"] and all(
+        isinstance(v, (float, int, type(None))) for v in logged["features"].values()
+    )
 
 
 def test_a_batch_of_10000_fixtures_is_answered_in_order(client, teams):
     pairs = [("E0", h, a) for h, a in itertools.permutations(teams["E0"][:20], 2)]
     pairs += [("NFL", h, a) for h, a in itertools.permutations(teams["NFL"][:32], 2)]
-    fixtures = [{"competition": c, "home_team": h, "away_team": a, "date": FUTURE}
-                for c, h, a in itertools.islice(itertools.cycle(pairs), 10_000)]
-    assert client.post("/predict_batch", json={"fixtures": fixtures[:5]}).status_code == 200  # features of the date
+    fixtures = [
+        {"competition": c, "home_team": h, "away_team": a, "date": FUTURE}
+        for c, h, a in itertools.islice(itertools.cycle(pairs), 10_000)
+    ]
+    assert (
+        client.post("/predict_batch", json={"fixtures": fixtures[:5]}).status_code == 200
+    )  # features of the date
     started = time.perf_counter()
     answer = client.post("/predict_batch", json={"fixtures": fixtures})
     seconds = time.perf_counter() - started
     assert answer.status_code == 200, answer.text[:500]
     got = answer.json()["predictions"]
-    assert [(g["competition"], g["home_team"], g["away_team"]) for g in got] == \
-        [(f["competition"], f["home_team"], f["away_team"]) for f in fixtures]
+    assert [(g["competition"], g["home_team"], g["away_team"]) for g in got] == [
+        (f["competition"], f["home_team"], f["away_team"]) for f in fixtures
+    ]
     totals = np.array([g["prob_home"] + (g.get("prob_draw") or 0) + g["prob_away"] for g in got])
     np.testing.assert_allclose(totals, 1.0, atol=1e-12)
     print(f"\n/predict_batch of 10,000 fixtures: {seconds * 1000:.0f} ms end to end")
@@ -199,13 +219,37 @@ BAD_PREDICTIONS = [
     ({"competition": "E0", "home_team": "Arsenal", "away_team": "Arsenal"}, 422, "both 'Arsenal'"),
     ({"competition": "E0", "home_team": "Arsenal", "away_team": " arsenal"}, 422, "both"),
     ({"competition": "XX", "home_team": "Arsenal", "away_team": "Chelsea"}, 400, "competition"),
-    ({"competition": "D1", "home_team": "Bayern Munich", "away_team": "Dortmund"}, 422, "no champion serves D1"),
+    (
+        {"competition": "D1", "home_team": "Bayern Munich", "away_team": "Dortmund"},
+        422,
+        "no champion serves D1",
+    ),
     ({"competition": "E0", "home_team": "Arsenal"}, 400, "away_team"),
-    ({"competition": "E0", "home_team": "Arsenal", "away_team": "Chelsea", "date": "2026-13-45"}, 400, "date"),
-    ({"competition": "E0", "home_team": "Arsenal", "away_team": "Chelsea", "date": "3000-01-01"}, 400, "date"),
-    ({"competition": "E0", "home_team": "Arsenal", "away_team": "Chelsea", "prices": {"home": 0}}, 400, "home"),
-    ({"competition": "E0", "home_team": "Arsenal", "away_team": "Chelsea", "prices": {"away": -2}}, 400, "away"),
-    ({"competition": "E0", "home_team": "Arsenal", "away_team": "Chelsea", "prices": {"home": "x"}}, 400, "home"),
+    (
+        {"competition": "E0", "home_team": "Arsenal", "away_team": "Chelsea", "date": "2026-13-45"},
+        400,
+        "date",
+    ),
+    (
+        {"competition": "E0", "home_team": "Arsenal", "away_team": "Chelsea", "date": "3000-01-01"},
+        400,
+        "date",
+    ),
+    (
+        {"competition": "E0", "home_team": "Arsenal", "away_team": "Chelsea", "prices": {"home": 0}},
+        400,
+        "home",
+    ),
+    (
+        {"competition": "E0", "home_team": "Arsenal", "away_team": "Chelsea", "prices": {"away": -2}},
+        400,
+        "away",
+    ),
+    (
+        {"competition": "E0", "home_team": "Arsenal", "away_team": "Chelsea", "prices": {"home": "x"}},
+        400,
+        "home",
+    ),
     ({"competition": "NFL", "home_team": "KC", "away_team": "BUF", "prices": {"draw": 3.0}}, 422, "no draw"),
     ({"competition": "E0", "home_team": "Arsenal", "away_team": "Chelsea", "colour": "red"}, 400, "colour"),
     ({"competition": "E0", "home_team": "", "away_team": "Chelsea"}, 400, "home_team"),
@@ -221,21 +265,25 @@ def test_bad_fixtures_get_a_clear_4xx(client, body, status, text):
 
 
 def test_unknown_team_names_the_team_and_the_closest_known_ones(client):
-    got = client.post("/predict", json={"competition": "E0", "home_team": "Arsenal",
-                                        "away_team": "Man Utd"}).json()
+    got = client.post(
+        "/predict", json={"competition": "E0", "home_team": "Arsenal", "away_team": "Man Utd"}
+    ).json()
     assert "away_team" in got["error"] and "'Man Utd'" in got["error"]
     assert got["detail"][0]["field"] == "away_team"
     assert "Man United" in got["detail"][0]["suggestions"]
 
 
-@pytest.mark.parametrize("payload, content_type, status", [
-    (b'{"competition": "E0",', "application/json", 400),
-    (b"[1, 2, 3]", "application/json", 400),
-    (b"", "application/json", 400),
-    (b'{"competition": "E0"}', "multipart/form-data", 415),
-    (b"competition=E0", "application/x-www-form-urlencoded", 415),
-    (b"\xff\xfe", "text/plain", 415),
-])
+@pytest.mark.parametrize(
+    "payload, content_type, status",
+    [
+        (b'{"competition": "E0",', "application/json", 400),
+        (b"[1, 2, 3]", "application/json", 400),
+        (b"", "application/json", 400),
+        (b'{"competition": "E0"}', "multipart/form-data", 415),
+        (b"competition=E0", "application/x-www-form-urlencoded", 415),
+        (b"\xff\xfe", "text/plain", 415),
+    ],
+)
 def test_malformed_bodies_are_rejected_not_crashed_on(client, payload, content_type, status):
     for path in ("/predict", "/predict_batch"):
         answer = client.post(path, content=payload, headers={"content-type": content_type})
@@ -266,9 +314,16 @@ def test_teams_of_an_unknown_or_unserved_competition(client, teams):
 
 # --------------------------------------------------------------------------- results, keys, limits
 
+
 def result(home: str, away: str, date: str = PAST, home_score: int = 2, away_score: int = 1) -> dict:
-    return {"competition": "E0", "home_team": home, "away_team": away, "date": date,
-            "home_score": home_score, "away_score": away_score}
+    return {
+        "competition": "E0",
+        "home_team": home,
+        "away_team": away,
+        "date": date,
+        "home_score": home_score,
+        "away_score": away_score,
+    }
 
 
 def test_results_need_a_valid_api_key(client, teams):
@@ -277,13 +332,15 @@ def test_results_need_a_valid_api_key(client, teams):
     assert missing.status_code == 401 and "API key" in missing.json()["error"]
     assert "www-authenticate" in missing.headers
     assert client.post("/results", json=body, headers={"X-API-Key": "not-a-key"}).status_code == 403
-    assert client.post("/results", json=body, headers={"Authorization": "Bearer not-a-key"}).status_code == 403
+    assert (
+        client.post("/results", json=body, headers={"Authorization": "Bearer not-a-key"}).status_code == 403
+    )
     # a wrong key is refused anywhere, not just on /results
     assert client.get("/models", headers={"X-API-Key": "not-a-key"}).status_code == 403
 
 
 def test_results_settle_logged_predictions_once(service, client, teams):
-    from scoreline.serving.store import PredictionStore
+    from scoreline.predictions import PredictionStore
 
     home, away = teams["E0"][4:6]
     predicted = client.post("/predict", json=fixture("E0", home, away, date=PAST)).json()
@@ -300,19 +357,24 @@ def test_results_settle_logged_predictions_once(service, client, teams):
         store.close()
     row = settled.loc[predicted["prediction_id"]]
     assert row["outcome"] == "home" and row["home_score"] == 2
-    expected_rps = ((predicted["prob_home"] - 1) ** 2 + (predicted["prob_home"] + predicted["prob_draw"] - 1) ** 2) / 2
+    expected_rps = (
+        (predicted["prob_home"] - 1) ** 2 + (predicted["prob_home"] + predicted["prob_draw"] - 1) ** 2
+    ) / 2
     assert row["rps"] == pytest.approx(expected_rps, abs=1e-12)
 
 
-@pytest.mark.parametrize("change, text", [
-    ({"date": "2099-01-01"}, "future"),
-    ({"home_team": "Arsnal"}, "Arsenal"),
-    ({"home_score": 16}, "home_score"),
-    ({"home_score": -1}, "home_score"),
-    ({"competition": "XX"}, "competition"),
-])
+@pytest.mark.parametrize(
+    "change, text",
+    [
+        ({"date": "2099-01-01"}, "future"),
+        ({"home_team": "Arsnal"}, "Arsenal"),
+        ({"home_score": 16}, "home_score"),
+        ({"home_score": -1}, "home_score"),
+        ({"competition": "XX"}, "competition"),
+    ],
+)
 def test_bad_results_are_refused_and_nothing_is_stored(service, client, teams, change, text):
-    from scoreline.serving.store import PredictionStore
+    from scoreline.predictions import PredictionStore
 
     good = result(teams["E0"][6], teams["E0"][7], date="2026-10-01")
     body = {"results": [good, {**good, "date": "2026-10-02", **change}]}
@@ -345,6 +407,7 @@ def test_rate_limited_key_gets_429_with_retry_after(client):
 
 # --------------------------------------------------------------------------- metrics, schema
 
+
 def test_metrics_parse_and_count_requests_predictions_and_versions(client, teams):
     from prometheus_client.parser import text_string_to_metric_families
 
@@ -358,27 +421,57 @@ def test_metrics_parse_and_count_requests_predictions_and_versions(client, teams
     samples = [s for family in text_string_to_metric_families(text) for s in family.samples]
 
     def values(name: str, **labels) -> list[float]:
-        return [s.value for s in samples
-                if s.name == name and all(s.labels.get(k) == v for k, v in labels.items())]
+        return [
+            s.value
+            for s in samples
+            if s.name == name and all(s.labels.get(k) == v for k, v in labels.items())
+        ]
 
     assert sum(values("scoreline_predictions_total", competition="E0", endpoint="/predict")) >= 3
     assert sum(values("scoreline_predictions_total", competition="NFL", endpoint="/predict_batch")) >= 4
-    assert values("scoreline_model_info", competition="E0", model_name="dixon_coles", model_version="1") == [1.0]
+    assert values("scoreline_model_info", competition="E0", model_name="dixon_coles", model_version="1") == [
+        1.0
+    ]
     assert values("scoreline_model_info", competition="NFL", model_name="elo", model_version="1") == [1.0]
-    requests = [s for s in samples if s.name.endswith("_request_total") and s.labels.get("endpoint") == "/predict"]
+    requests = [
+        s for s in samples if s.name.endswith("_request_total") and s.labels.get("endpoint") == "/predict"
+    ]
     assert {s.labels["http_response_code"] for s in requests} >= {"200", "400", "422"}
-    buckets = [s for s in samples if s.name.endswith("_request_duration_seconds_bucket")
-               and s.labels.get("endpoint") == "/predict_batch"]
+    buckets = [
+        s
+        for s in samples
+        if s.name.endswith("_request_duration_seconds_bucket")
+        and s.labels.get("endpoint") == "/predict_batch"
+    ]
     assert buckets and max(s.value for s in buckets) >= 1
 
 
 def test_schemathesis_finds_no_server_error(service, tmp_path):
     st = Path(sys.executable).with_name("st")
     run = subprocess.run(
-        [str(st), "run", f"{service.url}/docs.json", "--checks", "not_a_server_error",
-         "--max-examples", "25", "--seed", "20261124", "--header", f"X-API-Key: {API_KEY}",
-         "--generation-database", "none", "--request-timeout", "60", "--no-color"],
-        capture_output=True, text=True, cwd=tmp_path, timeout=600)
+        [
+            str(st),
+            "run",
+            f"{service.url}/docs.json",
+            "--checks",
+            "not_a_server_error",
+            "--max-examples",
+            "25",
+            "--seed",
+            "20261124",
+            "--header",
+            f"X-API-Key: {API_KEY}",
+            "--generation-database",
+            "none",
+            "--request-timeout",
+            "60",
+            "--no-color",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=600,
+    )
     summary = run.stdout[-3000:]
     assert run.returncode == 0, summary
     assert "/predict_batch" in run.stdout and "/results" in run.stdout
@@ -387,8 +480,9 @@ def test_schemathesis_finds_no_server_error(service, tmp_path):
 
 # --------------------------------------------------------------------------- crash safety, bento
 
+
 def test_sigkill_while_recording_results_loses_no_acknowledged_one(service, teams):
-    from scoreline.serving.store import PredictionStore
+    from scoreline.predictions import PredictionStore
 
     pairs = list(itertools.permutations(teams["E0"][:20], 2))
     acknowledged: list[tuple] = []
@@ -428,14 +522,21 @@ def test_sigkill_while_recording_results_loses_no_acknowledged_one(service, team
         stored = store.results(competition="E0")
     finally:
         store.close()
-    kept = {(d.date().isoformat(), h, a): (hs, as_) for d, h, a, hs, as_ in
-            stored[["date", "home_team", "away_team", "home_score", "away_score"]].itertuples(index=False)}
+    kept = {
+        (d.date().isoformat(), h, a): (hs, as_)
+        for d, h, a, hs, as_ in stored[
+            ["date", "home_team", "away_team", "home_score", "away_score"]
+        ].itertuples(index=False)
+    }
     lost = [a for a in acknowledged if kept.get(a[:3]) != a[3:]]
     assert not lost, f"{len(lost)} of {len(acknowledged)} acknowledged results lost: {lost[:5]}"
     with httpx.Client(base_url=service.url, timeout=30) as http:
         date, home, away, home_score, away_score = acknowledged[0]
-        resent = http.post("/results", json={"results": [result(home, away, date, home_score, away_score)]},
-                           headers={"X-API-Key": API_KEY})
+        resent = http.post(
+            "/results",
+            json={"results": [result(home, away, date, home_score, away_score)]},
+            headers={"X-API-Key": API_KEY},
+        )
         assert resent.status_code == 200 and resent.json()["recorded"] == 0
 
 
@@ -445,11 +546,16 @@ def test_a_bento_carries_its_champions_and_serves_without_the_registry(exported_
     tag = build_bento(exported_champions)
     built = {"BENTOML_HOME": str(exported_champions.bentoml_home), "BENTOML_DO_NOT_TRACK": "true"}
     archive = tmp_path / "scoreline.bento"
-    for command, home in ((["export", tag, str(archive)], exported_champions.bentoml_home),
-                          (["import", str(archive)], tmp_path / "elsewhere")):
-        done = subprocess.run([sys.executable, "-m", "bentoml", *command], capture_output=True,
-                              text=True, env={**service_env(tmp_path, home), **built,
-                                              "BENTOML_HOME": str(home)})
+    for command, home in (
+        (["export", tag, str(archive)], exported_champions.bentoml_home),
+        (["import", str(archive)], tmp_path / "elsewhere"),
+    ):
+        done = subprocess.run(
+            [sys.executable, "-m", "bentoml", *command],
+            capture_output=True,
+            text=True,
+            env={**service_env(tmp_path, home), **built, "BENTOML_HOME": str(home)},
+        )
         assert done.returncode == 0, done.stderr
     # a fresh BentoML home holding only the imported bento; no registry, no tracking store
     running = RunningService(tmp_path, service_env(tmp_path, tmp_path / "elsewhere"), target=tag)

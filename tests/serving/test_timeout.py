@@ -49,7 +49,7 @@ def test_an_answered_request_leaves_no_timer_armed():
 
 
 def test_a_request_that_does_not_start_its_answer_in_time_gets_a_504():
-    sent, armed = asyncio.run(call(too_slow, timeout=0.05))
+    sent, _ = asyncio.run(call(too_slow, timeout=0.05))
     assert sent[0]["status"] == 504 and b"0.05 seconds" in sent[1]["body"]
 
 

@@ -13,12 +13,19 @@ from urllib.parse import urlsplit
 
 import pytest
 
-
 pytestmark = pytest.mark.realdata
 
 CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 TODAY = dt.datetime.now(dt.UTC).date()
 #: the page's forecasts: inside the upcoming list's default 7 days
 MATCH_DAY = TODAY + dt.timedelta(days=2)
@@ -69,8 +76,9 @@ def settle(tab) -> None:
     tab.wait_for_selector('body[data-pending="0"]', state="attached", timeout=30_000)
 
 
-def choose(tab, code: str, home: str, away: str, prices: dict[str, float] | None = None,
-           date: dt.date = MATCH_DAY) -> None:
+def choose(
+    tab, code: str, home: str, away: str, prices: dict[str, float] | None = None, date: dt.date = MATCH_DAY
+) -> None:
     prices = prices or {}
     if tab.input_value("#competition") != code:
         tab.select_option("#competition", code)
@@ -95,8 +103,10 @@ def assert_shows(text: str, value: float, decimals: int, scale: float = 1.0, suf
     """``text`` is ``value * scale`` with ``decimals`` decimals (any correct rounding)."""
     assert text.endswith(suffix), text
     number = text[: len(text) - len(suffix)] if suffix else text
-    assert re.fullmatch(rf"[+-]?\d+\.\d{{{decimals}}}", number), f"{text!r} is not shown to {decimals} decimals"
-    assert abs(float(number) - value * scale) <= 0.5 * 10 ** -decimals + 1e-9, (text, value)
+    assert re.fullmatch(rf"[+-]?\d+\.\d{{{decimals}}}", number), (
+        f"{text!r} is not shown to {decimals} decimals"
+    )
+    assert abs(float(number) - value * scale) <= 0.5 * 10**-decimals + 1e-9, (text, value)
 
 
 def api_answer(client, tab_answer: dict, **fixture) -> dict:
@@ -104,12 +114,14 @@ def api_answer(client, tab_answer: dict, **fixture) -> dict:
     answer = client.post("/predict", json=fixture)
     assert answer.status_code == 200, answer.text
     expected = answer.json()
-    assert {k: v for k, v in tab_answer.items() if k != "prediction_id"} == \
-           {k: v for k, v in expected.items() if k != "prediction_id"}
+    assert {k: v for k, v in tab_answer.items() if k != "prediction_id"} == {
+        k: v for k, v in expected.items() if k != "prediction_id"
+    }
     return expected
 
 
 # --------------------------------------------------------------------------- routes
+
 
 def test_the_page_needs_nothing_from_outside_and_home_stays_the_api_docs(client):
     home = client.get("/")
@@ -129,10 +141,12 @@ def test_the_page_needs_nothing_from_outside_and_home_stays_the_api_docs(client)
 
 
 def test_upcoming_and_monitoring_refuse_bad_parameters(client):
-    for path, params, field in (("/upcoming", {"competition": "XX"}, "competition"),
-                                ("/upcoming", {"competition": "E0", "days": -1}, "days"),
-                                ("/upcoming", {"competition": "E0", "days": "soon"}, "days"),
-                                ("/monitoring", {}, "competition")):
+    for path, params, field in (
+        ("/upcoming", {"competition": "XX"}, "competition"),
+        ("/upcoming", {"competition": "E0", "days": -1}, "days"),
+        ("/upcoming", {"competition": "E0", "days": "soon"}, "days"),
+        ("/monitoring", {}, "competition"),
+    ):
         answer = client.get(path, params=params)
         assert answer.status_code == 422, answer.text
         assert field in json.dumps(answer.json()["detail"])
@@ -140,13 +154,22 @@ def test_upcoming_and_monitoring_refuse_bad_parameters(client):
 
 # --------------------------------------------------------------------------- forecasts
 
+
 def test_football_forecast_shows_the_apis_numbers(page, client, teams):
     home, away = teams["E0"][:2]
     prices = {"home": 2.1, "draw": 3.4, "away": 3.9}
     choose(page, "E0", home, away, prices)
     shown = submit(page)
-    api = api_answer(client, shown, competition="E0", home_team=home, away_team=away,
-                     date=MATCH_DAY.isoformat(), neutral=False, prices=prices)
+    api = api_answer(
+        client,
+        shown,
+        competition="E0",
+        home_team=home,
+        away_team=away,
+        date=MATCH_DAY.isoformat(),
+        neutral=False,
+        prices=prices,
+    )
 
     assert page.inner_text("#result-title").startswith(f"{home} v {away}, {MATCH_DAY}")
     assert f"model dixon_coles v{api['model_version']}" in page.inner_text("#result-model")
@@ -176,14 +199,27 @@ def test_two_way_forecast_shows_margin_and_total_intervals(page, client, teams):
     choose(page, "NFL", home, away, {"home": 1.8})
     assert page.is_hidden("#price-draw")
     shown = submit(page)
-    api = api_answer(client, shown, competition="NFL", home_team=home, away_team=away,
-                     date=MATCH_DAY.isoformat(), neutral=False, prices={"home": 1.8})
+    api = api_answer(
+        client,
+        shown,
+        competition="NFL",
+        home_team=home,
+        away_team=away,
+        date=MATCH_DAY.isoformat(),
+        neutral=False,
+        prices={"home": 1.8},
+    )
 
     assert page.locator("#outcomes tbody tr").count() == 2
     for outcome in ("home", "away"):
-        assert_shows(page.inner_text(f'#outcomes tr[data-outcome="{outcome}"] .prob'),
-                     api[f"prob_{outcome}"], 1, 100, "%")
-    assert page.inner_text('#outcomes tr[data-outcome="away"] .edge') == "–"
+        assert_shows(
+            page.inner_text(f'#outcomes tr[data-outcome="{outcome}"] .prob'),
+            api[f"prob_{outcome}"],
+            1,
+            100,
+            "%",
+        )
+    assert page.inner_text('#outcomes tr[data-outcome="away"] .edge') == "\u2013"  # en dash: no price
     for target in ("margin", "total"):
         row = f'#intervals tr[data-target="{target}"]'
         assert_shows(page.inner_text(f"{row} .expected"), api[target], 1)
@@ -201,8 +237,10 @@ def test_the_same_team_twice_shows_the_apis_message(page, client, teams):
     assert page.is_visible("#result")
     page.select_option("#away-team", home)
     assert submit(page) == {}
-    refused = client.post("/predict", json={"competition": "E0", "home_team": home, "away_team": home,
-                                            "date": MATCH_DAY.isoformat()})
+    refused = client.post(
+        "/predict",
+        json={"competition": "E0", "home_team": home, "away_team": home, "date": MATCH_DAY.isoformat()},
+    )
     assert refused.status_code == 422
     shown = page.inner_text("#error")
     assert shown.startswith("422") and refused.json()["error"] in shown
@@ -211,38 +249,66 @@ def test_the_same_team_twice_shows_the_apis_message(page, client, teams):
 
 # --------------------------------------------------------------------------- upcoming, monitoring
 
+
 def test_the_latest_readable_monitoring_summary_counts(tmp_path):
-    from scoreline.serving.matchcentre import latest_monitoring_summary, monitoring_status
+    from scoreline.monitoring.summaries import latest_monitoring_summary
+    from scoreline.serving.matchcentre import monitoring_status
 
     assert latest_monitoring_summary(tmp_path / "none") is None
     assert monitoring_status("E0", None)["has_run"] is False
-    for name, content in (("20261120T100000Z", {"n": 1}), ("20261120T100000Z-2", {"n": 2}),
-                          ("20261120T100000Z-10", {"n": 10}), ("20261120T100001Z", "{broken"),
-                          ("notes", {"n": 99})):
+    for name, content in (
+        ("20261120T100000Z", {"n": 1}),
+        ("20261120T100000Z-2", {"n": 2}),
+        ("20261120T100000Z-10", {"n": 10}),
+        ("20261120T100001Z", "{broken"),
+        ("notes", {"n": 99}),
+    ):
         (tmp_path / name).mkdir()
-        (tmp_path / name / "summary.json").write_text(content if isinstance(content, str) else json.dumps(content))
+        (tmp_path / name / "summary.json").write_text(
+            content if isinstance(content, str) else json.dumps(content)
+        )
     assert latest_monitoring_summary(tmp_path) == {"n": 10}
+
 
 def summary(at: dt.datetime, alerts: list[str], drifted: int) -> dict:
     """A monitoring summary as ``scoreline monitor`` writes it."""
-    features = {f"form_{i}": {"score": 0.5, "method": "K-S p_value", "threshold": 0.05,
-                              "drifted": i < drifted} for i in range(20)}
+    features = {
+        f"form_{i}": {"score": 0.5, "method": "K-S p_value", "threshold": 0.05, "drifted": i < drifted}
+        for i in range(20)
+    }
     return {
-        "competition": "E0", "at": at.isoformat(timespec="seconds"), "timestamp": at.timestamp(),
-        "ok": not alerts, "alerts": alerts, "notes": ["quality judged on few matches"],
-        "drift": {"share": drifted / 20, "features": features,
-                  "drifted": [n for n, f in features.items() if f["drifted"]],
-                  "reference_rows": 760, "current_rows": 40, "notes": []},
-        "quality": {"live": {"n": 33, "rps": 0.2012, "log_loss": 1.0124, "brier": 0.5934,
-                             "accuracy": 0.4848, "ece": float("nan")},
-                    "backtest": {"log_loss": 0.98}},
+        "competition": "E0",
+        "at": at.isoformat(timespec="seconds"),
+        "timestamp": at.timestamp(),
+        "ok": not alerts,
+        "alerts": alerts,
+        "notes": ["quality judged on few matches"],
+        "drift": {
+            "share": drifted / 20,
+            "features": features,
+            "drifted": [n for n, f in features.items() if f["drifted"]],
+            "reference_rows": 760,
+            "current_rows": 40,
+            "notes": [],
+        },
+        "quality": {
+            "live": {
+                "n": 33,
+                "rps": 0.2012,
+                "log_loss": 1.0124,
+                "brier": 0.5934,
+                "accuracy": 0.4848,
+                "ece": float("nan"),
+            },
+            "backtest": {"log_loss": 0.98},
+        },
         "champion": {"version": "1", "model_name": "dixon_coles"},
         "window": {"since": (at - dt.timedelta(days=28)).isoformat(), "predictions": 40, "settled": 33},
     }
 
 
 def test_upcoming_fixtures_and_monitoring_show_what_is_stored(page, client, service, teams):
-    from scoreline.serving.store import PredictionStore
+    from scoreline.predictions import PredictionStore
 
     page.select_option("#competition", "E0")
     settle(page)
@@ -257,30 +323,52 @@ def test_upcoming_fixtures_and_monitoring_show_what_is_stored(page, client, serv
 
     def row(i: int, when: dt.date, probs: tuple, code: str = "E0", version: str = "7") -> dict:
         home, away = pair(i)
-        return {"competition": code, "model_name": "dixon_coles", "model_version": version,
-                "date": when, "home_team": home, "away_team": away, "prob_home": probs[0],
-                "prob_draw": probs[1], "prob_away": probs[2]}
+        return {
+            "competition": code,
+            "model_name": "dixon_coles",
+            "model_version": version,
+            "date": when,
+            "home_team": home,
+            "away_team": away,
+            "prob_home": probs[0],
+            "prob_draw": probs[1],
+            "prob_away": probs[2],
+        }
 
     store = PredictionStore(service.store_url)
     try:
-        store.record_predictions([
-            row(0, day(1), (0.5, 0.3, 0.2)),
-            row(1, day(3), (0.25, 0.25, 0.5)),
-            row(1, day(3), (0.4, 0.35, 0.25), version="8"),  # a later forecast of the same fixture
-            row(2, day(-1), (0.3, 0.3, 0.4)),                 # yesterday: not upcoming
-            row(3, day(20), (0.6, 0.2, 0.2)),                 # beyond the next 7 days
-            row(4, day(0), (0.45, 0.3, 0.25)),                # played today: has a result
-        ])
+        store.record_predictions(
+            [
+                row(0, day(1), (0.5, 0.3, 0.2)),
+                row(1, day(3), (0.25, 0.25, 0.5)),
+                row(1, day(3), (0.4, 0.35, 0.25), version="8"),  # a later forecast of the same fixture
+                row(2, day(-1), (0.3, 0.3, 0.4)),  # yesterday: not upcoming
+                row(3, day(20), (0.6, 0.2, 0.2)),  # beyond the next 7 days
+                row(4, day(0), (0.45, 0.3, 0.25)),  # played today: has a result
+            ]
+        )
         home, away = pair(4)
-        store.record_results([{"competition": "E0", "date": day(0), "home_team": home,
-                               "away_team": away, "home_score": 1, "away_score": 0}])
+        store.record_results(
+            [
+                {
+                    "competition": "E0",
+                    "date": day(0),
+                    "home_team": home,
+                    "away_team": away,
+                    "home_score": 1,
+                    "away_score": 0,
+                }
+            ]
+        )
     finally:
         store.close()
 
     folder = service.folder / "reports" / "monitoring" / "E0"
     now = dt.datetime.now(dt.UTC).replace(microsecond=0)
-    for at, alerts, drifted in ((now - dt.timedelta(days=7), [], 1),
-                                (now - dt.timedelta(hours=1), ["ALERT: E0 live log_loss 1.0124"], 3)):
+    for at, alerts, drifted in (
+        (now - dt.timedelta(days=7), [], 1),
+        (now - dt.timedelta(hours=1), ["ALERT: E0 live log_loss 1.0124"], 3),
+    ):
         run = folder / at.strftime("%Y%m%dT%H%M%SZ")
         run.mkdir(parents=True)
         (run / "summary.json").write_text(json.dumps(summary(at, alerts, drifted)))
@@ -312,14 +400,18 @@ def test_upcoming_fixtures_and_monitoring_show_what_is_stored(page, client, serv
         assert cells.locator(".model").inner_text() == f"{p['model_name']} v{p['model_version']}"
         for text, outcome in zip(cells.locator(".probs").inner_text().split(" / "), ("home", "draw", "away")):
             assert_shows(text, p[f"prob_{outcome}"], 1, 100, "%")
-        for text, outcome in zip(cells.locator(".fair-odds").inner_text().split(" / "), ("home", "draw", "away")):
+        for text, outcome in zip(
+            cells.locator(".fair-odds").inner_text().split(" / "), ("home", "draw", "away")
+        ):
             assert_shows(text, p[f"fair_odds_{outcome}"], 2)
     page.select_option("#days", "30")
     settle(page)
     assert f"{pair(3)[0]} v {pair(3)[1]}" in page.inner_text("#upcoming")
 
     status = client.get("/monitoring", params={"competition": "E0"}).json()
-    assert status["has_run"] and status["at"].startswith((now - dt.timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M"))
+    assert status["has_run"] and status["at"].startswith(
+        (now - dt.timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M")
+    )
     assert status["alerts"] == ["ALERT: E0 live log_loss 1.0124"] and status["ok"] is False
     assert status["drift_share"] == pytest.approx(0.15) and status["compared_features"] == 20
     assert status["live"] == {"n": 33, "rps": 0.2012, "log_loss": 1.0124, "brier": 0.5934, "accuracy": 0.4848}

@@ -74,14 +74,42 @@ class PostgresCluster:
         prefix, uid, gid = _as_cluster_owner()
         if uid is not None:
             os.chown(self.folder, uid, gid)
-        _run([*prefix, str(PG_BIN / "initdb"), "-D", str(self.data), "-U", self.user,
-              "--auth=trust", "--encoding=UTF8", "--no-sync"], "initdb")
-        options = (f"-c listen_addresses=127.0.0.1 -c port={self.port} "
-                   f"-c unix_socket_directories={self.folder} -c fsync=off "
-                   "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200")
-        _run([*prefix, str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-l",
-              str(self.folder / "server.log"), "-o", options, "-w", "-t", "60", "start"],
-             "pg_ctl start")
+        _run(
+            [
+                *prefix,
+                str(PG_BIN / "initdb"),
+                "-D",
+                str(self.data),
+                "-U",
+                self.user,
+                "--auth=trust",
+                "--encoding=UTF8",
+                "--no-sync",
+            ],
+            "initdb",
+        )
+        options = (
+            f"-c listen_addresses=127.0.0.1 -c port={self.port} "
+            f"-c unix_socket_directories={self.folder} -c fsync=off "
+            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+        )
+        _run(
+            [
+                *prefix,
+                str(PG_BIN / "pg_ctl"),
+                "-D",
+                str(self.data),
+                "-l",
+                str(self.folder / "server.log"),
+                "-o",
+                options,
+                "-w",
+                "-t",
+                "60",
+                "start",
+            ],
+            "pg_ctl start",
+        )
 
     def stop(self) -> None:
         """Fast shutdown (SIGINT to the postmaster), waiting for it to exit; then the folder goes."""
@@ -106,9 +134,14 @@ def new_database(server_url: str, name: str | None = None) -> str:
 
     name = name or f"t_{uuid.uuid4().hex[:12]}"
     url = make_url(server_url)
-    with psycopg.connect(host=url.host, port=url.port, user=url.username,
-                         password=url.password, dbname=url.database or "postgres",
-                         autocommit=True) as connection:
+    with psycopg.connect(
+        host=url.host,
+        port=url.port,
+        user=url.username,
+        password=url.password,
+        dbname=url.database or "postgres",
+        autocommit=True,
+    ) as connection:
         connection.execute(f'CREATE DATABASE "{name}"')
     return url.set(database=name).render_as_string(hide_password=False)
 
@@ -159,17 +192,35 @@ class TrackingServer:
         env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
         with self.log.open("a") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "mlflow", "server",
-                 "--backend-store-uri", self.backend_url,
-                 "--artifacts-destination", str(artifacts), "--serve-artifacts",
-                 "--host", "127.0.0.1", "--port", str(self.port), "--workers", "1"],
-                cwd=self.folder, env=env, stdout=log, stderr=subprocess.STDOUT,
-                start_new_session=True)
+                [
+                    sys.executable,
+                    "-m",
+                    "mlflow",
+                    "server",
+                    "--backend-store-uri",
+                    self.backend_url,
+                    "--artifacts-destination",
+                    str(artifacts),
+                    "--serve-artifacts",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(self.port),
+                    "--workers",
+                    "1",
+                ],
+                cwd=self.folder,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         started = time.monotonic()
         while time.monotonic() - started < timeout:
             if self.process.poll() is not None:
-                raise RuntimeError(f"mlflow server exited with {self.process.returncode}:\n"
-                                   f"{self.log.read_text()[-4000:]}")
+                raise RuntimeError(
+                    f"mlflow server exited with {self.process.returncode}:\n{self.log.read_text()[-4000:]}"
+                )
             try:
                 if httpx.get(f"{self.url}/health", timeout=1.0).status_code == 200:
                     return
@@ -177,8 +228,7 @@ class TrackingServer:
                 pass
             time.sleep(0.2)
         self.stop()
-        raise RuntimeError(f"mlflow server not ready within {timeout} s:\n"
-                           f"{self.log.read_text()[-4000:]}")
+        raise RuntimeError(f"mlflow server not ready within {timeout} s:\n{self.log.read_text()[-4000:]}")
 
     def stop(self) -> None:
         if self.process is None or self.process.poll() is not None:
@@ -195,8 +245,7 @@ class TrackingServer:
 def tracking_server(postgres_url, tmp_path_factory) -> str:
     """The URL of an ``mlflow server`` whose backend store is a fresh PostgreSQL database and
     whose artifacts it serves itself (``--serve-artifacts``) from a temporary folder."""
-    server = TrackingServer(new_database(postgres_url),
-                            tmp_path_factory.mktemp("mlflow-server"))
+    server = TrackingServer(new_database(postgres_url), tmp_path_factory.mktemp("mlflow-server"))
     server.start()
     try:
         yield server.url
@@ -208,4 +257,3 @@ def tracking_server(postgres_url, tmp_path_factory) -> str:
 def team_database(postgres_url) -> str:
     """A fresh, empty PostgreSQL database for one test (the team database of its workspace)."""
     return new_database(postgres_url)
-

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import subprocess
 
 import numpy as np
@@ -18,7 +17,7 @@ from scoreline.cli import main
 from scoreline.config import Settings
 from scoreline.matchday.book import BetBook
 from scoreline.operations import TeamModeBackup, backup, health, pg_dump_command
-from scoreline.serving.store import FeatureVector, PredictionStore
+from scoreline.predictions import FeatureVector, PredictionStore
 
 from .conftest import PG_BIN, free_port, new_database
 
@@ -71,21 +70,29 @@ def test_health_names_a_server_or_database_that_is_down(settings, postgres_url, 
 
 
 def test_backup_refuses_with_a_pg_dump_command_that_works(team_env, tmp_path):
-    with pytest.raises(TeamModeBackup, match=r"pg_dump --format=custom --file=scoreline.dump --dbname=postgresql://"):
+    with pytest.raises(
+        TeamModeBackup, match=r"pg_dump --format=custom --file=scoreline.dump --dbname=postgresql://"
+    ):
         backup(team_env, tmp_path / "backup")
     assert not (tmp_path / "backup").exists()
     PredictionStore(team_env.prediction_store).close()  # something to dump: the store's schema
     command = pg_dump_command(team_env.team_database_url, tmp_path / "team.dump")
     done = subprocess.run([str(PG_BIN / command[0]), *command[1:]], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
-    listed = subprocess.run([str(PG_BIN / "pg_restore"), "--list", str(tmp_path / "team.dump")],
-                            capture_output=True, text=True, check=True).stdout
+    listed = subprocess.run(
+        [str(PG_BIN / "pg_restore"), "--list", str(tmp_path / "team.dump")],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert "TABLE public predictions" in listed
     result = CliRunner().invoke(main, ["backup"])
     assert result.exit_code == 2 and "pg_dump --format=custom" in result.output
 
 
-def test_outside_team_mode_a_postgres_store_is_named_in_the_backup_manifest(settings, team_database, tmp_path):
+def test_outside_team_mode_a_postgres_store_is_named_in_the_backup_manifest(
+    settings, team_database, tmp_path
+):
     from scoreline.tracking import experiment_id
 
     mixed = settings.model_copy(update={"prediction_store_url": team_database})
@@ -93,39 +100,100 @@ def test_outside_team_mode_a_postgres_store_is_named_in_the_backup_manifest(sett
     folder = backup(mixed, tmp_path / "backup")
     manifest = json.loads((folder / "manifest.json").read_text())
     assert list(manifest["files"]) == ["mlflow.db"]
-    assert manifest["not_included"] == {"predictions": " ".join(pg_dump_command(team_database, "predictions.dump"))}
+    assert manifest["not_included"] == {
+        "predictions": " ".join(pg_dump_command(team_database, "predictions.dump"))
+    }
 
 
 def test_migrate_store_copies_sqlite_to_postgres_all_or_nothing(settings, postgres_url, monkeypatch):
     monkeypatch.setenv("SCORELINE_HOME", str(settings.home))
     local = PredictionStore(settings.prediction_store)
     names = ("elo_home", "elo_away")
-    rows = [{"competition": "E0", "model_name": "elo", "model_version": "1", "date": "2024-08-17",
-             "home_team": f"Home {i}", "away_team": "Away", "prob_home": 0.5, "prob_draw": 0.25,
-             "prob_away": 0.25, "features": FeatureVector(names, np.array([1500.0 + i, 1490.0])),
-             "detail": {"i": i % 3}} for i in range(30)]
+    rows = [
+        {
+            "competition": "E0",
+            "model_name": "elo",
+            "model_version": "1",
+            "date": "2024-08-17",
+            "home_team": f"Home {i}",
+            "away_team": "Away",
+            "prob_home": 0.5,
+            "prob_draw": 0.25,
+            "prob_away": 0.25,
+            "features": FeatureVector(names, np.array([1500.0 + i, 1490.0])),
+            "detail": {"i": i % 3},
+        }
+        for i in range(30)
+    ]
     ids = local.record_predictions(rows)
-    local.record_results([{"competition": "E0", "date": "2024-08-17", "home_team": f"Home {i}",
-                           "away_team": "Away", "home_score": i % 3, "away_score": 1} for i in range(10)])
+    local.record_results(
+        [
+            {
+                "competition": "E0",
+                "date": "2024-08-17",
+                "home_team": f"Home {i}",
+                "away_team": "Away",
+                "home_score": i % 3,
+                "away_score": 1,
+            }
+            for i in range(10)
+        ]
+    )
     local.settle()
     before = local.predictions()
     book = BetBook(local)
-    bet = {"competition": "E0", "date": dt.date(2024, 8, 17), "home_team": "Home 0", "away_team": "Away",
-           "placed_on": dt.date(2024, 8, 16), "placed_at": dt.datetime(2024, 8, 16, 6), "prediction_id": ids[0],
-           "model_name": "elo", "model_version": "1", "outcome": "home", "probability": 0.5, "price": 2.2,
-           "price_source": "b365", "expected_value": 0.1, "kelly": 0.08, "stake": 0.5, "bankroll": 100.0,
-           "status": "open"}
-    book.record([{k: bet[k] for k in ("competition", "date", "home_team", "away_team", "model_version",
-                                      "prediction_id", "placed_on")}], [bet])
+    bet = {
+        "competition": "E0",
+        "date": dt.date(2024, 8, 17),
+        "home_team": "Home 0",
+        "away_team": "Away",
+        "placed_on": dt.date(2024, 8, 16),
+        "placed_at": dt.datetime(2024, 8, 16, 6),
+        "prediction_id": ids[0],
+        "model_name": "elo",
+        "model_version": "1",
+        "outcome": "home",
+        "probability": 0.5,
+        "price": 2.2,
+        "price_source": "b365",
+        "expected_value": 0.1,
+        "kelly": 0.08,
+        "stake": 0.5,
+        "bankroll": 100.0,
+        "status": "open",
+    }
+    book.record(
+        [
+            {
+                k: bet[k]
+                for k in (
+                    "competition",
+                    "date",
+                    "home_team",
+                    "away_team",
+                    "model_version",
+                    "prediction_id",
+                    "placed_on",
+                )
+            }
+        ],
+        [bet],
+    )
     bets_before = book.bets("E0")
     local.close()
 
     target = new_database(postgres_url)
     result = CliRunner().invoke(main, ["migrate-store", "--to", target, "--json"])
     assert result.exit_code == 0, result.output
-    assert json.loads(result.output)["rows"] == {"feature_sets": 1, "results": 10, "forecast_outputs": 30,
-                                                  "predictions": 30, "settlements": 10, "bets": 1,
-                                                  "matchday_predictions": 1}
+    assert json.loads(result.output)["rows"] == {
+        "feature_sets": 1,
+        "results": 10,
+        "forecast_outputs": 30,
+        "predictions": 30,
+        "settlements": 10,
+        "bets": 1,
+        "matchday_predictions": 1,
+    }
     moved = PredictionStore(target)
     assert BetBook(moved).bets("E0").equals(bets_before)
     after = moved.predictions()
@@ -139,6 +207,7 @@ def test_migrate_store_copies_sqlite_to_postgres_all_or_nothing(settings, postgr
     again = CliRunner().invoke(main, ["migrate-store", "--to", target])
     assert again.exit_code == 2 and "is not empty (1 feature_sets, 10 results" in again.output
     assert len(PredictionStore(target).predictions()) == 31  # nothing copied twice
-    missing = CliRunner().invoke(main, ["migrate-store", "--from", "sqlite:////nonexistent/p.db",
-                                        "--to", target])
+    missing = CliRunner().invoke(
+        main, ["migrate-store", "--from", "sqlite:////nonexistent/p.db", "--to", target]
+    )
     assert missing.exit_code == 2 and "no prediction store at /nonexistent/p.db" in missing.output

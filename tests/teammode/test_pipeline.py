@@ -25,10 +25,16 @@ SPEC = {
     "steps": [
         {"name": "ingest", "notebook": "notebooks/ingest.ipynb", "parameters": {"competitions": ["E0"]}},
         {"name": "train_elo", "notebook": "notebooks/train.ipynb", "parameters": {"model": "elo"}},
-        {"name": "train_dixon_coles", "notebook": "notebooks/train.ipynb",
-         "parameters": {"model": "dixon_coles"}},
-        {"name": "backtest", "notebook": "notebooks/backtest.ipynb",
-         "parameters": {"models": ["elo", "dixon_coles"], "from_season": 2022, "window": "month"}},
+        {
+            "name": "train_dixon_coles",
+            "notebook": "notebooks/train.ipynb",
+            "parameters": {"model": "dixon_coles"},
+        },
+        {
+            "name": "backtest",
+            "notebook": "notebooks/backtest.ipynb",
+            "parameters": {"models": ["elo", "dixon_coles"], "from_season": 2022, "window": "month"},
+        },
         {"name": "promote", "notebook": "notebooks/promote.ipynb"},
     ],
 }
@@ -87,16 +93,23 @@ def test_runs_model_and_champion_live_on_the_server(team_run, tracking_server, t
     assert parent.info.status == "FINISHED"
     children = client.search_runs(
         [e.experiment_id for e in client.search_experiments()],
-        filter_string=f"tags.mlflow.parentRunId = '{run.mlflow_run_id}'")
-    assert sorted(r.data.tags["step"] for r in children) == \
-        ["backtest", "ingest", "promote", "train", "train"]
+        filter_string=f"tags.mlflow.parentRunId = '{run.mlflow_run_id}'",
+    )
+    assert sorted(r.data.tags["step"] for r in children) == [
+        "backtest",
+        "ingest",
+        "promote",
+        "train",
+        "train",
+    ]
     champion = client.get_model_version_by_alias("scoreline-E0", "champion")
     assert champion.tags.get("model_name") in {"elo", "dixon_coles"}
     # the champion's files are the server's (proxied artifacts), not this machine's, and they
     # download from it as the service's export does
     assert champion.source.startswith("mlflow-artifacts:"), champion.source
-    folder = mlflow.artifacts.download_artifacts(artifact_uri=champion.source, dst_path=str(tmp_path),
-                                                 tracking_uri=tracking_server)
+    folder = mlflow.artifacts.download_artifacts(
+        artifact_uri=champion.source, dst_path=str(tmp_path), tracking_uri=tracking_server
+    )
     assert (Path(folder) / "MLmodel").is_file()
     files = client.list_artifacts(parent.info.run_id, "spec")
     assert [f.path for f in files] == ["spec/team_training.yaml"]

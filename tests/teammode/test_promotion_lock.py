@@ -14,8 +14,9 @@ from scoreline.promotion.registry import promotion_lock
 
 def machine(tmp_path, name: str, team_database: str) -> Settings:
     """The settings of one machine: its own workspace (and file locks), the shared database."""
-    return Settings(home=tmp_path / name, team_database_url=team_database,
-                    tracking_uri="http://127.0.0.1:9")  # never contacted by the lock
+    return Settings(
+        home=tmp_path / name, team_database_url=team_database, tracking_uri="http://127.0.0.1:9"
+    )  # never contacted by the lock
 
 
 def test_a_promotion_on_another_machine_waits_for_the_one_holding_the_lock(tmp_path, team_database):

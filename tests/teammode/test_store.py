@@ -10,11 +10,12 @@ import numpy as np
 import pytest
 from sqlalchemy import text
 
-from scoreline.serving.store import FeatureVector, PredictionStore
-
 # the dialect-agnostic tests of the SQLite suite, run here against the `store` below
-from serving.test_store import (  # noqa: F401  (collected by pytest)
-    bare, count, prediction, result,
+from predictions.test_store import (  # noqa: F401  (collected by pytest)
+    bare,
+    count,
+    prediction,
+    result,
     test_a_bad_prediction_row_is_named_and_nothing_is_written,
     test_a_bad_result_row_is_named_and_nothing_is_written,
     test_columns_are_taken_as_rows_are_and_checked_alike,
@@ -22,6 +23,7 @@ from serving.test_store import (  # noqa: F401  (collected by pytest)
     test_predictions_and_results_round_trip,
     test_settle_scores_each_prediction_once_and_again_only_after_a_correction,
 )
+from scoreline.predictions import FeatureVector, PredictionStore
 
 from .conftest import new_database
 
@@ -48,16 +50,30 @@ def _writer(url: str, k: int, opened: threading.Barrier, acknowledged: dict, err
         names = tuple(f"f{j}" for j in range(12))
         ids = []
         for b in range(BATCHES):
-            rows = [bare(model_name=f"w{k}", home_team=TEAMS[i], away_team=TEAMS[(i + 1 + b % 19) % 20],
-                         date=f"2024-09-{1 + b % 28:02d}",
-                         features=FeatureVector(names, np.full(12, float(b))),
-                         detail={"batch": b})
-                    for i in range(1 + (k + b) % 4)]
+            rows = [
+                bare(
+                    model_name=f"w{k}",
+                    home_team=TEAMS[i],
+                    away_team=TEAMS[(i + 1 + b % 19) % 20],
+                    date=f"2024-09-{1 + b % 28:02d}",
+                    features=FeatureVector(names, np.full(12, float(b))),
+                    detail={"batch": b},
+                )
+                for i in range(1 + (k + b) % 4)
+            ]
             ids += store.record_predictions(rows)
-            store.record_results([result(home_team=TEAMS[i], away_team=TEAMS[(i + 1 + b % 19) % 20],
-                                         date=f"2024-09-{1 + b % 28:02d}",
-                                         home_score=(i + b) % 4, away_score=b % 3)
-                                  for i in range(4)])
+            store.record_results(
+                [
+                    result(
+                        home_team=TEAMS[i],
+                        away_team=TEAMS[(i + 1 + b % 19) % 20],
+                        date=f"2024-09-{1 + b % 28:02d}",
+                        home_score=(i + b) % 4,
+                        away_score=b % 3,
+                    )
+                    for i in range(4)
+                ]
+            )
             if b % 8 == 7:
                 store.settle()
         acknowledged[k] = ids
@@ -69,8 +85,9 @@ def _writer(url: str, k: int, opened: threading.Barrier, acknowledged: dict, err
 def test_concurrent_writers_on_a_new_database_all_land_once_and_settle_idempotently(postgres_url):
     url = new_database(postgres_url)
     opened, acknowledged, errors = threading.Barrier(WRITERS), {}, []
-    threads = [threading.Thread(target=_writer, args=(url, k, opened, acknowledged, errors))
-               for k in range(WRITERS)]
+    threads = [
+        threading.Thread(target=_writer, args=(url, k, opened, acknowledged, errors)) for k in range(WRITERS)
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -93,11 +110,19 @@ def test_concurrent_writers_on_a_new_database_all_land_once_and_settle_idempoten
     assert first["settled"] + first["resettled"] + first["unchanged"] + first["pending"] == total
     settled = store.predictions(settled=True)
     assert settled["id"].is_unique and settled["rps"].notna().all()
-    assert store.settle() == {"settled": 0, "resettled": 0,
-                              "unchanged": len(settled), "pending": total - len(settled)}
+    assert store.settle() == {
+        "settled": 0,
+        "resettled": 0,
+        "unchanged": len(settled),
+        "pending": total - len(settled),
+    }
     with store.engine.connect() as conn:
-        orphans = conn.execute(text("SELECT count(*) FROM settlements s LEFT JOIN predictions p "
-                                    "ON p.id = s.prediction_id WHERE p.id IS NULL")).scalar()
+        orphans = conn.execute(
+            text(
+                "SELECT count(*) FROM settlements s LEFT JOIN predictions p "
+                "ON p.id = s.prediction_id WHERE p.id IS NULL"
+            )
+        ).scalar()
     assert orphans == 0
     store.close()
 

@@ -41,17 +41,39 @@ def league():
 
 
 def test_two_workers_share_one_postgresql_study(team_settings, league):
-    result = tune(team_settings, E0, "dixon_coles_team", DixonColes(), league, 2011, n_trials=4,
-                  validation_seasons=1, workers=2)
+    result = tune(
+        team_settings,
+        E0,
+        "dixon_coles_team",
+        DixonColes(),
+        league,
+        2011,
+        n_trials=4,
+        validation_seasons=1,
+        workers=2,
+    )
     check_shared_study(team_settings, result, n_trials=4, workers=2)
 
 
 def test_a_dying_worker_fails_its_trial_in_postgresql(team_settings, league):
     with pytest.raises(TuningError, match=r"died with exit code 3"):
-        tune(team_settings, E0, "dixon_coles_dying", DyingDixonColes(), league, 2011, n_trials=2,
-             validation_seasons=1, workers=2)
+        tune(
+            team_settings,
+            E0,
+            "dixon_coles_dying",
+            DyingDixonColes(),
+            league,
+            2011,
+            n_trials=2,
+            validation_seasons=1,
+            workers=2,
+        )
     study = optuna.load_study(study_name="E0-dixon_coles_dying", storage=team_settings.optuna_storage)
     assert study.trials and {t.state for t in study.trials} == {TrialState.FAIL}
-    runs = [r for r in tune_runs(team_settings) if r.data.params.get("model_name") == "dixon_coles_dying"
-            or r.data.tags.get("study") == "E0-dixon_coles_dying"]
+    runs = [
+        r
+        for r in tune_runs(team_settings)
+        if r.data.params.get("model_name") == "dixon_coles_dying"
+        or r.data.tags.get("study") == "E0-dixon_coles_dying"
+    ]
     assert runs and {r.info.status for r in runs} == {"FAILED"}

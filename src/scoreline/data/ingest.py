@@ -22,7 +22,6 @@ from scoreline.data.sources import ResolvedSource, resolve
 from scoreline.data.store import MatchStore, Snapshot
 from scoreline.data.validation import RESULT_GRACE, validate
 
-
 COUNTS = ("rows", "results", "fixtures", "quarantined", "prices_removed")
 
 
@@ -34,7 +33,7 @@ class IngestReport:
     #: one row per source file: rows = results + fixtures + quarantined (rejected rows);
     #: prices_removed counts kept rows that lost a malformed market
     files: pd.DataFrame
-    quarantine: pd.DataFrame     # this run's quarantined rows
+    quarantine: pd.DataFrame  # this run's quarantined rows
     store_rows: dict[str, dict[str, int]]  # competition -> table -> rows in the store
     notes: tuple[str, ...] = field(default_factory=tuple)
     seconds: float = 0.0
@@ -78,42 +77,60 @@ def read_files(source: ResolvedSource, competitions: list[Competition]) -> tuple
     return reads, notes
 
 
-def _file_counts(rows: pd.DataFrame, results: pd.DataFrame, fixtures: pd.DataFrame,
-                 quarantine: pd.DataFrame) -> pd.DataFrame:
+def _file_counts(
+    rows: pd.DataFrame, results: pd.DataFrame, fixtures: pd.DataFrame, quarantine: pd.DataFrame
+) -> pd.DataFrame:
     files = rows.groupby("source_file", sort=True).agg(
         competition=("competition", lambda s: s.dropna().mode().iat[0] if s.notna().any() else ""),
         rows=("source_line", "size"),
     )
     rejected = quarantine["action"] == "row rejected"
-    for name, table in (("results", results), ("fixtures", fixtures),
-                        ("quarantined", quarantine.loc[rejected]),
-                        ("prices_removed", quarantine.loc[~rejected])):
+    for name, table in (
+        ("results", results),
+        ("fixtures", fixtures),
+        ("quarantined", quarantine.loc[rejected]),
+        ("prices_removed", quarantine.loc[~rejected]),
+    ):
         files[name] = table.groupby("source_file").size().reindex(files.index, fill_value=0)
     return files.reset_index().rename(columns={"source_file": "file"})
 
 
-def merge(old: Snapshot, results: pd.DataFrame, fixtures: pd.DataFrame, quarantine: pd.DataFrame,
-          files_read: set[str], today: pd.Timestamp) -> Snapshot:
+def merge(
+    old: Snapshot,
+    results: pd.DataFrame,
+    fixtures: pd.DataFrame,
+    quarantine: pd.DataFrame,
+    files_read: set[str],
+    today: pd.Timestamp,
+) -> Snapshot:
     """The store after this ingest: new rows replace same-id old rows, the rest is kept."""
-    all_results = pd.concat([old.results, results], ignore_index=True) \
-        .drop_duplicates("match_id", keep="last")
-    all_fixtures = pd.concat([old.fixtures, fixtures], ignore_index=True) \
-        .drop_duplicates("match_id", keep="last")
-    stale = all_fixtures["match_id"].isin(all_results["match_id"]) | \
-        (all_fixtures["date"] < today - RESULT_GRACE)
+    all_results = pd.concat([old.results, results], ignore_index=True).drop_duplicates(
+        "match_id", keep="last"
+    )
+    all_fixtures = pd.concat([old.fixtures, fixtures], ignore_index=True).drop_duplicates(
+        "match_id", keep="last"
+    )
+    stale = all_fixtures["match_id"].isin(all_results["match_id"]) | (
+        all_fixtures["date"] < today - RESULT_GRACE
+    )
     kept_quarantine = old.quarantine.loc[~old.quarantine["source_file"].isin(files_read)]
     all_quarantine = pd.concat([kept_quarantine, quarantine], ignore_index=True)
     order = ["competition", "date", "match_id"]
     return Snapshot(
         all_results.sort_values(order).reset_index(drop=True).astype(schema.COLUMNS),
         all_fixtures.loc[~stale].sort_values(order).reset_index(drop=True).astype(schema.COLUMNS),
-        all_quarantine.sort_values(["source_file", "source_line"]).reset_index(drop=True)
+        all_quarantine.sort_values(["source_file", "source_line"])
+        .reset_index(drop=True)
         .astype(schema.QUARANTINE_COLUMNS),
     )
 
 
-def ingest(settings: Settings, source: str | None = None, codes: list[str] | None = None,
-           today: pd.Timestamp | None = None) -> IngestReport:
+def ingest(
+    settings: Settings,
+    source: str | None = None,
+    codes: list[str] | None = None,
+    today: pd.Timestamp | None = None,
+) -> IngestReport:
     """Read, validate and store every configured competition (or ``codes``) from ``source``."""
     started = time.perf_counter()
     today = (today or pd.Timestamp.now()).normalize()
@@ -122,8 +139,11 @@ def ingest(settings: Settings, source: str | None = None, codes: list[str] | Non
     reads, notes = read_files(resolved, competitions)
     wanted = {c.code for c in competitions}
 
-    rows = pd.concat([r.frame for r in reads], ignore_index=True) if reads else \
-        schema.empty_matches().assign(problems=pd.Series(dtype="string"))
+    rows = (
+        pd.concat([r.frame for r in reads], ignore_index=True)
+        if reads
+        else schema.empty_matches().assign(problems=pd.Series(dtype="string"))
+    )
     if codes:  # a multi-league file (fixtures.csv) may hold other competitions
         rows = rows.loc[rows["competition"].isin(wanted) | rows["competition"].isna()]
     checked = validate(rows, today)
@@ -137,17 +157,29 @@ def ingest(settings: Settings, source: str | None = None, codes: list[str] | Non
         new = merge(old, results, fixtures, checked.quarantine, files_read, today)
         changed = new.content_hash() != old.content_hash()
         file_counts = _file_counts(rows, results, fixtures, checked.quarantine)
-        manifest = {"source": resolved.description, "ingested_at": pd.Timestamp.now(tz="UTC"),
-                    "files": file_counts.to_dict(orient="records")}
+        manifest = {
+            "source": resolved.description,
+            "ingested_at": pd.Timestamp.now(tz="UTC"),
+            "files": file_counts.to_dict(orient="records"),
+        }
         name = store.commit(new, manifest) if changed else old.name
     store_rows = {
-        comp: {"results": int((new.results["competition"] == comp).sum()),
-               "fixtures": int((new.fixtures["competition"] == comp).sum())}
+        comp: {
+            "results": int((new.results["competition"] == comp).sum()),
+            "fixtures": int((new.fixtures["competition"] == comp).sum()),
+        }
         for comp in sorted(set(new.results["competition"]) | set(new.fixtures["competition"]))
     }
-    return IngestReport(resolved.description, name, changed, file_counts, checked.quarantine,
-                        store_rows, tuple(resolved.notes) + tuple(notes),
-                        time.perf_counter() - started)
+    return IngestReport(
+        resolved.description,
+        name,
+        changed,
+        file_counts,
+        checked.quarantine,
+        store_rows,
+        tuple(resolved.notes) + tuple(notes),
+        time.perf_counter() - started,
+    )
 
 
 def save_report(report: IngestReport, folder: Path) -> Path:

@@ -63,8 +63,14 @@ def read_text_csv(path: Path, *, display: str, required: list[str], **kwargs) ->
                 # more fields than header names: pandas would silently drop or shift data
                 warnings.simplefilter("error", pd.errors.ParserWarning)
                 frame = pd.read_csv(
-                    path, dtype=str, keep_default_na=False, na_values=[""], index_col=False,
-                    skip_blank_lines=False, encoding=encoding, **kwargs,
+                    path,
+                    dtype=str,
+                    keep_default_na=False,
+                    na_values=[""],
+                    index_col=False,
+                    skip_blank_lines=False,
+                    encoding=encoding,
+                    **kwargs,
                 )
             break
         except UnicodeDecodeError:

@@ -56,7 +56,8 @@ ODDS_1X2_COLUMNS: dict[str, str] = {
 }
 ODDS_OU_COLUMNS: dict[str, str] = {
     f"odds_{m}_{side}25": "float64"
-    for m in ("b365", "avg", "avg_close", "pinnacle_close") for side in ("over", "under")
+    for m in ("b365", "avg", "avg_close", "pinnacle_close")
+    for side in ("over", "under")
 }
 
 #: American-sport lines (home perspective) and competition-specific extras
@@ -73,7 +74,11 @@ LINE_COLUMNS: dict[str, str] = {
 }
 
 COLUMNS: dict[str, str] = {
-    **CORE_COLUMNS, **STAT_COLUMNS, **ODDS_1X2_COLUMNS, **ODDS_OU_COLUMNS, **LINE_COLUMNS,
+    **CORE_COLUMNS,
+    **STAT_COLUMNS,
+    **ODDS_1X2_COLUMNS,
+    **ODDS_OU_COLUMNS,
+    **LINE_COLUMNS,
 }
 
 #: the quarantine table: where every rejected source row ends up, and why
@@ -119,8 +124,11 @@ def conform(frame: pd.DataFrame) -> pd.DataFrame:
                 col = numeric.where(numeric == np.round(numeric))
             out[name] = col.astype(dtype)
         else:
-            out[name] = pd.Series(pd.NA, index=frame.index, dtype=dtype) if dtype != "float64" \
+            out[name] = (
+                pd.Series(pd.NA, index=frame.index, dtype=dtype)
+                if dtype != "float64"
                 else pd.Series(np.nan, index=frame.index, dtype="float64")
+            )
     return out
 
 

@@ -29,8 +29,10 @@ class SourceUnavailable(SourceError):
     """No folder configured and the default URL is unreachable (no network)."""
 
 
-HINT = ("point Scoreline at a folder of CSVs: SCORELINE_DATA_SOURCE=/path/to/data "
-        "(or scoreline ingest --source /path/to/data)")
+HINT = (
+    "point Scoreline at a folder of CSVs: SCORELINE_DATA_SOURCE=/path/to/data "
+    "(or scoreline ingest --source /path/to/data)"
+)
 
 
 @dataclass(frozen=True)
@@ -55,9 +57,17 @@ def current_season(today: pd.Timestamp) -> int:
 def http_session(retries: int) -> requests.Session:
     """A session that retries reads, 5xx and 429 with backoff (a failed DNS lookup or refused
     connection is retried once, so "no network" is reported at once)."""
-    retry = Retry(total=None, connect=1, read=retries, status=retries, other=0,
-                  backoff_factor=0.5, status_forcelist=(429, 500, 502, 503, 504),
-                  allowed_methods=("GET", "HEAD"), raise_on_status=False)
+    retry = Retry(
+        total=None,
+        connect=1,
+        read=retries,
+        status=retries,
+        other=0,
+        backoff_factor=0.5,
+        status_forcelist=(429, 500, 502, 503, 504),
+        allowed_methods=("GET", "HEAD"),
+        raise_on_status=False,
+    )
     session = requests.Session()
     session.mount("http://", HTTPAdapter(max_retries=retry))
     session.mount("https://", HTTPAdapter(max_retries=retry))
@@ -78,7 +88,10 @@ def _fetch(session: requests.Session, url: str, dest: Path, timeout: float) -> i
 
 
 def download_football(
-    base_url: str, competitions: list[Competition], cache: Path, settings: Settings,
+    base_url: str,
+    competitions: list[Competition],
+    cache: Path,
+    settings: Settings,
     today: pd.Timestamp,
 ) -> ResolvedSource:
     """Download every season file of ``competitions`` into ``cache/soccer``.
@@ -124,8 +137,8 @@ def download_football(
 
 
 def _root_cause(err: BaseException) -> str:
-    while err.__context__ is not None or err.__cause__ is not None:
-        err = err.__cause__ or err.__context__
+    while (earlier := err.__cause__ or err.__context__) is not None:
+        err = earlier
     return str(err).split(": ", 1)[-1][:120]
 
 
@@ -142,16 +155,17 @@ def check_reachable(source: str, timeout_s: float = 5.0) -> None:
         raise SourceUnavailable(f"cannot reach {source.rstrip('/')} (timed out); {HINT}") from None
 
 
-def resolve(source: str, competitions: list[Competition], settings: Settings,
-            today: pd.Timestamp) -> ResolvedSource:
+def resolve(
+    source: str, competitions: list[Competition], settings: Settings, today: pd.Timestamp
+) -> ResolvedSource:
     """The local folder to read for ``source`` (a path, or a URL to download from)."""
     if is_url(source):
         football = [c for c in competitions if c.sport is Sport.FOOTBALL]
-        resolved = download_football(source, football, settings.cache_dir / "football-data",
-                                     settings, today)
+        resolved = download_football(source, football, settings.cache_dir / "football-data", settings, today)
         skipped = [c.code for c in competitions if c.sport is not Sport.FOOTBALL]
-        notes = resolved.notes + ((f"{', '.join(skipped)}: a URL source serves football only; "
-                                   f"{HINT}",) if skipped else ())
+        notes = resolved.notes + (
+            (f"{', '.join(skipped)}: a URL source serves football only; {HINT}",) if skipped else ()
+        )
         return ResolvedSource(resolved.root, resolved.description, notes, resolved.sports)
     root = Path(source).expanduser()
     if not root.is_dir():

@@ -21,10 +21,10 @@ import json
 import os
 import shutil
 import uuid
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import pandas as pd
@@ -51,8 +51,9 @@ class Snapshot:
             ordered = frame.sort_values(key).reset_index(drop=True) if len(frame) else frame
             floats = ordered.select_dtypes("float").columns
             # one bit pattern for 0.0 and NaN (-0.0 and sign-flipped NaN hash differently)
-            ordered = ordered.assign(**{c: np.where(ordered[c].isna(), np.nan, ordered[c] + 0.0)
-                                        for c in floats})
+            ordered = ordered.assign(
+                **{c: np.where(ordered[c].isna(), np.nan, ordered[c] + 0.0) for c in floats}
+            )
             digest.update(table.encode())
             digest.update(pd.util.hash_pandas_object(ordered, index=False).to_numpy().tobytes())
         return digest.hexdigest()
@@ -125,8 +126,12 @@ class MatchStore:
         try:
             for table in TABLES:
                 getattr(snapshot, table).to_parquet(staging / f"{table}.parquet", index=False)
-            manifest = {**manifest, "snapshot": name, "content_hash": content,
-                        "rows": {t: len(getattr(snapshot, t)) for t in TABLES}}
+            manifest = {
+                **manifest,
+                "snapshot": name,
+                "content_hash": content,
+                "rows": {t: len(getattr(snapshot, t)) for t in TABLES},
+            }
             (staging / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
             _fsync_dir(staging)
             os.replace(staging, self._snapshots / name)
@@ -142,8 +147,7 @@ class MatchStore:
         return name
 
     def _prune(self, keep: str) -> None:
-        names = sorted(p.name for p in self._snapshots.iterdir()
-                       if p.is_dir() and not p.name.startswith("."))
+        names = sorted(p.name for p in self._snapshots.iterdir() if p.is_dir() and not p.name.startswith("."))
         for old in names[:-KEEP_SNAPSHOTS]:
             if old != keep:
                 shutil.rmtree(self._snapshots / old, ignore_errors=True)

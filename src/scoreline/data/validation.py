@@ -21,8 +21,9 @@ from scoreline.data import schema
 ODDS_COLUMNS = list(schema.ODDS_1X2_COLUMNS) + list(schema.ODDS_OU_COLUMNS)
 #: one bookmaker's (or the market average's) 1X2 prices; best-of-market maxima are excluded
 #: from the overround check because their booksum is legitimately below 1
-TRIPLES = {m: [f"odds_{m}_{o}" for o in ("home", "draw", "away")]
-           for m in schema.FOOTBALL_MARKETS if m != "max"}
+TRIPLES = {
+    m: [f"odds_{m}_{o}" for o in ("home", "draw", "away")] for m in schema.FOOTBALL_MARKETS if m != "max"
+}
 #: how long a match may stay without a result before it is treated as cancelled/abandoned
 RESULT_GRACE = pd.Timedelta(days=3)
 
@@ -72,14 +73,21 @@ def match_schema(today: pd.Timestamp) -> pa.DataFrameSchema:
     A row failing it is rejected whole.
     """
     frame_checks = [
-        pa.Check(lambda f: f["home_team"] != f["away_team"], element_wise=False,
-                 error="same team twice (home_team == away_team)"),
+        pa.Check(
+            lambda f: f["home_team"] != f["away_team"],
+            element_wise=False,
+            error="same team twice (home_team == away_team)",
+        ),
         pa.Check(_both_or_neither_score, error="only one of home_score/away_score present"),
         pa.Check(_score_in_range, error="score above the competition's plausible maximum"),
-        pa.Check(lambda f: ~(f["home_score"].notna() & (f["date"] > today)).astype(bool),
-                 error=f"result dated in the future (after {today.date()})"),
-        pa.Check(lambda f: ~(f["home_score"].isna() & (f["date"] < today - RESULT_GRACE)).astype(bool),
-                 error="no result for a past match (cancelled or postponed)"),
+        pa.Check(
+            lambda f: ~(f["home_score"].notna() & (f["date"] > today)).astype(bool),
+            error=f"result dated in the future (after {today.date()})",
+        ),
+        pa.Check(
+            lambda f: ~(f["home_score"].isna() & (f["date"] < today - RESULT_GRACE)).astype(bool),
+            error="no result for a past match (cancelled or postponed)",
+        ),
     ]
     columns = {
         "match_id": pa.Column("string", nullable=False),
@@ -93,8 +101,9 @@ def match_schema(today: pd.Timestamp) -> pa.DataFrameSchema:
         "home_ht_score": pa.Column("Int64", pa.Check.ge(0), nullable=True),
         "away_ht_score": pa.Column("Int64", pa.Check.ge(0), nullable=True),
     }
-    return pa.DataFrameSchema(columns, checks=frame_checks, strict=False, coerce=False,
-                              name="canonical match table")
+    return pa.DataFrameSchema(
+        columns, checks=frame_checks, strict=False, coerce=False, name="canonical match table"
+    )
 
 
 def price_schemas() -> dict[tuple[str, ...], pa.DataFrameSchema]:
@@ -109,27 +118,40 @@ def price_schemas() -> dict[tuple[str, ...], pa.DataFrameSchema]:
     for market, cols in TRIPLES.items():
         groups[tuple(cols)] = pa.DataFrameSchema(
             {c: pa.Column("float64", odds, nullable=True) for c in cols},
-            checks=[pa.Check(lambda f, cols=cols: _overround_ok(f, cols),
-                             error=f"1X2 overround of {market} prices outside the sane range")])
-    for cols in ([f"odds_max_{o}" for o in ("home", "draw", "away")],
-                 *([f"odds_{m}_over25", f"odds_{m}_under25"]
-                   for m in ("b365", "avg", "avg_close", "pinnacle_close"))):
+            checks=[
+                pa.Check(
+                    lambda f, cols=cols: _overround_ok(f, cols),
+                    error=f"1X2 overround of {market} prices outside the sane range",
+                )
+            ],
+        )
+    for cols in (
+        [f"odds_max_{o}" for o in ("home", "draw", "away")],
+        *([f"odds_{m}_over25", f"odds_{m}_under25"] for m in ("b365", "avg", "avg_close", "pinnacle_close")),
+    ):
         groups[tuple(cols)] = pa.DataFrameSchema({c: pa.Column("float64", odds, nullable=True) for c in cols})
-    groups[("moneyline_home", "moneyline_away")] = pa.DataFrameSchema(checks=[
-        pa.Check(_moneyline_overround_ok, error="moneyline overround outside the sane range"),
-        pa.Check(lambda f: (f["moneyline_home"].isna() | (f["moneyline_home"].abs() >= 100))
-                 & (f["moneyline_away"].isna() | (f["moneyline_away"].abs() >= 100)),
-                 error="moneyline must be <= -100 or >= +100 (American odds)"),
-    ])
+    groups[("moneyline_home", "moneyline_away")] = pa.DataFrameSchema(
+        checks=[
+            pa.Check(_moneyline_overround_ok, error="moneyline overround outside the sane range"),
+            pa.Check(
+                lambda f: (
+                    (f["moneyline_home"].isna() | (f["moneyline_home"].abs() >= 100))
+                    & (f["moneyline_away"].isna() | (f["moneyline_away"].abs() >= 100))
+                ),
+                error="moneyline must be <= -100 or >= +100 (American odds)",
+            ),
+        ]
+    )
     groups[("total_line",)] = pa.DataFrameSchema(
-        {"total_line": pa.Column("float64", pa.Check.gt(0), nullable=True)})
+        {"total_line": pa.Column("float64", pa.Check.gt(0), nullable=True)}
+    )
     return groups
 
 
 @dataclass(frozen=True)
 class Validated:
-    kept: pd.DataFrame         # canonical columns, every row passed (bad markets removed)
-    quarantine: pd.DataFrame   # schema.QUARANTINE_COLUMNS: rejected rows and removed markets
+    kept: pd.DataFrame  # canonical columns, every row passed (bad markets removed)
+    quarantine: pd.DataFrame  # schema.QUARANTINE_COLUMNS: rejected rows and removed markets
 
 
 def _failure_reasons(frame: pd.DataFrame, checked: pa.DataFrameSchema) -> pd.Series:
@@ -145,8 +167,7 @@ def _failure_reasons(frame: pd.DataFrame, checked: pa.DataFrameSchema) -> pd.Ser
     check = cases["check"].astype(str)
     # column checks read "odds_b365_home: 0.0 fails greater_than(1.0)"; frame-level checks
     # carry their message as the check's name
-    text = np.where(frame_level, check,
-                    column + ": " + cases["failure_case"].astype(str) + " fails " + check)
+    text = np.where(frame_level, check, column + ": " + cases["failure_case"].astype(str) + " fails " + check)
     reasons = pd.Series(text, index=cases["index"].astype(int).to_numpy())
     return reasons.groupby(level=0).agg(lambda s: "; ".join(dict.fromkeys(s))).astype("string")
 
@@ -163,11 +184,15 @@ def validate(rows: pd.DataFrame, today: pd.Timestamp | None = None) -> Validated
     Duplicates keep their first occurrence; later copies are quarantined naming the first.
     """
     today = (today or pd.Timestamp.now()).normalize()
-    problems = rows["problems"].astype("string").fillna("") if "problems" in rows else \
-        pd.Series("", index=rows.index, dtype="string")
+    problems = (
+        rows["problems"].astype("string").fillna("")
+        if "problems" in rows
+        else pd.Series("", index=rows.index, dtype="string")
+    )
     frame = schema.conform(rows).reset_index(drop=True)
-    frame["match_id"] = schema.match_ids(frame["competition"], frame["date"],
-                                         frame["home_team"], frame["away_team"])
+    frame["match_id"] = schema.match_ids(
+        frame["competition"], frame["date"], frame["home_team"], frame["away_team"]
+    )
 
     rejected = _append(problems.reset_index(drop=True), _failure_reasons(frame, match_schema(today)))
     ok = rejected == ""
@@ -187,16 +212,18 @@ def validate(rows: pd.DataFrame, today: pd.Timestamp | None = None) -> Validated
 
     bad = rejected != ""
     noted = bad | (removed != "")
-    quarantine = pd.DataFrame({
-        "competition": frame.loc[noted, "competition"],
-        "source_file": frame.loc[noted, "source_file"],
-        "source_line": frame.loc[noted, "source_line"],
-        "action": np.where(bad[noted], "row rejected", "prices removed, row kept"),
-        "reason": _append(rejected, removed)[noted],
-        "date": frame.loc[noted, "date"].dt.strftime("%Y-%m-%d"),
-        "home_team": frame.loc[noted, "home_team"],
-        "away_team": frame.loc[noted, "away_team"],
-        "home_score": frame.loc[noted, "home_score"].astype("string"),
-        "away_score": frame.loc[noted, "away_score"].astype("string"),
-    }).astype(schema.QUARANTINE_COLUMNS)
+    quarantine = pd.DataFrame(
+        {
+            "competition": frame.loc[noted, "competition"],
+            "source_file": frame.loc[noted, "source_file"],
+            "source_line": frame.loc[noted, "source_line"],
+            "action": np.where(bad[noted], "row rejected", "prices removed, row kept"),
+            "reason": _append(rejected, removed)[noted],
+            "date": frame.loc[noted, "date"].dt.strftime("%Y-%m-%d"),
+            "home_team": frame.loc[noted, "home_team"],
+            "away_team": frame.loc[noted, "away_team"],
+            "home_score": frame.loc[noted, "home_score"].astype("string"),
+            "away_score": frame.loc[noted, "away_score"].astype("string"),
+        }
+    ).astype(schema.QUARANTINE_COLUMNS)
     return Validated(frame.loc[~bad].reset_index(drop=True), quarantine.reset_index(drop=True))

@@ -17,8 +17,20 @@ import pandas as pd
 
 from scoreline.models.base import OUTCOMES_2WAY, MatchModel, clone, outcome_index
 
-ID_COLUMNS = ("match_id", "competition", "season", "date", "home_team", "away_team",
-              "home_score", "away_score")
+ID_COLUMNS = (
+    "match_id",
+    "competition",
+    "season",
+    "date",
+    "home_team",
+    "away_team",
+    "home_score",
+    "away_score",
+)
+
+
+#: the span predicted between two refits
+Window = Literal["week", "month"]
 
 
 @dataclass(frozen=True)
@@ -34,7 +46,7 @@ class WalkForward:
 
     from_season: int = 2012
     to_season: int | None = None
-    window: Literal["week", "month"] = "week"
+    window: Window = "week"
     refit_every: int = 1
     warmup_days: int = 365
     train_days: int | None = None
@@ -65,8 +77,7 @@ def cut_offs(dates: pd.Series, start: pd.Timestamp, window: str) -> list[tuple[p
     if window == "week":
         edges = pd.date_range(start, last + pd.Timedelta(days=7), freq="7D")
     elif window == "month":
-        edges = pd.date_range(start.to_period("M").to_timestamp(), last + pd.offsets.MonthBegin(1),
-                              freq="MS")
+        edges = pd.date_range(start.to_period("M").to_timestamp(), last + pd.offsets.MonthBegin(1), freq="MS")
     else:
         raise ValueError(f"window must be 'week' or 'month', not {window!r}")
     sorted_dates = np.sort(dates.to_numpy(dtype="datetime64[ns]"))
@@ -74,8 +85,9 @@ def cut_offs(dates: pd.Series, start: pd.Timestamp, window: str) -> list[tuple[p
     return [(s, e) for s, e, n in zip(edges[:-1], edges[1:], counts) if n > 0]
 
 
-def walk_forward(matches: pd.DataFrame, models: dict[str, MatchModel], config: WalkForward,
-                 outcomes: tuple[str, ...]) -> BacktestResult:
+def walk_forward(
+    matches: pd.DataFrame, models: dict[str, MatchModel], config: WalkForward, outcomes: tuple[str, ...]
+) -> BacktestResult:
     """Predict every match from ``config.from_season`` on with every model, walking forward.
 
     ``matches``: played matches of one competition with any point-in-time feature columns
@@ -87,12 +99,11 @@ def walk_forward(matches: pd.DataFrame, models: dict[str, MatchModel], config: W
         in_range &= data["season"] <= config.to_season
     if not in_range.any():
         raise ValueError(f"no matches from season {config.from_season} on")
-    start = max(data.loc[in_range, "date"].min(),
-                data["date"].min() + pd.Timedelta(days=config.warmup_days))
+    start = max(data.loc[in_range, "date"].min(), data["date"].min() + pd.Timedelta(days=config.warmup_days))
     windows = cut_offs(data.loc[in_range & (data["date"] >= start), "date"], start, config.window)
 
     fitted: dict[str, MatchModel] = {}
-    fit_seconds = {name: 0.0 for name in models}
+    fit_seconds = dict.fromkeys(models, 0.0)
     blocks: list[pd.DataFrame] = []
     refits = 0
     for i, (cut, end) in enumerate(windows):

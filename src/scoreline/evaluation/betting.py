@@ -46,20 +46,32 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from scoreline.models.base import OUTCOMES_2WAY, OUTCOMES_3WAY
 from scoreline.features.market import DevigMethod, american_to_decimal, implied_probabilities
+from scoreline.models.base import OUTCOMES_2WAY, OUTCOMES_3WAY
 
 #: the pseudo price source for two-way sports: American moneylines converted to decimal odds
 MONEYLINE = "moneyline"
 #: per-bet table columns, in order
-BET_COLUMNS = ("date", "match_id", "outcome", "probability", "price", "expected_value", "stake",
-               "won", "return", "pnl", "bankroll_after", "clv")
+BET_COLUMNS = (
+    "date",
+    "match_id",
+    "outcome",
+    "probability",
+    "price",
+    "expected_value",
+    "stake",
+    "won",
+    "return",
+    "pnl",
+    "bankroll_after",
+    "clv",
+)
 
 
 class Staking(Enum):
     """How a bet's stake is sized."""
 
-    FLAT = "flat"    # a fixed fraction of the *starting* bankroll
+    FLAT = "flat"  # a fixed fraction of the *starting* bankroll
     KELLY = "kelly"  # a fraction of the Kelly stake, on the bankroll at the start of the date
 
 
@@ -102,8 +114,11 @@ class BettingPolicy:
     @property
     def label(self) -> str:
         """Short name for tables, e.g. ``flat 1% edge 0.02`` or ``0.25 Kelly edge 0.05``."""
-        sizing = f"flat {self.flat_stake:.0%}" if self.staking is Staking.FLAT \
+        sizing = (
+            f"flat {self.flat_stake:.0%}"
+            if self.staking is Staking.FLAT
             else f"{self.kelly_fraction:g} Kelly"
+        )
         return f"{sizing} edge {self.edge:g}"
 
 
@@ -160,9 +175,14 @@ def _require(frame: pd.DataFrame, columns: list[str]) -> None:
         raise KeyError(f"price table lacks {', '.join(missing)}")
 
 
-def simulate(predictions: pd.DataFrame, matches_prices: pd.DataFrame, model: str,
-             policy: BettingPolicy, price_source: str | None = None,
-             closing_source: str = "pinnacle_close") -> BettingResult:
+def simulate(
+    predictions: pd.DataFrame,
+    matches_prices: pd.DataFrame,
+    model: str,
+    policy: BettingPolicy,
+    price_source: str | None = None,
+    closing_source: str = "pinnacle_close",
+) -> BettingResult:
     """Bet ``model``'s forecasts at ``price_source``'s pre-closing prices under ``policy``.
 
     ``predictions``: a backtest's predictions (match_id, date, home_score, away_score,
@@ -181,10 +201,12 @@ def simulate(predictions: pd.DataFrame, matches_prices: pd.DataFrame, model: str
     prob_columns = [f"{model}_{o}" for o in outcomes]
     _require(predictions, prob_columns)
 
-    price_columns = [c for c in matches_prices.columns
-                     if c.startswith(("odds_", "moneyline_")) and c not in predictions]
-    frame = predictions.merge(matches_prices[["match_id", *price_columns]], on="match_id",
-                              how="left", validate="one_to_one")
+    price_columns = [
+        c for c in matches_prices.columns if c.startswith(("odds_", "moneyline_")) and c not in predictions
+    ]
+    frame = predictions.merge(
+        matches_prices[["match_id", *price_columns]], on="match_id", how="left", validate="one_to_one"
+    )
     frame = frame.sort_values(["date", "match_id"], kind="stable").reset_index(drop=True)
 
     probs = frame[prob_columns].to_numpy(dtype=float)
@@ -193,8 +215,12 @@ def simulate(predictions: pd.DataFrame, matches_prices: pd.DataFrame, model: str
     home = frame["home_score"].to_numpy(dtype=float)
     away = frame["away_score"].to_numpy(dtype=float)
     push = (observed < 0) & (len(outcomes) == 2) & (home == away)  # a two-way tie
-    usable = (np.isfinite(probs).all(axis=1) & np.isfinite(prices).all(axis=1)
-              & (prices > 1).all(axis=1) & ((observed >= 0) | push))
+    usable = (
+        np.isfinite(probs).all(axis=1)
+        & np.isfinite(prices).all(axis=1)
+        & (prices > 1).all(axis=1)
+        & ((observed >= 0) | push)
+    )
 
     # selection: pre-closing prices and model probabilities only
     idx, pick, ev = value_bets(probs, prices, usable, policy.edge)
@@ -206,20 +232,30 @@ def simulate(predictions: pd.DataFrame, matches_prices: pd.DataFrame, model: str
     stake, bankroll_after = stakes_and_bankroll(dates, ev / (price - 1.0), payout_per_unit, policy)
 
     clv = closing_line_value(frame, closing_source, outcomes, idx, pick, price)
-    bets = pd.DataFrame({
-        "date": frame["date"].to_numpy()[idx],
-        "match_id": frame["match_id"].to_numpy()[idx],
-        "outcome": np.asarray(outcomes, dtype=object)[pick],
-        "probability": prob, "price": price, "expected_value": ev, "stake": stake,
-        "won": won, "return": stake * payout_per_unit, "pnl": stake * (payout_per_unit - 1.0),
-        "bankroll_after": bankroll_after, "clv": clv,
-    }, columns=list(BET_COLUMNS))
+    bets = pd.DataFrame(
+        {
+            "date": frame["date"].to_numpy()[idx],
+            "match_id": frame["match_id"].to_numpy()[idx],
+            "outcome": np.asarray(outcomes, dtype=object)[pick],
+            "probability": prob,
+            "price": price,
+            "expected_value": ev,
+            "stake": stake,
+            "won": won,
+            "return": stake * payout_per_unit,
+            "pnl": stake * (payout_per_unit - 1.0),
+            "bankroll_after": bankroll_after,
+            "clv": clv,
+        },
+        columns=list(BET_COLUMNS),
+    )
     bets = bets.loc[bets["stake"] > 0].reset_index(drop=True)  # nothing staked after ruin
     return BettingResult(model, policy, source, bets, _summary(bets, policy, int(usable.sum())))
 
 
-def value_bets(probs: np.ndarray, prices: np.ndarray, usable: np.ndarray,
-               edge: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def value_bets(
+    probs: np.ndarray, prices: np.ndarray, usable: np.ndarray, edge: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The value rule: of each ``usable`` row, the outcome with the largest expected value
     ``p * price - 1`` (ties: the first), backed when that exceeds ``edge``. Returns the rows
     backed, the outcome column of each and its expected value."""
@@ -231,8 +267,9 @@ def value_bets(probs: np.ndarray, prices: np.ndarray, usable: np.ndarray,
     return rows, choice[rows], best[rows]
 
 
-def stakes_and_bankroll(dates: np.ndarray, kelly: np.ndarray, payout_per_unit: np.ndarray,
-                        policy: BettingPolicy) -> tuple[np.ndarray, np.ndarray]:
+def stakes_and_bankroll(
+    dates: np.ndarray, kelly: np.ndarray, payout_per_unit: np.ndarray, policy: BettingPolicy
+) -> tuple[np.ndarray, np.ndarray]:
     """Stakes and the running bankroll after each bet, bets sorted by date.
 
     ``kelly``: full-Kelly fraction per bet; ``payout_per_unit``: what one unit staked pays back.
@@ -258,8 +295,14 @@ def stakes_and_bankroll(dates: np.ndarray, kelly: np.ndarray, payout_per_unit: n
     return stake, after
 
 
-def closing_line_value(frame: pd.DataFrame, closing_source: str, outcomes: tuple[str, ...],
-                       idx: np.ndarray, pick: np.ndarray, price: np.ndarray) -> np.ndarray:
+def closing_line_value(
+    frame: pd.DataFrame,
+    closing_source: str,
+    outcomes: tuple[str, ...],
+    idx: np.ndarray,
+    pick: np.ndarray,
+    price: np.ndarray,
+) -> np.ndarray:
     """``price / (1 / q_close) - 1`` per bet, with q_close de-vigged multiplicatively."""
     columns = [f"odds_{closing_source}_{o}" for o in outcomes]
     if not all(c in frame for c in columns) or len(idx) == 0:
@@ -287,7 +330,7 @@ def _summary(bets: pd.DataFrame, policy: BettingPolicy, n_matches: int) -> dict[
     daily = bets.groupby("date", sort=True)["bankroll_after"].last().to_numpy()
     return {
         "n_matches": n_matches,
-        "n_bets": int(len(bets)),
+        "n_bets": len(bets),
         "staked": staked,
         "pnl": pnl,
         "roi": pnl / start,
@@ -303,8 +346,10 @@ def _summary(bets: pd.DataFrame, policy: BettingPolicy, n_matches: int) -> dict[
 
 def summary_table(results: dict[str, BettingResult]) -> pd.DataFrame:
     """One row per named result: model, price source, policy label and every summary figure."""
-    rows = [{"name": name, "model": r.model, "prices": r.price_source, "policy": r.policy.label,
-             **r.summary} for name, r in results.items()]
+    rows = [
+        {"name": name, "model": r.model, "prices": r.price_source, "policy": r.policy.label, **r.summary}
+        for name, r in results.items()
+    ]
     return pd.DataFrame(rows).set_index("name")
 
 

@@ -22,7 +22,7 @@ from scoreline.features.builder import competition_features
 from scoreline.models import catalog
 from scoreline.models.base import OUTCOMES_2WAY, OUTCOMES_3WAY, MatchModel
 from scoreline.models.dixon_coles import DixonColes, tune_decay
-from scoreline.tuning import tuned_params
+from scoreline.models.tuned import tuned_params
 
 #: default first evaluated season per competition (football: Pinnacle closing prices exist)
 DEFAULT_FROM_SEASON = {"NFL": 2005, "NBA": 2020, "CFB": 2021}  # NBA 2020 = 2020-21
@@ -41,7 +41,7 @@ class BacktestReport:
     def to_dict(self) -> dict:
         return {
             "competition": self.competition,
-            "matches": int(len(self.result.predictions)),
+            "matches": len(self.result.predictions),
             "refits": self.result.n_refits,
             "fit_seconds": {k: round(v, 2) for k, v in self.result.fit_seconds.items()},
             "seconds": round(self.seconds, 1),
@@ -60,8 +60,11 @@ def default_config(comp: Competition, from_season: int | None = None) -> WalkFor
     return WalkForward(from_season=first, window="week", train_days=8 * 365)
 
 
-def tune_on_past(data: pd.DataFrame, models: dict[str, MatchModel], config: WalkForward,
-                 ) -> dict[str, dict[str, float]]:
+def tune_on_past(
+    data: pd.DataFrame,
+    models: dict[str, MatchModel],
+    config: WalkForward,
+) -> dict[str, dict[str, float]]:
     """Tune hyper-parameters that the models leave to the data on matches *before* the first
     evaluated season only (Dixon-Coles' time decay), setting them on ``models`` in place.
     Models tuned by ``scoreline tune`` are not passed here."""
@@ -77,8 +80,10 @@ def tune_on_past(data: pd.DataFrame, models: dict[str, MatchModel], config: Walk
 
 
 #: the betting policies every backtest reports: flat 1 % stakes and quarter Kelly, 2 % edge
-POLICIES = (BettingPolicy(edge=0.02, staking=Staking.FLAT),
-            BettingPolicy(edge=0.02, staking=Staking.KELLY, kelly_fraction=0.25))
+POLICIES = (
+    BettingPolicy(edge=0.02, staking=Staking.FLAT),
+    BettingPolicy(edge=0.02, staking=Staking.KELLY, kelly_fraction=0.25),
+)
 
 
 def simulate_bets(result: BacktestResult, matches: pd.DataFrame, png: Path) -> pd.DataFrame:
@@ -86,8 +91,11 @@ def simulate_bets(result: BacktestResult, matches: pd.DataFrame, png: Path) -> p
     prices under :data:`POLICIES`; returns the summary table and draws the bankroll curves."""
     # a market row bet at its own book's prices can never find value; Pinnacle pre-closing
     # bet at Bet365's is the sanity row (it should beat the close)
-    bettable = [m for m in result.models
-                if (m != "base_rates" and not m.startswith("market_")) or m == "market_pinnacle"]
+    bettable = [
+        m
+        for m in result.models
+        if (m != "base_rates" and not m.startswith("market_")) or m == "market_pinnacle"
+    ]
     results = {}
     for model in bettable:
         for policy in POLICIES:
@@ -100,8 +108,13 @@ def simulate_bets(result: BacktestResult, matches: pd.DataFrame, png: Path) -> p
     return summary_table(results)
 
 
-def backtest_competition(settings: Settings, code: str, model_names: list[str] | None = None,
-                         config: WalkForward | None = None, out_dir: Path | None = None) -> BacktestReport:
+def backtest_competition(
+    settings: Settings,
+    code: str,
+    model_names: list[str] | None = None,
+    config: WalkForward | None = None,
+    out_dir: Path | None = None,
+) -> BacktestReport:
     """Walk-forward backtest of ``code`` with the named models (all by default) and the market."""
     started = time.perf_counter()
     comp = competition(code)
@@ -118,12 +131,15 @@ def backtest_competition(settings: Settings, code: str, model_names: list[str] |
     result = walk_forward(data, models, config, outcomes)
     scores = score(result, catalog.reference(comp))
 
-    folder = out_dir or settings.reports_path / "backtest" / code / pd.Timestamp.now().strftime("%Y%m%dT%H%M%S")
+    folder = out_dir or settings.reports_path / "backtest" / code / pd.Timestamp.now().strftime(
+        "%Y%m%dT%H%M%S"
+    )
     folder.mkdir(parents=True, exist_ok=True)
     result.predictions.to_parquet(folder / "predictions.parquet", index=False)
     scores.by_season.to_csv(folder / "by_season.csv")
-    reliability_diagram(result, folder / "reliability.png",
-                        [m for m in result.models if m not in ("base_rates",)])
+    reliability_diagram(
+        result, folder / "reliability.png", [m for m in result.models if m not in ("base_rates",)]
+    )
     betting = simulate_bets(result, matches, folder / "bankroll.png")
     report = BacktestReport(code, result, scores, folder, time.perf_counter() - started, tuned, betting)
     (folder / "scores.json").write_text(json.dumps(report.to_dict(), indent=2, default=str))

@@ -82,7 +82,7 @@ def summarise(probs: np.ndarray, outcome: np.ndarray) -> dict[str, float]:
         "log_loss": float(log_loss(probs, outcome).mean()),
         "brier": float(brier(probs, outcome).mean()),
         "accuracy": float(accuracy(probs, outcome).mean()),
-        "n": int(len(outcome)),
+        "n": len(outcome),
     }
 
 

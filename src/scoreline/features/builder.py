@@ -14,7 +14,9 @@ import pandas as pd
 from scoreline.config import Competition, Sport
 from scoreline.features.form import rolling_form
 from scoreline.features.odds import (
-    american_market_features, market_features, spread_sd_per_row,
+    american_market_features,
+    market_features,
+    spread_sd_per_row,
 )
 from scoreline.features.ratings import EloParams, elo_ratings, pi_ratings
 
@@ -89,12 +91,15 @@ def _market_blocks(
     matches: pd.DataFrame, closing: bool, spread_sd: float | np.ndarray | None
 ) -> list[pd.DataFrame]:
     blocks = []
-    football_prices = [c for c in matches.columns
-                       if c.startswith("odds_") and c.endswith(("_home", "_draw", "_away"))]
+    football_prices = [
+        c for c in matches.columns if c.startswith("odds_") and c.endswith(("_home", "_draw", "_away"))
+    ]
     if football_prices and matches[football_prices].notna().any().any():
-        sources = [s for s in ("b365", "pinnacle", "avg")
-                   if all(f"odds_{s}{'_close' if closing else ''}_{o}" in matches
-                          for o in ("home", "draw", "away"))]
+        sources = [
+            s
+            for s in ("b365", "pinnacle", "avg")
+            if all(f"odds_{s}{'_close' if closing else ''}_{o}" in matches for o in ("home", "draw", "away"))
+        ]
         blocks.append(market_features(matches, sources=sources, closing=closing))
     has_lines = "spread_home" in matches and matches["spread_home"].notna().any()
     if closing and has_lines:

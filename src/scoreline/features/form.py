@@ -68,8 +68,9 @@ def rolling_form(matches: pd.DataFrame, windows: Sequence[int] = (5, 10, 20)) ->
     rest = team_order.days_since_previous()
 
     sides = {"home": slice(0, n_matches), "away": slice(n_matches, None)}
-    out = {f"form_{side}_{key}": values[rows]
-           for side, rows in sides.items() for key, values in by_team.items()}
+    out = {
+        f"form_{side}_{key}": values[rows] for side, rows in sides.items() for key, values in by_team.items()
+    }
     out.update({f"rest_{side}": rest[rows] for side, rows in sides.items()})
     out.update(_head_to_head(matches, long))
     return pd.DataFrame(out, index=matches.index)
@@ -133,8 +134,11 @@ def _cumsum_from_zero(values: np.ndarray) -> np.ndarray:
 
 def _team_matches(matches: pd.DataFrame) -> dict[str, np.ndarray]:
     """The long team-match table: rows 0..n-1 are home sides, n..2n-1 away sides, as arrays."""
-    competition = (matches["competition"].astype("string").fillna("")
-                   if "competition" in matches else pd.Series("", index=matches.index))
+    competition = (
+        matches["competition"].astype("string").fillna("")
+        if "competition" in matches
+        else pd.Series("", index=matches.index)
+    )
     home_key = competition + "|" + matches["home_team"].astype("string")
     away_key = competition + "|" + matches["away_team"].astype("string")
     codes, _ = pd.factorize(pd.concat([home_key, away_key], ignore_index=True))
@@ -155,8 +159,7 @@ def _team_matches(matches: pd.DataFrame) -> dict[str, np.ndarray]:
         "gf": np.r_[home_score, away_score],
         "ga": np.r_[away_score, home_score],
         "shots": np.r_[_float(matches, "home_shots"), _float(matches, "away_shots")],
-        "sot": np.r_[_float(matches, "home_shots_on_target"),
-                     _float(matches, "away_shots_on_target")],
+        "sot": np.r_[_float(matches, "home_shots_on_target"), _float(matches, "away_shots_on_target")],
     }
 
 

@@ -147,9 +147,7 @@ def _power_exponent(inverse: np.ndarray) -> np.ndarray:
     n, n_outcomes = inverse.shape
     log_inverse = np.log(inverse)
     k_hi = np.log(n_outcomes) / -log_inverse.max(axis=1)
-    return _bisect_decreasing(
-        lambda e: np.exp(log_inverse * e[:, None]).sum(axis=1), np.zeros(n), k_hi
-    )
+    return _bisect_decreasing(lambda e: np.exp(log_inverse * e[:, None]).sum(axis=1), np.zeros(n), k_hi)
 
 
 def _shin_probabilities(weight: np.ndarray, z: np.ndarray) -> np.ndarray:

@@ -19,7 +19,11 @@ import numpy as np
 import pandas as pd
 
 from scoreline.features.market import (
-    DevigMethod, american_to_decimal, implied_probabilities, overround, spread_win_probability,
+    DevigMethod,
+    american_to_decimal,
+    implied_probabilities,
+    overround,
+    spread_win_probability,
 )
 
 FOOTBALL_OUTCOMES = ("home", "draw", "away")
@@ -33,7 +37,9 @@ def market_features(
     matches: pd.DataFrame,
     sources: Sequence[str] = ("b365", "pinnacle", "avg"),
     methods: Sequence[DevigMethod] = (
-        DevigMethod.MULTIPLICATIVE, DevigMethod.POWER, DevigMethod.SHIN,
+        DevigMethod.MULTIPLICATIVE,
+        DevigMethod.POWER,
+        DevigMethod.SHIN,
     ),
     closing: bool = False,
 ) -> pd.DataFrame:
@@ -86,13 +92,16 @@ def american_market_features(
     spread = _float(matches, "spread_home")
     moneylines = _moneyline_odds(matches)
     ml = implied_probabilities(moneylines)
-    return pd.DataFrame({
-        "mkt_spread_home_prob": spread_win_probability(spread, spread_sd),
-        "mkt_ml_home_prob": ml.probabilities[:, 0],
-        "mkt_ml_overround": ml.overround,
-        "mkt_total_line": _float(matches, "total_line"),
-        "mkt_spread_home": spread,
-    }, index=matches.index)
+    return pd.DataFrame(
+        {
+            "mkt_spread_home_prob": spread_win_probability(spread, spread_sd),
+            "mkt_ml_home_prob": ml.probabilities[:, 0],
+            "mkt_ml_overround": ml.overround,
+            "mkt_total_line": _float(matches, "total_line"),
+            "mkt_spread_home": spread,
+        },
+        index=matches.index,
+    )
 
 
 def market_probabilities(
@@ -134,10 +143,12 @@ def _odds_1x2(matches: pd.DataFrame, market: str) -> np.ndarray:
 
 
 def _moneyline_odds(matches: pd.DataFrame) -> np.ndarray:
-    return np.column_stack([
-        american_to_decimal(_float(matches, "moneyline_home")),
-        american_to_decimal(_float(matches, "moneyline_away")),
-    ])
+    return np.column_stack(
+        [
+            american_to_decimal(_float(matches, "moneyline_home")),
+            american_to_decimal(_float(matches, "moneyline_away")),
+        ]
+    )
 
 
 def _float(matches: pd.DataFrame, column: str) -> np.ndarray:

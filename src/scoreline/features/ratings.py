@@ -16,6 +16,7 @@ than per-element numpy indexing); 74,000 matches take a fraction of a second.
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass, field
 
@@ -179,9 +180,7 @@ def elo_ratings(matches: pd.DataFrame, params: EloParams = EloParams()) -> EloRe
         pending_team.clear()
         pending_delta.clear()
 
-    features = s.frame(
-        {"elo_home": out_home, "elo_away": out_away, "elo_home_expected": out_expected}
-    )
+    features = s.frame({"elo_home": out_home, "elo_away": out_away, "elo_home_expected": out_expected})
     ratings = {s.teams[t]: rating[t] for t in range(n_teams)}
     return EloResult(features, ratings, current_season)
 
@@ -210,6 +209,7 @@ def pi_expected_gd(home_rating, away_rating) -> np.ndarray:
     """Expected goal difference (goals, home minus away) from the home side's home rating and
     the away side's away rating: ``g(home) - g(away)`` with ``g(r) = sign(r) (10 ** (|r|/3) - 1)``.
     Vectorised; use with :attr:`PiResult.ratings` to rate fixtures."""
+
     def goals(r):
         r = np.asarray(r, dtype=float)
         return np.sign(r) * (_PI_BASE ** (np.abs(r) / _PI_SCALE) - 1.0)
@@ -336,7 +336,7 @@ class _Schedule:
             played=played.tolist(),
             neutral=neutral.tolist(),
             season=season,
-            days=list(zip(bounds[:-1], bounds[1:])),
+            days=list(itertools.pairwise(bounds)),
         )
 
     def day_season(self, start: int, stop: int) -> int | None:

@@ -11,12 +11,25 @@ import pandas as pd
 
 from scoreline.config import competition
 from scoreline.evaluation.betting import (
-    BettingPolicy, Staking, closing_line_value, decimal_prices, stakes_and_bankroll, value_bets,
+    BettingPolicy,
+    Staking,
+    closing_line_value,
+    decimal_prices,
+    stakes_and_bankroll,
+    value_bets,
 )
 from scoreline.promotion.policy import PRICE_SOURCES, Betting
 
-__all__ = ["BET_FIELDS", "bet_summary", "fixture_prices", "price_source", "propose_bets",
-           "settle_bets", "staking_policy", "summary_by_version"]
+__all__ = [
+    "BET_FIELDS",
+    "bet_summary",
+    "fixture_prices",
+    "price_source",
+    "propose_bets",
+    "settle_bets",
+    "staking_policy",
+    "summary_by_version",
+]
 
 #: what a proposed bet holds beyond the fixture's identity
 BET_FIELDS = ("outcome", "probability", "price", "expected_value", "kelly", "stake")
@@ -40,16 +53,25 @@ def fixture_prices(fixtures: pd.DataFrame, source: str, outcomes: tuple[str, ...
 def staking_policy(rules: Betting, bankroll: float, exposure_limit: float) -> BettingPolicy:
     """The backtest's :class:`BettingPolicy` for one matchday: sized on ``bankroll``, the day's
     new stakes together at most ``exposure_limit`` (units)."""
-    return BettingPolicy(edge=rules.edge, staking=Staking(rules.staking),
-                         kelly_fraction=rules.kelly_fraction, flat_stake=rules.flat_stake,
-                         max_stake_fraction=rules.max_stake_fraction,
-                         max_daily_exposure=min(1.0, exposure_limit / bankroll),
-                         starting_bankroll=bankroll)
+    return BettingPolicy(
+        edge=rules.edge,
+        staking=Staking(rules.staking),
+        kelly_fraction=rules.kelly_fraction,
+        flat_stake=rules.flat_stake,
+        max_stake_fraction=rules.max_stake_fraction,
+        max_daily_exposure=min(1.0, exposure_limit / bankroll),
+        starting_bankroll=bankroll,
+    )
 
 
-def propose_bets(forecasts: pd.DataFrame, outcomes: tuple[str, ...], rules: Betting,
-                 bankroll: float, staked_today: float = 0.0, open_stakes: float = 0.0
-                 ) -> pd.DataFrame:
+def propose_bets(
+    forecasts: pd.DataFrame,
+    outcomes: tuple[str, ...],
+    rules: Betting,
+    bankroll: float,
+    staked_today: float = 0.0,
+    open_stakes: float = 0.0,
+) -> pd.DataFrame:
     """At most one bet per forecast row: the outcome with the largest expected value
     ``p * price - 1`` when it exceeds ``rules.edge`` (ties: the first outcome).
 
@@ -66,21 +88,30 @@ def propose_bets(forecasts: pd.DataFrame, outcomes: tuple[str, ...], rules: Bett
     chosen, pick, ev = value_bets(probs, prices, usable, rules.edge)
     limit = min(rules.max_daily_exposure * bankroll - staked_today, bankroll - open_stakes)
     if not len(chosen) or bankroll <= 0 or limit <= 1e-12:
-        return forecasts.iloc[:0].assign(**{f: pd.Series(dtype=object if f == "outcome" else float)
-                                            for f in (*BET_FIELDS, "bankroll")})
+        return forecasts.iloc[:0].assign(
+            **{f: pd.Series(dtype=object if f == "outcome" else float) for f in (*BET_FIELDS, "bankroll")}
+        )
     price = prices[chosen, pick]
     kelly = ev / (price - 1.0)
     # one date: every bet of the day is sized together from the same bankroll
-    stake, _ = stakes_and_bankroll(np.zeros(len(chosen)), kelly, np.ones(len(chosen)),
-                                    staking_policy(rules, bankroll, limit))
+    stake, _ = stakes_and_bankroll(
+        np.zeros(len(chosen)), kelly, np.ones(len(chosen)), staking_policy(rules, bankroll, limit)
+    )
     bets = forecasts.iloc[chosen].assign(
-        outcome=np.asarray(outcomes, dtype=object)[pick], probability=probs[chosen, pick],
-        price=price, expected_value=ev, kelly=kelly, stake=stake, bankroll=bankroll)
+        outcome=np.asarray(outcomes, dtype=object)[pick],
+        probability=probs[chosen, pick],
+        price=price,
+        expected_value=ev,
+        kelly=kelly,
+        stake=stake,
+        bankroll=bankroll,
+    )
     return bets.loc[bets["stake"] > 0]
 
 
-def settle_bets(bets: pd.DataFrame, outcomes: tuple[str, ...],
-                closing_source: str = "pinnacle_close") -> pd.DataFrame:
+def settle_bets(
+    bets: pd.DataFrame, outcomes: tuple[str, ...], closing_source: str = "pinnacle_close"
+) -> pd.DataFrame:
     """Each bet's ``status`` (won / lost / push), ``pnl`` and closing-line value.
 
     ``bets``: ``outcome``, ``price``, ``stake``, ``home_score``, ``away_score`` and, where known,
@@ -104,8 +135,9 @@ def settle_bets(bets: pd.DataFrame, outcomes: tuple[str, ...],
     pick = np.array([outcomes.index(o) for o in backed], dtype=int)
     frame = bets.reset_index(drop=True)
     clv = closing_line_value(frame, closing_source, outcomes, np.arange(len(frame)), pick, price)
-    return pd.DataFrame({"status": status, "pnl": pnl, "clv": clv,
-                         "close_probability": (clv + 1.0) / price}, index=bets.index)
+    return pd.DataFrame(
+        {"status": status, "pnl": pnl, "clv": clv, "close_probability": (clv + 1.0) / price}, index=bets.index
+    )
 
 
 def bet_summary(bets: pd.DataFrame, starting_bankroll: float) -> dict[str, float]:
@@ -119,18 +151,25 @@ def bet_summary(bets: pd.DataFrame, starting_bankroll: float) -> dict[str, float
     clv = settled["clv"].to_numpy(np.float64)
     clv = clv[np.isfinite(clv)]
     return {
-        "n_bets": int(len(bets)), "n_open": int(len(bets) - len(settled)),
-        "n_settled": int(len(settled)), "open_stakes": float(bets["stake"].sum()) - staked,
-        "staked": staked, "pnl": pnl, "roi": pnl / starting_bankroll,
+        "n_bets": len(bets),
+        "n_open": int(len(bets) - len(settled)),
+        "n_settled": len(settled),
+        "open_stakes": float(bets["stake"].sum()) - staked,
+        "staked": staked,
+        "pnl": pnl,
+        "roi": pnl / starting_bankroll,
         "yield": pnl / staked if staked > 0 else float("nan"),
         "hit_rate": float((settled["status"] == "won").mean()) if len(settled) else float("nan"),
-        "n_clv": int(clv.size), "mean_clv": float(clv.mean()) if clv.size else float("nan"),
-        "starting_bankroll": starting_bankroll, "bankroll": starting_bankroll + pnl,
+        "n_clv": int(clv.size),
+        "mean_clv": float(clv.mean()) if clv.size else float("nan"),
+        "starting_bankroll": starting_bankroll,
+        "bankroll": starting_bankroll + pnl,
     }
 
 
 def summary_by_version(bets: pd.DataFrame, starting_bankroll: float) -> dict[str, dict[str, float]]:
     """:func:`bet_summary` per ``model_version`` (ROI still on the starting bankroll)."""
-    return {str(version): bet_summary(group, starting_bankroll)
-            for version, group in bets.groupby("model_version", sort=True)}
-
+    return {
+        str(version): bet_summary(group, starting_bankroll)
+        for version, group in bets.groupby("model_version", sort=True)
+    }

@@ -6,7 +6,7 @@ stake, and once played its scores, status (open / won / lost / push), P/L and cl
 value. ``matchday_predictions``: which stored prediction the matchday made for a fixture with
 a model version, so re-running a day reuses it instead of storing the forecast again.
 
-Same URL and engine as :class:`~scoreline.serving.store.PredictionStore` (its writer lock and
+Same URL and engine as :class:`~scoreline.predictions.store.PredictionStore` (its writer lock and
 IMMEDIATE transactions on SQLite); the tables are created when the book opens. No foreign key
 to ``predictions``: that table belongs to another metadata, and a bet outlives nothing there.
 """
@@ -14,22 +14,36 @@ to ``predictions``: that table belongs to another metadata, and a bet outlives n
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 import pandas as pd
 from sqlalchemy import (
-    Column, Date, DateTime, Float, Integer, MetaData, PrimaryKeyConstraint, String, Table,
-    UniqueConstraint, func, insert, select, tuple_,
+    Column,
+    Date,
+    DateTime,
+    Float,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    UniqueConstraint,
+    func,
+    insert,
+    select,
+    tuple_,
 )
 
-from scoreline.serving.store import MATCH_KEY, PredictionStore, match_key_columns, predictions_table
+from scoreline.predictions.store import PredictionStore
+from scoreline.predictions.tables import MATCH_KEY, match_key_columns, predictions_table
 
 __all__ = ["BetBook", "bets_table", "matchday_table"]
 
 metadata = MetaData()
 
 bets_table = Table(
-    "bets", metadata,
+    "bets",
+    metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     *match_key_columns(),
     #: the matchday (day) that proposed the bet, and when (UTC)
@@ -61,7 +75,8 @@ bets_table = Table(
 )
 
 matchday_table = Table(
-    "matchday_predictions", metadata,
+    "matchday_predictions",
+    metadata,
     *match_key_columns(),
     Column("model_version", String(64), nullable=False),
     Column("prediction_id", Integer, nullable=False),
@@ -90,15 +105,20 @@ class BetBook:
         found: dict[tuple, int] = {}
         with self.store.engine.connect() as conn:
             for start in range(0, len(wanted), 500):
-                chunk = wanted[start:start + 500]
-                rows = conn.execute(select(t.c.date, t.c.home_team, t.c.away_team, t.c.prediction_id)
-                                    .where(t.c.competition == code, t.c.model_version == model_version,
-                                           tuple_(t.c.date, t.c.home_team, t.c.away_team).in_(chunk)))
+                chunk = wanted[start : start + 500]
+                rows = conn.execute(
+                    select(t.c.date, t.c.home_team, t.c.away_team, t.c.prediction_id).where(
+                        t.c.competition == code,
+                        t.c.model_version == model_version,
+                        tuple_(t.c.date, t.c.home_team, t.c.away_team).in_(chunk),
+                    )
+                )
                 found.update({(r[0], r[1], r[2]): int(r[3]) for r in rows})
         return found
 
-    def bets(self, code: str | None = None, status: str | None = None,
-             placed_on: dt.date | None = None) -> pd.DataFrame:
+    def bets(
+        self, code: str | None = None, status: str | None = None, placed_on: dt.date | None = None
+    ) -> pd.DataFrame:
         """Stored bets (by id), dates as Timestamps."""
         t = bets_table
         query = select(t).order_by(t.c.id)
@@ -121,10 +141,15 @@ class BetBook:
         found: set[tuple] = set()
         with self.store.engine.connect() as conn:
             for start in range(0, len(keys), 500):
-                found |= {tuple(r) for r in conn.execute(
-                    select(t.c.date, t.c.home_team, t.c.away_team).where(
-                        t.c.competition == code,
-                        tuple_(t.c.date, t.c.home_team, t.c.away_team).in_(keys[start:start + 500])))}
+                found |= {
+                    tuple(r)
+                    for r in conn.execute(
+                        select(t.c.date, t.c.home_team, t.c.away_team).where(
+                            t.c.competition == code,
+                            tuple_(t.c.date, t.c.home_team, t.c.away_team).in_(keys[start : start + 500]),
+                        )
+                    )
+                }
         return found
 
     def fixtures_of(self, code: str) -> set[tuple[dt.date, str, str]]:
@@ -132,25 +157,39 @@ class BetBook:
         keys: set[tuple] = set()
         with self.store.engine.connect() as conn:
             for table in (predictions_table, bets_table):
-                keys |= {tuple(r) for r in conn.execute(
-                    select(table.c.date, table.c.home_team, table.c.away_team)
-                    .where(table.c.competition == code).distinct())}
+                keys |= {
+                    tuple(r)
+                    for r in conn.execute(
+                        select(table.c.date, table.c.home_team, table.c.away_team)
+                        .where(table.c.competition == code)
+                        .distinct()
+                    )
+                }
         return keys
 
     def exposure(self, code: str, day: dt.date) -> tuple[float, float, float]:
         """(settled P/L, stakes placed on ``day``, stakes of open bets) of ``code``, in units."""
         t = bets_table
         with self.store.engine.connect() as conn:
-            pnl = conn.execute(select(func.coalesce(func.sum(t.c.pnl), 0.0))
-                               .where(t.c.competition == code, t.c.status != "open")).scalar_one()
-            today = conn.execute(select(func.coalesce(func.sum(t.c.stake), 0.0))
-                                 .where(t.c.competition == code, t.c.placed_on == day)).scalar_one()
-            open_ = conn.execute(select(func.coalesce(func.sum(t.c.stake), 0.0))
-                                 .where(t.c.competition == code, t.c.status == "open")).scalar_one()
+            pnl = conn.execute(
+                select(func.coalesce(func.sum(t.c.pnl), 0.0)).where(
+                    t.c.competition == code, t.c.status != "open"
+                )
+            ).scalar_one()
+            today = conn.execute(
+                select(func.coalesce(func.sum(t.c.stake), 0.0)).where(
+                    t.c.competition == code, t.c.placed_on == day
+                )
+            ).scalar_one()
+            open_ = conn.execute(
+                select(func.coalesce(func.sum(t.c.stake), 0.0)).where(
+                    t.c.competition == code, t.c.status == "open"
+                )
+            ).scalar_one()
         return float(pnl), float(today), float(open_)
 
     # -- writes --------------------------------------------------------------------------------
-    def record(self, links: list[Mapping], bets: list[Mapping]) -> None:
+    def record(self, links: Sequence[Mapping], bets: Sequence[Mapping]) -> None:
         """Matchday links and new bets in one transaction (a fixture already bet is an error:
         the unique key refuses it and nothing is written)."""
         if not links and not bets:

@@ -20,19 +20,27 @@ from filelock import FileLock
 
 from scoreline.config import Settings, competition
 from scoreline.data.store import MatchStore
+from scoreline.forecasts.champion import champion_forecaster
+from scoreline.forecasts.forecaster import Forecaster, UnknownTeam
 from scoreline.matchday.bets import fixture_prices, price_source, propose_bets
 from scoreline.matchday.book import BET_COLUMNS, BetBook
-from scoreline.promotion.policy import Betting, load_policy
-from scoreline.serving.forecast import Forecaster, UnknownTeam
-from scoreline.serving.store import PredictionStore
+from scoreline.predictions.store import PredictionStore
+from scoreline.promotion.policy import Betting, PolicyError, load_policy
+from scoreline.promotion.promote import find_policy
 
-__all__ = ["MatchdayResult", "betting_rules", "calendar_day", "champion_forecaster",
-           "fixture_frame", "matchday_lock", "run_matchday"]
+__all__ = [
+    "MatchdayResult",
+    "betting_rules",
+    "calendar_day",
+    "fixture_frame",
+    "matchday_lock",
+    "run_matchday",
+]
 
 #: columns an explicit fixtures frame must have
 FIXTURE_COLUMNS = ("date", "home_team", "away_team")
 #: what a bet holds when placed (the rest is filled in when it settles)
-PLACED_COLUMNS = BET_COLUMNS[1:BET_COLUMNS.index("status") + 1]
+PLACED_COLUMNS = BET_COLUMNS[1 : BET_COLUMNS.index("status") + 1]
 
 
 @dataclass(frozen=True)
@@ -41,21 +49,29 @@ class MatchdayResult:
     day: dt.date
     model_name: str
     model_version: str
-    fixtures: int            # fixtures in the window
-    predicted: int           # forecasts stored by this run
-    reused: int              # fixtures already forecast by this champion version
-    bankroll: float          # starting bankroll + settled P/L, what the stakes were sized on
+    fixtures: int  # fixtures in the window
+    predicted: int  # forecasts stored by this run
+    reused: int  # fixtures already forecast by this champion version
+    bankroll: float  # starting bankroll + settled P/L, what the stakes were sized on
     forecasts: pd.DataFrame  # one row per fixture: the service's answer fields + prediction_id
-    bets: pd.DataFrame       # bets proposed by this run
+    bets: pd.DataFrame  # bets proposed by this run
     folder: Path | None
 
     def to_dict(self) -> dict:
-        return {"competition": self.competition, "day": self.day.isoformat(),
-                "model_name": self.model_name, "model_version": self.model_version,
-                "fixtures": self.fixtures, "predicted": self.predicted, "reused": self.reused,
-                "bets": int(len(self.bets)), "staked": float(self.bets["stake"].sum()),
-                "bankroll": self.bankroll, "report_dir": str(self.folder) if self.folder else None,
-                "proposed": json.loads(self.bets.to_json(orient="records", date_format="iso"))}
+        return {
+            "competition": self.competition,
+            "day": self.day.isoformat(),
+            "model_name": self.model_name,
+            "model_version": self.model_version,
+            "fixtures": self.fixtures,
+            "predicted": self.predicted,
+            "reused": self.reused,
+            "bets": len(self.bets),
+            "staked": float(self.bets["stake"].sum()),
+            "bankroll": self.bankroll,
+            "report_dir": str(self.folder) if self.folder else None,
+            "proposed": json.loads(self.bets.to_json(orient="records", date_format="iso")),
+        }
 
 
 def calendar_day(value: dt.date | str | None) -> dt.date:
@@ -70,31 +86,11 @@ def calendar_day(value: dt.date | str | None) -> dt.date:
 
 def betting_rules(settings: Settings) -> Betting:
     """The ``betting:`` section of the policy file (defaults without a file)."""
-    from scoreline.promotion.policy import PolicyError
-    from scoreline.promotion.promote import find_policy
-
     try:
         path = find_policy(settings)
     except PolicyError:
         return Betting()
     return load_policy(path).betting
-
-
-def champion_forecaster(settings: Settings, code: str) -> Forecaster:
-    """The forecaster of ``code``'s champion (what ``scoreline predict`` answers with)."""
-    import mlflow
-
-    from scoreline.promotion import champion_uri, champion_version
-    from scoreline.tracking import _prepare_store
-
-    version = champion_version(settings, code)
-    if version is None:
-        raise ValueError(f"{code} has no champion: run the weekly_training pipeline or "
-                         f"`scoreline promote --competition {code}` first")
-    mlflow.set_tracking_uri(_prepare_store(settings))
-    return Forecaster.from_pyfunc(mlflow.pyfunc.load_model(champion_uri(code)), competition=code,
-                                  model_name=version.tags.get("model_name", "?"),
-                                  version=str(version.version))
 
 
 def matchday_lock(settings: Settings, code: str) -> FileLock:
@@ -135,8 +131,10 @@ def fixture_frame(fixtures: pd.DataFrame, code: str) -> pd.DataFrame:
     twice = frame.duplicated(["date", "home_team", "away_team"]).to_numpy()
     if twice.any():
         row = int(np.flatnonzero(twice)[0])
-        raise ValueError(f"row {row}: {frame['home_team'][row]} v {frame['away_team'][row]} on "
-                         f"{frame['date'][row].date()} is listed twice")
+        raise ValueError(
+            f"row {row}: {frame['home_team'][row]} v {frame['away_team'][row]} on "
+            f"{frame['date'][row].date()} is listed twice"
+        )
     return frame
 
 
@@ -147,9 +145,13 @@ def _check_teams(forecaster: Forecaster, window: pd.DataFrame, matches: MatchSto
     if teams <= forecaster.known_teams:
         return
     snapshot = matches.load()
-    known = set(forecaster.known_teams).union(*(
-        set(table[side].astype(str)) for table in (snapshot.results, snapshot.fixtures)
-        for side in ("home_team", "away_team")))
+    known = set(forecaster.known_teams).union(
+        *(
+            set(table[side].astype(str))
+            for table in (snapshot.results, snapshot.fixtures)
+            for side in ("home_team", "away_team")
+        )
+    )
     for field in ("home_team", "away_team"):
         unknown = ~window[field].isin(known).to_numpy()
         if unknown.any():
@@ -161,17 +163,22 @@ def _check_teams(forecaster: Forecaster, window: pd.DataFrame, matches: MatchSto
 def _prediction_rows(table: pd.DataFrame, forecaster: Forecaster, now: dt.datetime) -> list[dict]:
     """What the service stores of each forecast: the answer's fields, prices, the detail and
     the features (:meth:`PredictionStore.record_predictions` rows)."""
+
     def number(value):
         return None if value is None or value != value else float(value)
 
     rows = []
     for record in table.to_dict(orient="records"):
-        row = {k: record[k] for k in ("competition", "model_name", "model_version", "home_team",
-                                      "away_team")}
-        row |= {"date": pd.Timestamp(record["date"]).date(), "neutral": bool(record["neutral"]),
-                "created_at": now, "features": record["features"],
-                "detail": {n: (record[n] if n == "top_scores" else number(record[n]))
-                           for n in forecaster.detail_names}}
+        row = {k: record[k] for k in ("competition", "model_name", "model_version", "home_team", "away_team")}
+        row |= {
+            "date": pd.Timestamp(record["date"]).date(),
+            "neutral": bool(record["neutral"]),
+            "created_at": now,
+            "features": record["features"],
+            "detail": {
+                n: (record[n] if n == "top_scores" else number(record[n])) for n in forecaster.detail_names
+            },
+        }
         for o in forecaster.outcomes:
             row[f"prob_{o}"] = float(record[f"prob_{o}"])
             row[f"price_{o}"] = number(record[f"price_{o}"])
@@ -179,23 +186,45 @@ def _prediction_rows(table: pd.DataFrame, forecaster: Forecaster, now: dt.dateti
     return rows
 
 
-def _bet_rows(proposed: pd.DataFrame, code: str, day: dt.date, now: dt.datetime,
-              source: str) -> list[dict]:
+def _bet_rows(proposed: pd.DataFrame, code: str, day: dt.date, now: dt.datetime, source: str) -> list[dict]:
     """``bets`` rows of the bets :func:`propose_bets` chose, open."""
-    return [{"competition": code, "date": pd.Timestamp(r.date).date(), "home_team": r.home_team,
-             "away_team": r.away_team, "placed_on": day, "placed_at": now,
-             "prediction_id": int(r.prediction_id), "model_name": r.model_name,
-             "model_version": str(r.model_version), "outcome": r.outcome,
-             "probability": float(r.probability), "price": float(r.price), "price_source": source,
-             "expected_value": float(r.expected_value), "kelly": float(r.kelly),
-             "stake": float(r.stake), "bankroll": float(r.bankroll), "status": "open"}
-            for r in proposed.itertuples(index=False)]
+    return [
+        {
+            "competition": code,
+            "date": pd.Timestamp(r.date).date(),
+            "home_team": r.home_team,
+            "away_team": r.away_team,
+            "placed_on": day,
+            "placed_at": now,
+            "prediction_id": int(r.prediction_id),
+            "model_name": r.model_name,
+            "model_version": str(r.model_version),
+            "outcome": r.outcome,
+            "probability": float(r.probability),
+            "price": float(r.price),
+            "price_source": source,
+            "expected_value": float(r.expected_value),
+            "kelly": float(r.kelly),
+            "stake": float(r.stake),
+            "bankroll": float(r.bankroll),
+            "status": "open",
+        }
+        for r in proposed.itertuples(index=False)
+    ]
 
 
-def run_matchday(settings: Settings, code: str, day: dt.date | str | None = None, days: int = 7,
-                 fixtures: pd.DataFrame | None = None, *, forecaster: Forecaster | None = None,
-                 rules: Betting | None = None, now: dt.datetime | None = None,
-                 write_report: bool = True) -> MatchdayResult:
+def run_matchday(
+    settings: Settings,
+    code: str,
+    day: dt.date | str | None = None,
+    days: int = 7,
+    fixtures: pd.DataFrame | None = None,
+    *,
+    forecaster: Forecaster | None = None,
+    rules: Betting | None = None,
+    now: dt.datetime | None = None,
+    write_report: bool = True,
+) -> MatchdayResult:
     """Forecast, store and bet ``code``'s fixtures dated ``day`` to ``day + days - 1``.
 
     ``fixtures``: the match store's fixtures table by default, else any frame with ``date``,
@@ -225,12 +254,19 @@ def run_matchday(settings: Settings, code: str, day: dt.date | str | None = None
     source = price_source(rules, code)
     prices = fixture_prices(window, source, outcomes)
     prices = np.where(np.isfinite(prices) & (prices > 1), prices, np.nan)  # else: no price, no bet
-    request = pd.DataFrame({
-        "home_team": window["home_team"].to_numpy(), "away_team": window["away_team"].to_numpy(),
-        "date": window["date"].to_numpy(),
-        "neutral": (window["neutral"].astype("boolean").fillna(False).to_numpy(bool)
-                    if "neutral" in window else False),
-        **{f"price_{o}": prices[:, j] for j, o in enumerate(outcomes)}})
+    request = pd.DataFrame(
+        {
+            "home_team": window["home_team"].to_numpy(),
+            "away_team": window["away_team"].to_numpy(),
+            "date": window["date"].to_numpy(),
+            "neutral": (
+                window["neutral"].astype("boolean").fillna(False).to_numpy(bool)
+                if "neutral" in window
+                else False
+            ),
+            **{f"price_{o}": prices[:, j] for j, o in enumerate(outcomes)},
+        }
+    )
     # a promoted club the champion has not seen is rated as the model rates newcomers
     table = forecaster.forecast(request, allow_unknown=True, features=True)
     keys = list(zip((d.date() for d in window["date"]), request["home_team"], request["away_team"]))
@@ -251,9 +287,18 @@ def run_matchday(settings: Settings, code: str, day: dt.date | str | None = None
             bankroll = rules.bankroll + pnl
             proposed = propose_bets(open_, outcomes, rules, bankroll, staked_today, open_stakes)
             bets = _bet_rows(proposed, code, day, now, source)
-            links = [{"competition": code, "date": keys[i][0], "home_team": keys[i][1],
-                      "away_team": keys[i][2], "model_version": forecaster.version,
-                      "prediction_id": ids[i], "placed_on": day} for i in new]
+            links = [
+                {
+                    "competition": code,
+                    "date": keys[i][0],
+                    "home_team": keys[i][1],
+                    "away_team": keys[i][2],
+                    "model_version": forecaster.version,
+                    "prediction_id": ids[i],
+                    "placed_on": day,
+                }
+                for i in new
+            ]
             book.record(links, bets)
             placed = book.bets(code, placed_on=day) if write_report else None
     finally:
@@ -263,11 +308,23 @@ def run_matchday(settings: Settings, code: str, day: dt.date | str | None = None
         folder = settings.reports_path / "matchday" / code / day.isoformat()
         folder.mkdir(parents=True, exist_ok=True)
         table.drop(columns=["top_scores", "features"], errors="ignore").to_csv(
-            folder / "forecasts.csv", index=False)
-        placed.to_csv(folder / "bets.csv", index=False)
-    result = MatchdayResult(code, day, forecaster.model_name, forecaster.version, len(window),
-                            len(new), len(keys) - len(new), bankroll, table,
-                            pd.DataFrame(bets, columns=list(PLACED_COLUMNS)), folder)
+            folder / "forecasts.csv", index=False
+        )
+        book_rows = placed if placed is not None else pd.DataFrame(columns=list(BET_COLUMNS))
+        book_rows.to_csv(folder / "bets.csv", index=False)
+    result = MatchdayResult(
+        code,
+        day,
+        forecaster.model_name,
+        forecaster.version,
+        len(window),
+        len(new),
+        len(keys) - len(new),
+        bankroll,
+        table,
+        pd.DataFrame(bets, columns=list(PLACED_COLUMNS)),
+        folder,
+    )
     if folder is not None:
         (folder / "summary.json").write_text(json.dumps(result.to_dict(), indent=2, default=str))
     return result

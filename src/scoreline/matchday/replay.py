@@ -29,29 +29,43 @@ import shutil
 import tempfile
 import time
 from collections import defaultdict
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Iterator
 
 import pandas as pd
 
 from scoreline.config import Settings, competition
 from scoreline.data import schema
 from scoreline.data.store import MatchStore, Snapshot
+from scoreline.evaluation.backtest import Window
+from scoreline.evaluation.competition import backtest_competition, default_config
+from scoreline.forecasts.champion import champion_forecaster
 from scoreline.matchday.bets import bet_summary, summary_by_version
 from scoreline.matchday.book import BetBook
-from scoreline.matchday.matchday import betting_rules, champion_forecaster, run_matchday
+from scoreline.matchday.matchday import betting_rules, run_matchday
 from scoreline.matchday.settle import run_settle
+from scoreline.models import catalog
+from scoreline.monitoring.monitor import monitor
+from scoreline.monitoring.policy import load_monitoring_policy
+from scoreline.predictions.store import PredictionStore
+from scoreline.promotion import CandidateError, promote
+from scoreline.promotion.policy import policy_path
 from scoreline.promotion.promote import find_policy
-from scoreline.serving.store import PredictionStore
+from scoreline.tracking.experiments import step_run
+from scoreline.tracking.logs import log_backtest, log_data_snapshot
+from scoreline.tracking.training import train_and_log
 
 __all__ = ["ReplayConfig", "ReplayResult", "replay", "snapshot_on"]
 
 #: columns a fixture does not have before kick-off
-RESULT_ONLY = tuple(c for c in schema.COLUMNS if c in (
-    "home_score", "away_score", "home_ht_score", "away_ht_score", *schema.STAT_COLUMNS)
-    or "_close_" in c)
+RESULT_ONLY = tuple(
+    c
+    for c in schema.COLUMNS
+    if c in ("home_score", "away_score", "home_ht_score", "away_ht_score", *schema.STAT_COLUMNS)
+    or "_close_" in c
+)
 STAGES = ("ingest", "settle", "matchday", "monitor", "retrain")
 
 
@@ -67,7 +81,7 @@ class ReplayConfig:
     monitor_every: int = 7
     models: tuple[str, ...] = ("elo", "dixon_coles")
     backtest_seasons: int = 1
-    window: str = "month"
+    window: Window = "month"
     #: seasons before the replayed one the replay's store holds (None: every stored season)
     history_seasons: int | None = None
 
@@ -75,8 +89,10 @@ class ReplayConfig:
         if self.days_ahead < 1:
             raise ValueError(f"days_ahead must be at least 1, got {self.days_ahead}")
         if self.history_seasons is not None and self.history_seasons < self.backtest_seasons + 1:
-            raise ValueError(f"history_seasons must cover the backtest: at least "
-                             f"{self.backtest_seasons + 1}, got {self.history_seasons}")
+            raise ValueError(
+                f"history_seasons must cover the backtest: at least "
+                f"{self.backtest_seasons + 1}, got {self.history_seasons}"
+            )
         for name in ("retrain_every", "monitor_every", "backtest_seasons"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
@@ -88,7 +104,7 @@ class ReplayConfig:
 class ReplayResult:
     summary: dict
     bets: pd.DataFrame
-    workspace: Path | None                # None when the throwaway workspace was removed
+    workspace: Path | None  # None when the throwaway workspace was removed
     promotions: list[dict] = field(default_factory=list)
     monitors: list[dict] = field(default_factory=list)
 
@@ -97,23 +113,35 @@ def snapshot_on(matches: pd.DataFrame, day: pd.Timestamp, days_ahead: int) -> Sn
     """The store as it stood on the morning of ``day``: results before it, the next
     ``days_ahead`` days' matches as fixtures without their result-only columns."""
     results = matches.loc[matches["date"] < day]
-    upcoming = matches.loc[(matches["date"] >= day)
-                           & (matches["date"] < day + pd.Timedelta(days=days_ahead))].copy()
+    upcoming = matches.loc[
+        (matches["date"] >= day) & (matches["date"] < day + pd.Timedelta(days=days_ahead))
+    ].copy()
     for column in RESULT_ONLY:
         if column in upcoming:
-            upcoming[column] = pd.Series(pd.NA if str(upcoming[column].dtype) in ("Int64", "boolean")
-                                         else float("nan"), index=upcoming.index,
-                                         dtype=upcoming[column].dtype)
-    return Snapshot(results.reset_index(drop=True), upcoming.reset_index(drop=True),
-                    schema.empty_quarantine())
+            upcoming[column] = pd.Series(
+                pd.NA if str(upcoming[column].dtype) in ("Int64", "boolean") else float("nan"),
+                index=upcoming.index,
+                dtype=upcoming[column].dtype,
+            )
+    return Snapshot(
+        results.reset_index(drop=True), upcoming.reset_index(drop=True), schema.empty_quarantine()
+    )
 
 
 def replay_settings(workspace: Path) -> Settings:
     """Settings with every store inside ``workspace`` (the caller's environment ignored)."""
-    return Settings(home=workspace, data_dir=workspace / "data", reports_dir=workspace / "reports",
-                    registry_dir=workspace / "registry", tracking_uri=None, prediction_store_url=None,
-                    optuna_storage=None, team_database_url=None, data_source=None,
-                    bentoml_dir=workspace / ".bentoml")
+    return Settings(
+        home=workspace,
+        data_dir=workspace / "data",
+        reports_dir=workspace / "reports",
+        registry_dir=workspace / "registry",
+        tracking_uri=None,
+        prediction_store_url=None,
+        optuna_storage=None,
+        team_database_url=None,
+        data_source=None,
+        bentoml_dir=workspace / ".bentoml",
+    )
 
 
 @contextmanager
@@ -132,7 +160,7 @@ def tracking_in(settings: Settings) -> Iterator[None]:
             os.environ.pop("MLFLOW_TRACKING_URI", None)
         else:
             os.environ["MLFLOW_TRACKING_URI"] = before
-        mlflow.set_tracking_uri(before)
+        mlflow.set_tracking_uri(before)  # type: ignore[arg-type]  # None unsets it
 
 
 def _commit(store: MatchStore, snapshot: Snapshot, day: pd.Timestamp) -> None:
@@ -142,50 +170,60 @@ def _commit(store: MatchStore, snapshot: Snapshot, day: pd.Timestamp) -> None:
 
 def _retrain(ws: Settings, code: str, config: ReplayConfig, day: pd.Timestamp) -> dict:
     """Train the candidates on the replay store, backtest them, promote through the gate."""
-    from scoreline.evaluation.competition import backtest_competition, default_config
-    from scoreline.promotion import CandidateError, promote
-    from scoreline.tracking import log_backtest, log_data_snapshot, step_run, train_and_log
-
     store = MatchStore(ws.store_dir)
     season = int(store.results(code)["season"].max())
     for model in config.models:
         train_and_log(ws, code, model)
-    walk = replace(default_config(competition(code), season - config.backtest_seasons),
-                   window=config.window)
+    walk = replace(default_config(competition(code), season - config.backtest_seasons), window=config.window)
     with step_run("", "backtest", code, ws) as run:
         log_data_snapshot(store, code)
-        report = backtest_competition(ws, code, list(config.models), walk,
-                                      ws.reports_path / "backtest" / code / f"{day.date()}")
+        report = backtest_competition(
+            ws, code, list(config.models), walk, ws.reports_path / "backtest" / code / f"{day.date()}"
+        )
         log_backtest(report)
     entry = {"day": str(day.date()), "backtest_run_id": run.info.run_id}
     try:
         result = promote(ws, code, backtest_run_id=run.info.run_id)
     except CandidateError as err:
         return entry | {"promoted": False, "model": None, "version": None, "failed": [str(err)]}
-    return entry | {"promoted": result.promoted, "model": result.model_name,
-                    "version": result.version, "champion": result.champion,
-                    "failed": [f"{r.rule} {r.metric}".strip() for r in result.gate.failures]}
+    return entry | {
+        "promoted": result.promoted,
+        "model": result.model_name,
+        "version": result.version,
+        "champion": result.champion,
+        "failed": [f"{r.rule} {r.metric}".strip() for r in result.gate.failures],
+    }
 
 
 def _monitor(ws: Settings, code: str, now: dt.datetime) -> dict:
-    from scoreline.monitoring import load_monitoring_policy, monitor
-    from scoreline.promotion.policy import policy_path
-
     days = load_monitoring_policy(policy_path(ws.registry_path)).current_days
     try:
         result = monitor(ws, code, since=now - dt.timedelta(days=days))
     except ValueError as err:  # nothing comparable yet
         return {"day": str(now.date()), "alerts": [], "note": str(err)}
     drift = result.summary.get("drift") or {}
-    return {"day": str(now.date()), "alerts": result.alerts, "drift_share": drift.get("share"),
-            "live": {k: v for k, v in result.summary["quality"]["live"].items()
-                     if isinstance(v, (int, float))}}
+    return {
+        "day": str(now.date()),
+        "alerts": result.alerts,
+        "drift_share": drift.get("share"),
+        "live": {k: v for k, v in result.summary["quality"]["live"].items() if isinstance(v, (int, float))},
+    }
 
 
-def _summary(ws: Settings, code: str, season: int, config: ReplayConfig, played: pd.DataFrame,
-             days: pd.DatetimeIndex, active: int, bankroll: float, promotions: list[dict],
-             monitors: list[dict], seconds: dict[str, float],
-             runs: dict[str, int]) -> tuple[dict, pd.DataFrame]:
+def _summary(
+    ws: Settings,
+    code: str,
+    season: int,
+    config: ReplayConfig,
+    played: pd.DataFrame,
+    days: pd.DatetimeIndex,
+    active: int,
+    bankroll: float,
+    promotions: list[dict],
+    monitors: list[dict],
+    seconds: dict[str, float],
+    runs: dict[str, int],
+) -> tuple[dict, pd.DataFrame]:
     """The replay's figures from its prediction store and bet book, and the bets."""
     store = PredictionStore(ws.prediction_store)
     try:
@@ -194,21 +232,35 @@ def _summary(ws: Settings, code: str, season: int, config: ReplayConfig, played:
     finally:
         store.close()
     return {
-        "competition": code, "season": season, "first_day": str(days[0].date()),
-        "last_day": str(days[-1].date()), "days": len(days), "active_days": active,
-        "matches": int(len(played)), "config": asdict(config), "predictions": int(len(predicted)),
-        "predicted_matches": int(len(predicted[["date", "home_team", "away_team"]].drop_duplicates())),
+        "competition": code,
+        "season": season,
+        "first_day": str(days[0].date()),
+        "last_day": str(days[-1].date()),
+        "days": len(days),
+        "active_days": active,
+        "matches": len(played),
+        "config": asdict(config),
+        "predictions": len(predicted),
+        "predicted_matches": len(predicted[["date", "home_team", "away_team"]].drop_duplicates()),
         "settled_predictions": int(predicted["outcome"].notna().sum()),
-        **bet_summary(bets, bankroll), "by_version": summary_by_version(bets, bankroll),
+        **bet_summary(bets, bankroll),
+        "by_version": summary_by_version(bets, bankroll),
         "promotions_accepted": sum(p["promoted"] for p in promotions),
         "promotions_rejected": sum(not p["promoted"] for p in promotions),
-        "monitor_runs": len(monitors), "monitor_alerts": sum(len(m["alerts"]) for m in monitors),
-        "seconds": {s: round(seconds[s], 2) for s in STAGES}, "runs": {s: runs[s] for s in STAGES},
+        "monitor_runs": len(monitors),
+        "monitor_alerts": sum(len(m["alerts"]) for m in monitors),
+        "seconds": {s: round(seconds[s], 2) for s in STAGES},
+        "runs": {s: runs[s] for s in STAGES},
     }, bets
 
 
-def replay(settings: Settings, code: str, season: int, config: ReplayConfig = ReplayConfig(),
-           workspace: Path | None = None) -> ReplayResult:
+def replay(
+    settings: Settings,
+    code: str,
+    season: int,
+    config: ReplayConfig = ReplayConfig(),
+    workspace: Path | None = None,
+) -> ReplayResult:
     """Replay ``season`` of ``code`` from ``settings``' match store (see the module notes).
 
     ``workspace``: where the replay's stores live (kept); default a temporary folder removed at
@@ -216,8 +268,6 @@ def replay(settings: Settings, code: str, season: int, config: ReplayConfig = Re
     accepted and rejected, monitor alerts, seconds per stage) is also written with the bets to
     ``settings.reports_path / "replay" / code / season``.
     """
-    from scoreline.models import catalog
-
     code = competition(code).code
     started = time.perf_counter()
     known = catalog.models(competition(code))
@@ -228,14 +278,16 @@ def replay(settings: Settings, code: str, season: int, config: ReplayConfig = Re
     played = matches.loc[matches["season"] == season]
     if played.empty:
         seasons = sorted(int(s) for s in matches["season"].dropna().unique())
-        raise ValueError(f"season {season} of {code} is not in the match store "
-                         f"(stored: {seasons[0] if seasons else '-'}..{seasons[-1] if seasons else '-'})")
+        raise ValueError(
+            f"season {season} of {code} is not in the match store "
+            f"(stored: {seasons[0] if seasons else '-'}..{seasons[-1] if seasons else '-'})"
+        )
     if (matches["season"] < season).sum() == 0:
         raise ValueError(f"no {code} results before season {season} to train the first champion on")
     oldest = season - config.history_seasons if config.history_seasons else matches["season"].min()
     matches = matches.loc[matches["season"].between(oldest, season)].sort_values(["date", "match_id"])
     throwaway = workspace is None
-    folder = Path(tempfile.mkdtemp(prefix="scoreline-replay-")) if throwaway else Path(workspace)
+    folder = Path(tempfile.mkdtemp(prefix="scoreline-replay-")) if workspace is None else workspace
     ws = replay_settings(folder.resolve())
     ws.registry_path.mkdir(parents=True, exist_ok=True)
     shutil.copy(find_policy(settings), ws.registry_path / "policy.yaml")
@@ -271,16 +323,27 @@ def replay(settings: Settings, code: str, season: int, config: ReplayConfig = Re
                 if forecaster is None:  # the first champion, from the seasons before
                     promotions.append(timed("retrain", _retrain, ws, code, config, day))
                     if not promotions[-1]["promoted"]:
-                        raise ValueError(f"the first champion was rejected on {day.date()}: "
-                                         f"{', '.join(promotions[-1]['failed'])}")
+                        raise ValueError(
+                            f"the first champion was rejected on {day.date()}: "
+                            f"{', '.join(promotions[-1]['failed'])}"
+                        )
                     forecaster = champion_forecaster(ws, code)
                     fixtures_changed = True
                 active += results_changed or fixtures_changed
                 if results_changed:
                     timed("settle", run_settle, ws, code, day=day.date(), rules=rules)
                 if fixtures_changed and day <= last:
-                    timed("matchday", run_matchday, ws, code, day.date(), config.days_ahead,
-                          forecaster=forecaster, rules=rules, now=now)
+                    timed(
+                        "matchday",
+                        run_matchday,
+                        ws,
+                        code,
+                        day.date(),
+                        config.days_ahead,
+                        forecaster=forecaster,
+                        rules=rules,
+                        now=now,
+                    )
                 if config.monitor_every and day >= next_monitor:
                     monitors.append(timed("monitor", _monitor, ws, code, now))
                     next_monitor += pd.Timedelta(days=config.monitor_every)
@@ -290,15 +353,30 @@ def replay(settings: Settings, code: str, season: int, config: ReplayConfig = Re
                     if promotions[-1]["promoted"]:
                         forecaster = champion_forecaster(ws, code)
                         upcoming = None  # the new champion forecasts tomorrow's window
-        summary, bets = _summary(ws, code, season, config, played, days, active, rules.bankroll,
-                                 promotions, monitors, seconds, runs)
-        summary |= {"wall_seconds": round(time.perf_counter() - started, 2),
-                    "workspace": None if throwaway else str(folder)}
+        summary, bets = _summary(
+            ws,
+            code,
+            season,
+            config,
+            played,
+            days,
+            active,
+            rules.bankroll,
+            promotions,
+            monitors,
+            seconds,
+            runs,
+        )
+        summary |= {
+            "wall_seconds": round(time.perf_counter() - started, 2),
+            "workspace": None if throwaway else str(folder),
+        }
         out = settings.reports_path / "replay" / code / str(season)
         out.mkdir(parents=True, exist_ok=True)
         bets.to_csv(out / "bets.csv", index=False)
-        (out / "summary.json").write_text(json.dumps(
-            summary | {"promotions": promotions, "monitors": monitors}, indent=2, default=str))
+        (out / "summary.json").write_text(
+            json.dumps(summary | {"promotions": promotions, "monitors": monitors}, indent=2, default=str)
+        )
         summary["report_dir"] = str(out)
         return ReplayResult(summary, bets, None if throwaway else folder, promotions, monitors)
     finally:

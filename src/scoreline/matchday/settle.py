@@ -20,8 +20,8 @@ from scoreline.data.store import MatchStore
 from scoreline.matchday.bets import bet_summary, settle_bets, summary_by_version
 from scoreline.matchday.book import BetBook
 from scoreline.matchday.matchday import betting_rules, calendar_day, matchday_lock
+from scoreline.predictions.store import PredictionStore
 from scoreline.promotion.policy import Betting
-from scoreline.serving.store import PredictionStore
 
 __all__ = ["SettleResult", "result_frame", "run_settle"]
 
@@ -33,18 +33,24 @@ RESULT_COLUMNS = (*MATCH, "home_score", "away_score")
 class SettleResult:
     competition: str
     day: dt.date
-    results_recorded: int            # new or corrected results in the prediction store
-    predictions: dict[str, int]      # PredictionStore.settle counts
-    bets_settled: int                # bets (re)settled by this run
-    summary: dict[str, float]        # bet_summary to date
+    results_recorded: int  # new or corrected results in the prediction store
+    predictions: dict[str, int]  # PredictionStore.settle counts
+    bets_settled: int  # bets (re)settled by this run
+    summary: dict[str, float]  # bet_summary to date
     by_version: dict[str, dict[str, float]]
     folder: Path | None
 
     def to_dict(self) -> dict:
-        return {"competition": self.competition, "day": self.day.isoformat(),
-                "results_recorded": self.results_recorded, "predictions": self.predictions,
-                "bets_settled": self.bets_settled, **self.summary, "by_version": self.by_version,
-                "report_dir": str(self.folder) if self.folder else None}
+        return {
+            "competition": self.competition,
+            "day": self.day.isoformat(),
+            "results_recorded": self.results_recorded,
+            "predictions": self.predictions,
+            "bets_settled": self.bets_settled,
+            **self.summary,
+            "by_version": self.by_version,
+            "report_dir": str(self.folder) if self.folder else None,
+        }
 
 
 def result_frame(results: pd.DataFrame) -> pd.DataFrame:
@@ -69,9 +75,15 @@ def result_frame(results: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def run_settle(settings: Settings, code: str, results: pd.DataFrame | None = None,
-               day: dt.date | str | None = None, *, rules: Betting | None = None,
-               write_report: bool = True) -> SettleResult:
+def run_settle(
+    settings: Settings,
+    code: str,
+    results: pd.DataFrame | None = None,
+    day: dt.date | str | None = None,
+    *,
+    rules: Betting | None = None,
+    write_report: bool = True,
+) -> SettleResult:
     """Settle ``code``'s predictions and bets on ``results`` (default: the match store's).
 
     Only results of fixtures with a stored prediction or bet are recorded. A bet's closing-line
@@ -96,36 +108,73 @@ def run_settle(settings: Settings, code: str, results: pd.DataFrame | None = Non
             keys["date"] = pd.to_datetime(keys["date"])
             wanted = frame.merge(keys, on=list(MATCH), how="inner")
             recorded = store.record_results(
-                [{"competition": code, "date": r.date.date(), "home_team": r.home_team,
-                  "away_team": r.away_team, "home_score": int(r.home_score),
-                  "away_score": int(r.away_score)} for r in wanted.itertuples(index=False)])
+                [
+                    {
+                        "competition": code,
+                        "date": r.date.date(),
+                        "home_team": r.home_team,
+                        "away_team": r.away_team,
+                        "home_score": int(r.home_score),
+                        "away_score": int(r.away_score),
+                    }
+                    for r in wanted.itertuples(index=False)
+                ]
+            )
             predictions = store.settle()
             bets = book.bets(code)
             played = store.results(code)[[*MATCH, "home_score", "away_score"]]
             due = bets.rename(columns={"home_score": "was_home", "away_score": "was_away"}).merge(
-                played, on=list(MATCH), how="inner")
-            due = due.loc[(due["status"] == "open") | (due["was_home"] != due["home_score"])
-                          | (due["was_away"] != due["away_score"])]
+                played, on=list(MATCH), how="inner"
+            )
+            due = due.loc[
+                (due["status"] == "open")
+                | (due["was_home"] != due["home_score"])
+                | (due["was_away"] != due["away_score"])
+            ]
             if len(due):
                 prices = wanted[[*MATCH, *(c for c in closing if c in wanted)]]
                 due = due.merge(prices, on=list(MATCH), how="left")
                 settled = settle_bets(due, outcomes, rules.closing_source)
                 for name in ("clv", "close_probability"):  # results without prices keep the known close
-                    settled[name] = settled[name].where(np.isfinite(settled[name]),
-                                                        pd.to_numeric(due[name]).to_numpy())
-                book.update_settlements([
-                    {"id": int(i), "home_score": int(h), "away_score": int(a), "status": s,
-                     "pnl": float(p), "clv": None if not np.isfinite(c) else float(c),
-                     "close_probability": None if not np.isfinite(q) else float(q), "settled_at": now}
-                    for i, h, a, s, p, c, q in zip(due["id"], due["home_score"], due["away_score"],
-                                                   settled["status"], settled["pnl"], settled["clv"],
-                                                   settled["close_probability"])])
+                    settled[name] = settled[name].where(
+                        np.isfinite(settled[name]), pd.to_numeric(due[name]).to_numpy()
+                    )
+                book.update_settlements(
+                    [
+                        {
+                            "id": int(i),
+                            "home_score": int(h),
+                            "away_score": int(a),
+                            "status": s,
+                            "pnl": float(p),
+                            "clv": None if not np.isfinite(c) else float(c),
+                            "close_probability": None if not np.isfinite(q) else float(q),
+                            "settled_at": now,
+                        }
+                        for i, h, a, s, p, c, q in zip(
+                            due["id"],
+                            due["home_score"],
+                            due["away_score"],
+                            settled["status"],
+                            settled["pnl"],
+                            settled["clv"],
+                            settled["close_probability"],
+                        )
+                    ]
+                )
             bets = book.bets(code)
     finally:
         store.close()
-    result = SettleResult(code, day, recorded, predictions, int(len(due)),
-                          bet_summary(bets, rules.bankroll), summary_by_version(bets, rules.bankroll),
-                          None)
+    result = SettleResult(
+        code,
+        day,
+        recorded,
+        predictions,
+        len(due),
+        bet_summary(bets, rules.bankroll),
+        summary_by_version(bets, rules.bankroll),
+        None,
+    )
     if write_report:
         folder = settings.reports_path / "settle" / code / day.isoformat()
         folder.mkdir(parents=True, exist_ok=True)

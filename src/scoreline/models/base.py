@@ -11,7 +11,7 @@ Because models inherit :class:`sklearn.base.BaseEstimator`, ``get_params``/``set
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import ClassVar, Self
+from typing import Self
 
 import numpy as np
 import pandas as pd
@@ -19,8 +19,16 @@ from sklearn.base import BaseEstimator, clone
 
 from scoreline.models.scores import ScoreGrid
 
-__all__ = ["OUTCOMES_2WAY", "OUTCOMES_3WAY", "GoalModel", "MatchModel", "clone", "neutral_venue",
-           "outcome_index", "played_scores"]
+__all__ = [
+    "OUTCOMES_2WAY",
+    "OUTCOMES_3WAY",
+    "GoalModel",
+    "MatchModel",
+    "clone",
+    "neutral_venue",
+    "outcome_index",
+    "played_scores",
+]
 
 OUTCOMES_3WAY = ("home", "draw", "away")
 OUTCOMES_2WAY = ("home", "away")
@@ -33,7 +41,11 @@ class MatchModel(BaseEstimator, ABC):
     three-way football, ``("home", "away")`` for sports without draws.
     """
 
-    outcomes: ClassVar[tuple[str, ...]]
+    @property
+    def outcomes(self) -> tuple[str, ...]:
+        """The outcome order of :meth:`predict_proba`'s columns (a class attribute or a
+        property of the parameters in subclasses)."""
+        raise NotImplementedError
 
     @abstractmethod
     def fit(self, matches: pd.DataFrame) -> Self:
@@ -47,7 +59,7 @@ class MatchModel(BaseEstimator, ABC):
 class GoalModel(MatchModel):
     """A model of the joint score distribution; outcome probabilities follow from it."""
 
-    outcomes: ClassVar[tuple[str, ...]] = OUTCOMES_3WAY
+    outcomes = OUTCOMES_3WAY
 
     @abstractmethod
     def predict_scores(self, fixtures: pd.DataFrame) -> ScoreGrid:
@@ -82,7 +94,5 @@ def played_scores(matches: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     home, away = matches["home_score"], matches["away_score"]
     missing = home.isna() | away.isna()
     if missing.any():
-        raise ValueError(
-            f"fit needs played matches: {int(missing.sum())} row(s) have no score"
-        )
+        raise ValueError(f"fit needs played matches: {int(missing.sum())} row(s) have no score")
     return home.to_numpy(dtype=np.int64), away.to_numpy(dtype=np.int64)

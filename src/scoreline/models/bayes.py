@@ -54,8 +54,7 @@ from scoreline.config import find_workspace
 from scoreline.models.base import GoalModel, neutral_venue, played_scores
 from scoreline.models.scores import ScoreGrid
 
-__all__ = ["STORED_DRAWS", "BayesianGoalModel", "ConvergenceError", "Inference",
-           "pytensor_compiledir"]
+__all__ = ["STORED_DRAWS", "BayesianGoalModel", "ConvergenceError", "Inference", "pytensor_compiledir"]
 
 #: posterior draws kept after a fit (thinned evenly) and averaged over in predictions
 STORED_DRAWS = 500
@@ -222,7 +221,8 @@ class BayesianGoalModel(GoalModel):
 
         self.teams_ = design.teams
         self.posterior_ = {
-            "attack": draws["attack"][:, -1], "defence": draws["defence"][:, -1],
+            "attack": draws["attack"][:, -1],
+            "defence": draws["defence"][:, -1],
             **{name: draws[name] for name in (*_SCALARS, *_WALKS) if name in draws},
         }
         self.attack_ = self.posterior_["attack"].mean(axis=0)
@@ -265,9 +265,16 @@ class BayesianGoalModel(GoalModel):
             when = pd.to_datetime(matches["date"]).to_numpy(dtype="datetime64[ns]")
             weight = np.exp(-self.xi * (when.max() - when) / np.timedelta64(1, "D"))
         return _Design(
-            home=home, away=away, season=season, x=x, y=y,
-            at_home=(~neutral_venue(matches)).astype(np.float64), weight=weight,
-            teams=teams, seasons=seasons, centring=present / present.sum(axis=1, keepdims=True),
+            home=home,
+            away=away,
+            season=season,
+            x=x,
+            y=y,
+            at_home=(~neutral_venue(matches)).astype(np.float64),
+            weight=weight,
+            teams=teams,
+            seasons=seasons,
+            centring=present / present.sum(axis=1, keepdims=True),
         )
 
     def _model(self, d: _Design):
@@ -349,14 +356,20 @@ class BayesianGoalModel(GoalModel):
 
         with model:
             idata = pm.sample(
-                draws=self.draws, tune=self.tune, chains=self.chains, cores=self.cores,
-                target_accept=self.target_accept, random_seed=self.random_seed,
-                initvals=start, progressbar=False, compute_convergence_checks=False,
+                draws=self.draws,
+                tune=self.tune,
+                chains=self.chains,
+                cores=self.cores,
+                target_accept=self.target_accept,
+                random_seed=self.random_seed,
+                initvals=start,
+                progressbar=False,
+                compute_convergence_checks=False,
             )
         names = self._reported(model)
         rhat = az.rhat(idata, var_names=names)
         ess = az.ess(idata, var_names=names, method="bulk")
-        diagnostics = {
+        diagnostics: dict[str, Any] = {
             "method": Inference.NUTS.value,
             "rhat_max": float(max(np.nanmax(rhat[v].values) for v in names)),
             "ess_bulk_min": float(min(np.nanmin(ess[v].values) for v in names)),
@@ -373,7 +386,8 @@ class BayesianGoalModel(GoalModel):
         if failures:
             raise ConvergenceError(
                 "NUTS did not converge (" + "; ".join(failures) + "): raise tune/draws or "
-                "target_accept; the fit was refused", diagnostics,
+                "target_accept; the fit was refused",
+                diagnostics,
             )
         return self._draws(idata, names), diagnostics
 
@@ -389,7 +403,7 @@ class BayesianGoalModel(GoalModel):
 
         def anneal(_approx, _loss, i: int) -> None:
             progress = min(max(2.0 * i / n - 1.0, 0.0), 1.0)
-            rate.set_value(np.float64(self.advi_learning_rate * _ADVI_FINAL_RATE ** progress))
+            rate.set_value(np.float64(self.advi_learning_rate * _ADVI_FINAL_RATE**progress))
 
         # PyMC logs "Finished [100%]: Average Loss = ..." at INFO for every fit: quiet it here,
         # the loss history is kept in diagnostics_ instead
@@ -399,15 +413,20 @@ class BayesianGoalModel(GoalModel):
         try:
             with model:
                 approx = pm.fit(
-                    n=n, method="advi", start=start, start_sigma=spread,
-                    obj_optimizer=pm.adam(learning_rate=rate), callbacks=[anneal],
-                    random_seed=self.random_seed, progressbar=False,
+                    n=n,
+                    method="advi",
+                    start=start,
+                    start_sigma=spread,
+                    obj_optimizer=pm.adam(learning_rate=rate),
+                    callbacks=[anneal],
+                    random_seed=self.random_seed,
+                    progressbar=False,
                 )
                 idata = approx.sample(self.draws, random_seed=self.random_seed)
         finally:
             log.setLevel(level)
         loss = np.asarray(approx.hist, dtype=np.float64)
-        tail = loss[-max(int(len(loss) * _ADVI_TAIL), 2):]
+        tail = loss[-max(int(len(loss) * _ADVI_TAIL), 2) :]
         first, second = np.array_split(tail, 2)
         change = abs(second.mean() - first.mean()) / max(abs(second.mean()), 1e-12)
         diagnostics = {
@@ -455,9 +474,7 @@ class BayesianGoalModel(GoalModel):
         grid = np.matmul(p_home.transpose(1, 2, 0), p_away.transpose(1, 0, 2))
         return ScoreGrid(grid / len(eta_home))
 
-    def predict_intervals(
-        self, fixtures: pd.DataFrame, level: float = 0.9
-    ) -> dict[str, np.ndarray]:
+    def predict_intervals(self, fixtures: pd.DataFrame, level: float = 0.9) -> dict[str, np.ndarray]:
         """Posterior means and equal-tailed ``level`` credible intervals, per fixture row.
 
         Keys: ``proba_mean``, ``proba_lower``, ``proba_upper``, each ``(n, 3)`` with columns
@@ -476,11 +493,10 @@ class BayesianGoalModel(GoalModel):
         proba = np.stack([home, draw, 1.0 - home - draw], axis=2)  # (draws, n, 3)
         goals = np.stack([np.exp(eta_home), np.exp(eta_away)], axis=2)
         tails = [(1 - level) / 2, (1 + level) / 2]
-        out = {}
+        out: dict[str, Any] = {}
         for name, values in (("proba", proba), ("goals", goals)):
             lower, upper = np.quantile(values, tails, axis=0)
-            out |= {f"{name}_mean": values.mean(axis=0), f"{name}_lower": lower,
-                    f"{name}_upper": upper}
+            out |= {f"{name}_mean": values.mean(axis=0), f"{name}_lower": lower, f"{name}_upper": upper}
         return out
 
     def _pmf(self, eta: np.ndarray) -> np.ndarray:
@@ -497,8 +513,9 @@ class BayesianGoalModel(GoalModel):
         ahead = self._seasons_ahead(fixtures)
         # one column per distinct (team, seasons ahead): known teams at 0 ahead use the fitted
         # draws directly, anything else gets its own seeded draws on top
-        keys = pd.MultiIndex.from_arrays([np.concatenate([home_names, away_names]),
-                                          np.concatenate([ahead, ahead])]).unique()
+        keys = pd.MultiIndex.from_arrays(
+            [np.concatenate([home_names, away_names]), np.concatenate([ahead, ahead])]
+        ).unique()
         index = pd.Index(self.teams_)
         team = index.get_indexer(keys.get_level_values(0))
         attack = np.empty((len(post["attack"]), len(keys)))
@@ -524,8 +541,10 @@ class BayesianGoalModel(GoalModel):
         if team < 0:  # a new team: one draw from the population, per posterior draw
             return post["sigma_attack"] * noise[0], post["sigma_defence"] * noise[1]
         root = np.sqrt(ahead)  # k random-walk steps
-        return (post["attack"][:, team] + post["walk_attack"] * root * noise[0],
-                post["defence"][:, team] + post["walk_defence"] * root * noise[1])
+        return (
+            post["attack"][:, team] + post["walk_attack"] * root * noise[0],
+            post["defence"][:, team] + post["walk_defence"] * root * noise[1],
+        )
 
     def _seasons_ahead(self, fixtures: pd.DataFrame) -> np.ndarray:
         """Per fixture, seasons after the latest fitted season (0 for a static model, a missing
@@ -533,7 +552,7 @@ class BayesianGoalModel(GoalModel):
         if not self.time_varying or "season" not in fixtures or not hasattr(self, "seasons_"):
             return np.zeros(len(fixtures), dtype=np.int64)
         season = pd.to_numeric(fixtures["season"], errors="coerce").to_numpy(
-            dtype=np.float64, na_value=np.nan)
+            dtype=np.float64, na_value=np.nan
+        )
         ahead = np.nan_to_num(season - self.seasons_[-1], nan=0.0)
         return np.clip(ahead, 0, None).astype(np.int64)
-

@@ -8,15 +8,14 @@ from __future__ import annotations
 from scoreline.config import Competition, Sport
 from scoreline.features.market import DevigMethod
 from scoreline.models.base import MatchModel
+from scoreline.models.baselines import BaseRates, MarketModel, SpreadMarket
 from scoreline.models.bayes import BayesianGoalModel
 from scoreline.models.blend import Blend
-from scoreline.models.baselines import BaseRates, MarketModel, SpreadMarket
 from scoreline.models.dixon_coles import DixonColes
 from scoreline.models.gbdt import GradientBoostingModel
 from scoreline.models.margin import MarginModel
 from scoreline.models.ratings import RatingModel
 from scoreline.models.stack import StackedModel
-
 
 #: models that run only when named (``--models stack,bayes``), being slow in a weekly
 #: walk-forward: an ADVI refit costs ~3 s (about 20 minutes over eleven seasons), a stack refits
@@ -44,8 +43,16 @@ def models(comp: Competition) -> dict[str, MatchModel]:
             "lightgbm_market": lightgbm_market,
             "xgboost_market": GradientBoostingModel("xgboost", features="market"),
             "stack": StackedModel((elo, pi, dixon_coles, lightgbm)),
-            "stack_market": StackedModel((elo, pi, dixon_coles, lightgbm, lightgbm_market,
-                                          MarketModel("pinnacle", DevigMethod.MULTIPLICATIVE))),
+            "stack_market": StackedModel(
+                (
+                    elo,
+                    pi,
+                    dixon_coles,
+                    lightgbm,
+                    lightgbm_market,
+                    MarketModel("pinnacle", DevigMethod.MULTIPLICATIVE),
+                )
+            ),
             "bayes": BayesianGoalModel(method="advi"),
         }
     half_life = {"NFL": 500.0, "NBA": 150.0, "CFB": 300.0}.get(comp.code, 365.0)
@@ -87,8 +94,9 @@ def with_tuned(available: dict[str, MatchModel], tuned: dict[str, dict]) -> dict
     return available
 
 
-def select(comp: Competition, names: list[str] | None,
-           tuned: dict[str, dict] | None = None) -> dict[str, MatchModel]:
+def select(
+    comp: Competition, names: list[str] | None, tuned: dict[str, dict] | None = None
+) -> dict[str, MatchModel]:
     """The requested models (all by default, with any tuned parameters) plus every benchmark;
     unknown names are an error."""
     available = with_tuned(models(comp), tuned or {})
@@ -97,7 +105,8 @@ def select(comp: Competition, names: list[str] | None,
     if names:
         unknown = [n for n in names if n not in available]
         if unknown:
-            raise KeyError(f"unknown model(s) {', '.join(unknown)} for {comp.code}; "
-                           f"available: {', '.join(available)}")
+            raise KeyError(
+                f"unknown model(s) {', '.join(unknown)} for {comp.code}; available: {', '.join(available)}"
+            )
         available = {n: available[n] for n in names}
     return available | benchmarks(comp)

@@ -43,8 +43,9 @@ class RollingConformal(BaseEstimator):
     State: ``residuals_`` (a deque, oldest first), grown only by :meth:`update`.
     """
 
-    def __init__(self, alpha_levels: Sequence[float] = (0.8, 0.95), window: int = 1000,
-                 min_residuals: int = 30):
+    def __init__(
+        self, alpha_levels: Sequence[float] = (0.8, 0.95), window: int = 1000, min_residuals: int = 30
+    ):
         self.alpha_levels = alpha_levels
         self.window = window
         self.min_residuals = min_residuals
@@ -54,10 +55,10 @@ class RollingConformal(BaseEstimator):
             for level in self.alpha_levels:
                 if not 0.0 < level < 1.0:
                     raise ValueError(f"coverage levels must lie in (0, 1), not {level}")
-            self.residuals_ = deque(maxlen=int(self.window))
+            self.residuals_: deque[float] = deque(maxlen=int(self.window))
         return self.residuals_
 
-    def update(self, y: np.ndarray, yhat: np.ndarray) -> Self:
+    def update(self, y: np.ndarray, yhat: np.ndarray | float) -> Self:
         """Add the absolute residuals of played matches (NaN pairs are skipped); return ``self``."""
         residual = np.abs(np.asarray(y, dtype=float) - np.asarray(yhat, dtype=float))
         self._store().extend(residual[np.isfinite(residual)].tolist())
@@ -87,9 +88,13 @@ class RollingConformal(BaseEstimator):
         return pd.DataFrame(out)
 
 
-def walk_forward_intervals(predictions: pd.DataFrame, levels: Sequence[float] = (0.8, 0.95),
-                           window: int = 1000, min_residuals: int = 30,
-                           conformal: RollingConformal | None = None) -> pd.DataFrame:
+def walk_forward_intervals(
+    predictions: pd.DataFrame,
+    levels: Sequence[float] = (0.8, 0.95),
+    window: int = 1000,
+    min_residuals: int = 30,
+    conformal: RollingConformal | None = None,
+) -> pd.DataFrame:
     """Rolling conformal intervals for walk-forward point forecasts, in time order.
 
     ``predictions``: columns ``date``, ``y`` (observed; NaN = not yet played), ``yhat`` (point
@@ -106,7 +111,9 @@ def walk_forward_intervals(predictions: pd.DataFrame, levels: Sequence[float] = 
     missing = {"date", "y", "yhat", "window_start"} - set(predictions)
     if missing:
         raise ValueError(f"predictions lack columns {sorted(missing)}")
-    calibrator = conformal if conformal is not None else RollingConformal(tuple(levels), window, min_residuals)
+    calibrator = (
+        conformal if conformal is not None else RollingConformal(tuple(levels), window, min_residuals)
+    )
     frame = predictions.sort_values(["window_start", "date"], kind="stable")
     starts = np.sort(frame["window_start"].unique())
     last_date = frame.groupby("window_start")["date"].max().reindex(starts).to_numpy()
@@ -133,7 +140,12 @@ def coverage_table(frame: pd.DataFrame, levels: Sequence[float] = (0.8, 0.95)) -
         lower, upper = frame[lower_col].to_numpy(float), frame[upper_col].to_numpy(float)
         ok = np.isfinite(y) & np.isfinite(lower) & np.isfinite(upper)
         covered = (y[ok] >= lower[ok]) & (y[ok] <= upper[ok])
-        rows.append({"level": level, "n": int(ok.sum()),
-                     "coverage": float(covered.mean()) if ok.any() else np.nan,
-                     "mean_width": float(np.mean(upper[ok] - lower[ok])) if ok.any() else np.nan})
+        rows.append(
+            {
+                "level": level,
+                "n": int(ok.sum()),
+                "coverage": float(covered.mean()) if ok.any() else np.nan,
+                "mean_width": float(np.mean(upper[ok] - lower[ok])) if ok.any() else np.nan,
+            }
+        )
     return pd.DataFrame(rows).set_index("level")

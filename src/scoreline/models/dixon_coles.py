@@ -121,11 +121,13 @@ def _negative_log_likelihood(params: np.ndarray, d: _Design) -> tuple[float, np.
     wh, wa = w * g_h, w * g_a
     g_attack = np.bincount(d.home, wh, n) + np.bincount(d.away, wa, n)
     g_defence = np.bincount(d.away, wh, n) + np.bincount(d.home, wa, n)
-    grad = np.concatenate([
-        g_attack - g_attack.mean(),
-        g_defence - g_defence.mean(),
-        [wh.sum() + wa.sum(), wh @ d.at_home, w @ g_rho],
-    ])
+    grad = np.concatenate(
+        [
+            g_attack - g_attack.mean(),
+            g_defence - g_defence.mean(),
+            [wh.sum() + wa.sum(), wh @ d.at_home, w @ g_rho],
+        ]
+    )
     penalty = 0.5 * d.l2 * (attack @ attack + defence @ defence)
     grad[: 2 * n] -= d.l2 * np.concatenate([attack, defence])  # already centred
     return -float(w @ ll) + penalty, -grad
@@ -154,8 +156,9 @@ class DixonColes(GoalModel):
     with the lowest ``attack - defence`` in the training data.
     """
 
-    def __init__(self, xi: float = 0.0018, max_goals: int = 10, warm_start: bool = False,
-                 l2: float = 5.0) -> None:
+    def __init__(
+        self, xi: float = 0.0018, max_goals: int = 10, warm_start: bool = False, l2: float = 5.0
+    ) -> None:
         self.xi = xi
         self.max_goals = max_goals
         self.warm_start = warm_start
@@ -200,7 +203,7 @@ class DixonColes(GoalModel):
             options={"maxiter": 2000, "ftol": 1e-12, "gtol": 1e-7},
         )
         if not result.success:
-            warnings.warn(f"DixonColes did not converge: {result.message}", ConvergenceWarning)
+            warnings.warn(f"DixonColes did not converge: {result.message}", ConvergenceWarning, stacklevel=2)
 
         p = result.x
         self.teams_ = teams
@@ -281,7 +284,7 @@ def tune_decay(
     matches = matches.sort_values("date", kind="stable")
     dates = pd.to_datetime(matches["date"])
     unique = np.sort(dates.unique())
-    n_held = max(int(round(len(unique) * holdout)), n_blocks)
+    n_held = max(round(len(unique) * holdout), n_blocks)
     if n_held >= len(unique):
         raise ValueError("holdout leaves no dates to train on")
     blocks = np.array_split(unique[-n_held:], n_blocks)

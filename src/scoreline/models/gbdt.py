@@ -32,11 +32,13 @@ from typing import Any, Self
 import numpy as np
 import pandas as pd
 
-from scoreline.models.base import MatchModel
-from scoreline.models.base import OUTCOMES_2WAY, OUTCOMES_3WAY, outcome_index
+from scoreline.models.base import OUTCOMES_2WAY, OUTCOMES_3WAY, MatchModel, outcome_index
 
 __all__ = [
-    "MARKET_PREFIXES", "RESULT_PREFIXES", "GradientBoostingModel", "feature_columns",
+    "MARKET_PREFIXES",
+    "RESULT_PREFIXES",
+    "GradientBoostingModel",
+    "feature_columns",
 ]
 
 #: point-in-time feature blocks built from earlier results (builder: ratings, form, rest, h2h)
@@ -50,14 +52,14 @@ MIN_ROWS_FOR_EARLY_STOPPING = 100
 def feature_columns(frame: pd.DataFrame, features: str = "results") -> list[str]:
     """The feature columns of ``frame`` a model with ``features`` ("results" | "market") reads,
     in frame order. Columns naming closing prices (``close`` anywhere) are always excluded."""
+    prefixes: tuple[str, ...]
     if features == "results":
         prefixes = RESULT_PREFIXES
     elif features == "market":
         prefixes = RESULT_PREFIXES + MARKET_PREFIXES
     else:
         raise ValueError(f"features must be 'results' or 'market', not {features!r}")
-    return [c for c in frame.columns
-            if isinstance(c, str) and c.startswith(prefixes) and "close" not in c]
+    return [c for c in frame.columns if isinstance(c, str) and c.startswith(prefixes) and "close" not in c]
 
 
 def _matrix(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
@@ -104,12 +106,25 @@ class GradientBoostingModel(MatchModel):
     evaluated season.
     """
 
-    def __init__(self, library: str = "lightgbm", features: str = "results", two_way: bool = False,
-                 learning_rate: float = 0.03, max_depth: int = 2, num_leaves: int = 4,
-                 n_estimators: int = 1000, min_child_samples: int = 80, subsample: float = 0.8,
-                 colsample: float = 0.5, reg_lambda: float = 5.0,
-                 early_stopping_rounds: int | None = 50, validation_fraction: float = 0.2,
-                 random_state: int = 0, n_jobs: int = 1, params: dict[str, Any] | None = None):
+    def __init__(
+        self,
+        library: str = "lightgbm",
+        features: str = "results",
+        two_way: bool = False,
+        learning_rate: float = 0.03,
+        max_depth: int = 2,
+        num_leaves: int = 4,
+        n_estimators: int = 1000,
+        min_child_samples: int = 80,
+        subsample: float = 0.8,
+        colsample: float = 0.5,
+        reg_lambda: float = 5.0,
+        early_stopping_rounds: int | None = 50,
+        validation_fraction: float = 0.2,
+        random_state: int = 0,
+        n_jobs: int = 1,
+        params: dict[str, Any] | None = None,
+    ):
         self.library = library
         self.features = features
         self.two_way = two_way
@@ -141,8 +156,10 @@ class GradientBoostingModel(MatchModel):
             raise ValueError(f"validation_fraction must be in [0, 1), got {self.validation_fraction}")
         self.feature_names_ = feature_columns(matches, self.features)
         if not self.feature_names_:
-            raise ValueError(f"no {self.features!r} feature columns in the training frame "
-                             f"(expected prefixes {RESULT_PREFIXES + MARKET_PREFIXES})")
+            raise ValueError(
+                f"no {self.features!r} feature columns in the training frame "
+                f"(expected prefixes {RESULT_PREFIXES + MARKET_PREFIXES})"
+            )
         rows = matches.iloc[_date_order(matches)]
         y = outcome_index(rows, self.two_way)
         keep = y >= 0
@@ -151,9 +168,8 @@ class GradientBoostingModel(MatchModel):
             raise ValueError("fit needs at least one played match with a decisive outcome")
         self.n_train_ = len(y)
 
-        n_valid = int(round(self.validation_fraction * len(y)))
-        if (self.early_stopping_rounds and n_valid > 0
-                and len(y) >= MIN_ROWS_FOR_EARLY_STOPPING):
+        n_valid = round(self.validation_fraction * len(y))
+        if self.early_stopping_rounds and n_valid > 0 and len(y) >= MIN_ROWS_FOR_EARLY_STOPPING:
             # rows are in date order: the held-out rows are the most recent past
             split = len(y) - n_valid
             _, best = self._train(x[:split], y[:split], self.n_estimators, (x[split:], y[split:]))
@@ -163,8 +179,9 @@ class GradientBoostingModel(MatchModel):
         self.booster_, _ = self._train(x, y, self.best_iteration_, None)
         return self
 
-    def _train(self, x: np.ndarray, y: np.ndarray, rounds: int,
-               valid: tuple[np.ndarray, np.ndarray] | None) -> tuple[Any, int]:
+    def _train(
+        self, x: np.ndarray, y: np.ndarray, rounds: int, valid: tuple[np.ndarray, np.ndarray] | None
+    ) -> tuple[Any, int]:
         """(booster, best number of rounds) for one library call."""
         if self.library == "lightgbm":
             return self._train_lightgbm(x, y, rounds, valid)
@@ -174,12 +191,19 @@ class GradientBoostingModel(MatchModel):
         import lightgbm as lgb
 
         params: dict[str, Any] = {
-            "learning_rate": self.learning_rate, "num_leaves": self.num_leaves,
-            "max_depth": self.max_depth, "min_data_in_leaf": self.min_child_samples,
-            "bagging_fraction": self.subsample, "bagging_freq": 1 if self.subsample < 1 else 0,
-            "feature_fraction": self.colsample, "lambda_l2": self.reg_lambda,
-            "num_threads": self.n_jobs, "seed": self.random_state, "deterministic": True,
-            "force_row_wise": True, "verbosity": -1,
+            "learning_rate": self.learning_rate,
+            "num_leaves": self.num_leaves,
+            "max_depth": self.max_depth,
+            "min_data_in_leaf": self.min_child_samples,
+            "bagging_fraction": self.subsample,
+            "bagging_freq": 1 if self.subsample < 1 else 0,
+            "feature_fraction": self.colsample,
+            "lambda_l2": self.reg_lambda,
+            "num_threads": self.n_jobs,
+            "seed": self.random_state,
+            "deterministic": True,
+            "force_row_wise": True,
+            "verbosity": -1,
         }
         if self.two_way:
             params |= {"objective": "binary", "metric": "binary_logloss"}
@@ -190,18 +214,28 @@ class GradientBoostingModel(MatchModel):
         if valid is None:
             return lgb.train(params, train, num_boost_round=rounds), rounds
         held_out = lgb.Dataset(valid[0], label=valid[1], reference=train)
-        booster = lgb.train(params, train, num_boost_round=rounds, valid_sets=[held_out],
-                            callbacks=[lgb.early_stopping(self.early_stopping_rounds, verbose=False)])
+        booster = lgb.train(
+            params,
+            train,
+            num_boost_round=rounds,
+            valid_sets=[held_out],
+            callbacks=[lgb.early_stopping(self.early_stopping_rounds, verbose=False)],
+        )
         return booster, int(booster.best_iteration or rounds)
 
     def _train_xgboost(self, x, y, rounds, valid):
         import xgboost as xgb
 
         params: dict[str, Any] = {
-            "eta": self.learning_rate, "max_depth": self.max_depth,
-            "min_child_weight": 0.25 * self.min_child_samples, "subsample": self.subsample,
-            "colsample_bytree": self.colsample, "lambda": self.reg_lambda,
-            "tree_method": "hist", "nthread": self.n_jobs, "seed": self.random_state,
+            "eta": self.learning_rate,
+            "max_depth": self.max_depth,
+            "min_child_weight": 0.25 * self.min_child_samples,
+            "subsample": self.subsample,
+            "colsample_bytree": self.colsample,
+            "lambda": self.reg_lambda,
+            "tree_method": "hist",
+            "nthread": self.n_jobs,
+            "seed": self.random_state,
             "verbosity": 0,
         }
         if self.two_way:
@@ -213,8 +247,14 @@ class GradientBoostingModel(MatchModel):
         if valid is None:
             return xgb.train(params, train, num_boost_round=rounds), rounds
         held_out = xgb.DMatrix(valid[0], label=valid[1], missing=np.nan)
-        booster = xgb.train(params, train, num_boost_round=rounds, evals=[(held_out, "valid")],
-                            early_stopping_rounds=self.early_stopping_rounds, verbose_eval=False)
+        booster = xgb.train(
+            params,
+            train,
+            num_boost_round=rounds,
+            evals=[(held_out, "valid")],
+            early_stopping_rounds=self.early_stopping_rounds,
+            verbose_eval=False,
+        )
         return booster, int(booster.best_iteration) + 1  # xgboost counts from 0
 
     # -- prediction --------------------------------------------------------------------------

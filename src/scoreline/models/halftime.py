@@ -46,8 +46,14 @@ from sklearn.linear_model import Ridge
 
 from scoreline.models.conformal import RollingConformal
 
-__all__ = ["H2LineMap", "HalftimeForecast", "HalftimeLearner", "HalftimeModel",
-           "halftime_baseline", "halftime_features"]
+__all__ = [
+    "H2LineMap",
+    "HalftimeForecast",
+    "HalftimeLearner",
+    "HalftimeModel",
+    "halftime_baseline",
+    "halftime_features",
+]
 
 
 class HalftimeLearner(Enum):
@@ -108,7 +114,7 @@ class H2LineMap:
         else:
             x = np.column_stack([pre[ok], ht_margin[ok], np.ones(ok.sum())])
             fit = least_squares(lambda p: h2[ok] - np.abs(x @ p), x0=[0.6, -0.3, 0.0], loss="soft_l1")
-            spread_coef = tuple(float(v) for v in fit.x)
+            spread_coef = (float(fit.x[0]), float(fit.x[1]), float(fit.x[2]))
             rmse = float(np.sqrt(np.mean((h2[ok] - np.abs(x @ fit.x)) ** 2)))
         h2t = _col(frame, "h2_total_line")
         ok = np.isfinite(h2t) & np.isfinite(total) & np.isfinite(ht_total)
@@ -116,7 +122,8 @@ class H2LineMap:
             total_coef = (0.0, 0.5, 0.0)
         else:
             x = np.column_stack([np.ones(ok.sum()), total[ok], ht_total[ok]])
-            total_coef = tuple(float(v) for v in np.linalg.lstsq(x, h2t[ok], rcond=None)[0])
+            coef = np.linalg.lstsq(x, h2t[ok], rcond=None)[0]
+            total_coef = (float(coef[0]), float(coef[1]), float(coef[2]))
         return cls(spread_coef, total_coef, sign_threshold, rmse)
 
     def expected_h2_spread(self, frame: pd.DataFrame) -> np.ndarray:
@@ -143,8 +150,9 @@ FEATURES = ("ht_margin", "ht_total", "pregame_spread_margin", "total_line")
 LINE_FEATURES = ("h2_spread_news", "h2_total_news")
 
 
-def halftime_features(frame: pd.DataFrame, line_map: H2LineMap | None = None,
-                      pregame_margin: bool = False) -> pd.DataFrame:
+def halftime_features(
+    frame: pd.DataFrame, line_map: H2LineMap | None = None, pregame_margin: bool = False
+) -> pd.DataFrame:
     """The model's inputs, aligned to ``frame.index`` (points, home perspective).
 
     ``pregame_spread_margin`` = ``-spread_home``. With a ``line_map``: the second-half lines'
@@ -153,9 +161,15 @@ def halftime_features(frame: pd.DataFrame, line_map: H2LineMap | None = None,
     forecast of the home margin, e.g. from a walk-forward :class:`MarginModel`).
     """
     ht_margin, ht_total = halftime_scores(frame)
-    out = pd.DataFrame({"ht_margin": ht_margin, "ht_total": ht_total,
-                        "pregame_spread_margin": -_col(frame, "spread_home"),
-                        "total_line": _col(frame, "total_line")}, index=frame.index)
+    out = pd.DataFrame(
+        {
+            "ht_margin": ht_margin,
+            "ht_total": ht_total,
+            "pregame_spread_margin": -_col(frame, "spread_home"),
+            "total_line": _col(frame, "total_line"),
+        },
+        index=frame.index,
+    )
     if line_map is not None:
         signed, _ = line_map.signed_h2_spread(frame)
         news = signed - line_map.expected_h2_spread(frame)
@@ -201,10 +215,17 @@ class HalftimeModel(BaseEstimator):
     the half-time score or a pre-game line are dropped from training and predicted as NaN.
     """
 
-    def __init__(self, learner: HalftimeLearner = HalftimeLearner.RIDGE, alpha: float = 1.0,
-                 use_h2_lines: bool = True, use_pregame_margin: bool = False,
-                 sign_threshold: float = 1.0, levels: tuple[float, ...] = (0.8, 0.95),
-                 calibration_size: int = 2000, lgbm_params: dict | None = None):
+    def __init__(
+        self,
+        learner: HalftimeLearner = HalftimeLearner.RIDGE,
+        alpha: float = 1.0,
+        use_h2_lines: bool = True,
+        use_pregame_margin: bool = False,
+        sign_threshold: float = 1.0,
+        levels: tuple[float, ...] = (0.8, 0.95),
+        calibration_size: int = 2000,
+        lgbm_params: dict | None = None,
+    ):
         self.learner = learner
         self.alpha = alpha
         self.use_h2_lines = use_h2_lines
@@ -218,14 +239,21 @@ class HalftimeModel(BaseEstimator):
         if HalftimeLearner(self.learner) is HalftimeLearner.LIGHTGBM:
             from lightgbm import LGBMRegressor
 
-            params = {"n_estimators": 300, "learning_rate": 0.03, "num_leaves": 15,
-                      "min_child_samples": 50, "verbose": -1, **(self.lgbm_params or {})}
+            params = {
+                "n_estimators": 300,
+                "learning_rate": 0.03,
+                "num_leaves": 15,
+                "min_child_samples": 50,
+                "verbose": -1,
+                **(self.lgbm_params or {}),
+            }
             return LGBMRegressor(**params)
         return Ridge(alpha=self.alpha)
 
     def _features(self, frame: pd.DataFrame) -> pd.DataFrame:
-        return halftime_features(frame, self.line_map_ if self.use_h2_lines else None,
-                                 self.use_pregame_margin)
+        return halftime_features(
+            frame, self.line_map_ if self.use_h2_lines else None, self.use_pregame_margin
+        )
 
     def fit(self, matches: pd.DataFrame) -> Self:
         data = matches.sort_values("date", kind="stable")
@@ -249,7 +277,8 @@ class HalftimeModel(BaseEstimator):
             calibrator = RollingConformal(self.levels, window=self.calibration_size, min_residuals=30)
             self.conformal_[target] = calibrator.update(residual[:, j], 0.0)
         self.margin_regressor_, self.total_regressor_ = (
-            clone(self._regressor()).fit(x, y[:, j]) for j in range(2))
+            clone(self._regressor()).fit(x, y[:, j]) for j in range(2)
+        )
         return self
 
     def predict_final(self, fixtures: pd.DataFrame) -> HalftimeForecast:
@@ -262,7 +291,12 @@ class HalftimeModel(BaseEstimator):
             margin[ok] = ht_margin[ok] + self.margin_regressor_.predict(x.loc[ok])
             total[ok] = ht_total[ok] + self.total_regressor_.predict(x.loc[ok])
         intervals = pd.concat(
-            [self.conformal_[name].intervals(mean).add_prefix(f"{name}_")
-             for name, mean in (("margin", margin), ("total", total))], axis=1)
-        return HalftimeForecast(margin, total, self.margin_sd_, self.total_sd_,
-                                intervals.set_axis(fixtures.index))
+            [
+                self.conformal_[name].intervals(mean).add_prefix(f"{name}_")
+                for name, mean in (("margin", margin), ("total", total))
+            ],
+            axis=1,
+        )
+        return HalftimeForecast(
+            margin, total, self.margin_sd_, self.total_sd_, intervals.set_axis(fixtures.index)
+        )

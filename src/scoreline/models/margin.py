@@ -56,8 +56,9 @@ def team_labels(frame: pd.DataFrame, side: str, pool_fcs: bool) -> pd.Series:
     return team
 
 
-def rated_sides(matches: pd.DataFrame, pool_fcs: bool, half_life_days: float
-                ) -> tuple[pd.Series, pd.Series, np.ndarray, np.ndarray]:
+def rated_sides(
+    matches: pd.DataFrame, pool_fcs: bool, half_life_days: float
+) -> tuple[pd.Series, pd.Series, np.ndarray, np.ndarray]:
     """Home and away labels, the sorted teams to rate, and the time-decay weight of each match
     (halved every ``half_life_days`` before the latest match): what the ridge ratings share."""
     home = team_labels(matches, "home", pool_fcs)
@@ -66,8 +67,10 @@ def rated_sides(matches: pd.DataFrame, pool_fcs: bool, half_life_days: float
     return home, away, np.array(sorted(set(home) | set(away))), weight
 
 
-class MarginModel(MatchModel):
-    """Time-decayed ridge ratings of the home margin; ``predict_proba`` = (home, away) win."""
+class RidgeRatings(MatchModel):
+    """Hyper-parameters shared by the time-decayed ridge rating models of two-way sports:
+    ``half_life_days`` of the match weights, the ridge ``alpha`` and whether FCS opponents
+    are pooled into one team."""
 
     outcomes = OUTCOMES_2WAY
 
@@ -75,6 +78,10 @@ class MarginModel(MatchModel):
         self.half_life_days = half_life_days
         self.alpha = alpha
         self.pool_fcs = pool_fcs
+
+
+class MarginModel(RidgeRatings):
+    """Time-decayed ridge ratings of the home margin; ``predict_proba`` = (home, away) win."""
 
     def fit(self, matches: pd.DataFrame) -> Self:
         home, away, self.teams_, weight = rated_sides(matches, self.pool_fcs, self.half_life_days)
@@ -100,8 +107,11 @@ class MarginModel(MatchModel):
         return sparse.csr_matrix((data, (idx, cols)), shape=(n, k + 1))
 
     def predict_margin(self, fixtures: pd.DataFrame) -> MarginDistribution:
-        design = self._design(team_labels(fixtures, "home", self.pool_fcs),
-                              team_labels(fixtures, "away", self.pool_fcs), neutral_venue(fixtures))
+        design = self._design(
+            team_labels(fixtures, "home", self.pool_fcs),
+            team_labels(fixtures, "away", self.pool_fcs),
+            neutral_venue(fixtures),
+        )
         mean = self.ridge_.predict(design)
         return MarginDistribution(mean, np.full(len(mean), self.sd_))
 

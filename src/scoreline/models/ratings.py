@@ -15,8 +15,7 @@ from scipy.special import expit, logit
 from sklearn.linear_model import LogisticRegression
 from statsmodels.miscmodels.ordinal_model import OrderedModel
 
-from scoreline.models.base import MatchModel
-from scoreline.models.base import OUTCOMES_2WAY, OUTCOMES_3WAY
+from scoreline.models.base import OUTCOMES_2WAY, OUTCOMES_3WAY, MatchModel
 
 
 class RatingModel(MatchModel):
@@ -27,8 +26,13 @@ class RatingModel(MatchModel):
     the link, so the ratings' burn-in period does not distort it.
     """
 
-    def __init__(self, feature: str = "elo_home_expected", transform: str | None = "logit",
-                 two_way: bool = False, history_days: int = 4 * 365):
+    def __init__(
+        self,
+        feature: str = "elo_home_expected",
+        transform: str | None = "logit",
+        two_way: bool = False,
+        history_days: int = 4 * 365,
+    ):
         self.feature = feature
         self.transform = transform
         self.two_way = two_way

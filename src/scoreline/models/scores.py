@@ -65,9 +65,7 @@ class ScoreGrid:
         """``(n, 3)``: P(home win), P(draw), P(away win)."""
         margin = self._margin()
         p = self.probabilities
-        return np.stack(
-            [p[:, margin > 0].sum(1), p[:, margin == 0].sum(1), p[:, margin < 0].sum(1)], axis=1
-        )
+        return np.stack([p[:, margin > 0].sum(1), p[:, margin == 0].sum(1), p[:, margin < 0].sum(1)], axis=1)
 
     def over_under(self, line: float = 2.5) -> np.ndarray:
         """``(n, 2)``: fair-price probabilities of [over, under] total goals ``line``."""
@@ -106,10 +104,7 @@ class ScoreGrid:
         flat = self.probabilities.reshape(len(self), -1)
         top = np.argsort(-flat, axis=1, kind="stable")[:, :k]
         g = self.max_goals + 1
-        return [
-            [(int(j // g), int(j % g), float(row[j])) for j in idx]
-            for row, idx in zip(flat, top)
-        ]
+        return [[(int(j // g), int(j % g), float(row[j])) for j in idx] for row, idx in zip(flat, top)]
 
     def sample(self, rng: np.random.Generator) -> np.ndarray:
         """``(n, 2)`` int array: one simulated [home, away] score per match."""

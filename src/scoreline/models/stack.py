@@ -55,8 +55,7 @@ import pandas as pd
 from scipy.optimize import minimize_scalar
 from scipy.special import log_softmax
 
-from scoreline.models.base import MatchModel, clone
-from scoreline.models.base import outcome_index
+from scoreline.models.base import MatchModel, clone, outcome_index
 
 __all__ = ["META_LEARNERS", "LogLinearPool", "StackedModel", "time_blocks"]
 
@@ -122,9 +121,17 @@ class StackedModel(MatchModel):
     each out-of-fold row): the rows the meta-learner was fitted on, for inspection.
     """
 
-    def __init__(self, members: tuple[MatchModel, ...] = (), meta: str = "pooled",
-                 n_folds: int = 5, calibrate: bool = False, C: float = 1.0,
-                 min_meta_rows: int = 200, min_train_blocks: int = 1, random_state: int = 0):
+    def __init__(
+        self,
+        members: tuple[MatchModel, ...] = (),
+        meta: str = "pooled",
+        n_folds: int = 5,
+        calibrate: bool = False,
+        C: float = 1.0,
+        min_meta_rows: int = 200,
+        min_train_blocks: int = 1,
+        random_state: int = 0,
+    ):
         self.members = members
         self.meta = meta
         self.n_folds = n_folds
@@ -164,15 +171,14 @@ class StackedModel(MatchModel):
         blocks, oof = [], []
         first = min(max(1, self.min_train_blocks), len(starts) - 1) if len(starts) > 1 else 1
         for k in range(first, len(starts)):
-            past, block = rows.iloc[: starts[k]], rows.iloc[starts[k]: ends[k]]
+            past, block = rows.iloc[: starts[k]], rows.iloc[starts[k] : ends[k]]
             fitted = [clone(m).fit(past) for m in self.members]
             oof.append(np.stack([m.predict_proba(block) for m in fitted], axis=1))
             blocks.append(np.full(len(block), k))
         k_out = len(self.outcomes)
-        self.oof_probabilities_ = (np.concatenate(oof) if oof
-                                   else np.empty((0, len(self.members), k_out)))
+        self.oof_probabilities_ = np.concatenate(oof) if oof else np.empty((0, len(self.members), k_out))
         self.oof_block_ = np.concatenate(blocks) if blocks else np.empty(0, dtype=int)
-        oof_rows = rows.iloc[starts[first]:] if len(starts) > 1 else rows.iloc[:0]
+        oof_rows = rows.iloc[starts[first] :] if len(starts) > 1 else rows.iloc[:0]
         self.oof_dates_ = oof_rows["date"].to_numpy()
         self.oof_outcome_ = outcome_index(oof_rows, self._two_way)
 
@@ -198,24 +204,31 @@ class StackedModel(MatchModel):
             last = self.oof_block_[usable] == self.oof_block_.max()
             if (~last).sum() >= self.min_meta_rows and last.any():
                 provisional = self._new_meta().fit(z[~last], y[usable][~last])
-                self.temperature_ = _fit_temperature(
-                    self._meta_proba(provisional, z[last]), y[usable][last])
+                self.temperature_ = _fit_temperature(self._meta_proba(provisional, z[last]), y[usable][last])
         self.meta_ = self._new_meta().fit(z, y[usable])
 
     def _new_meta(self):
         if self.meta == "pooled":
-            return LogLinearPool(n_members=int(self.active_.sum()), n_outcomes=len(self.outcomes),
-                                 C=self.C)
+            return LogLinearPool(n_members=int(self.active_.sum()), n_outcomes=len(self.outcomes), C=self.C)
         if self.meta == "logistic":
             from sklearn.linear_model import LogisticRegression
 
             return LogisticRegression(C=self.C, max_iter=2000)
         from lightgbm import LGBMClassifier
 
-        return LGBMClassifier(n_estimators=150, learning_rate=0.03, num_leaves=4, max_depth=2,
-                              min_child_samples=50, reg_lambda=5.0, subsample=0.8,
-                              subsample_freq=1, random_state=self.random_state, n_jobs=1,
-                              verbose=-1)
+        return LGBMClassifier(
+            n_estimators=150,
+            learning_rate=0.03,
+            num_leaves=4,
+            max_depth=2,
+            min_child_samples=50,
+            reg_lambda=5.0,
+            subsample=0.8,
+            subsample_freq=1,
+            random_state=self.random_state,
+            n_jobs=1,
+            verbose=-1,
+        )
 
     def _meta_proba(self, meta, z: np.ndarray) -> np.ndarray:
         """Meta-learner probabilities in outcome order (an outcome absent from training gets 0)."""
@@ -249,6 +262,7 @@ def _tempered(probs: np.ndarray, temperature: float) -> np.ndarray:
 
 def _fit_temperature(probs: np.ndarray, y: np.ndarray) -> float:
     """Temperature in [0.5, 2] minimising the log loss of ``probs`` tempered, on labels ``y``."""
+
     def loss(t: float) -> float:
         return -float(np.mean(np.log(np.clip(_tempered(probs, t)[np.arange(len(y)), y], 1e-12, None))))
 
@@ -272,7 +286,7 @@ class LogLinearPool:
 
     def _scores(self, params: np.ndarray, z: np.ndarray) -> np.ndarray:
         logs = z.reshape(len(z), self.n_members, self.n_outcomes)
-        w, b = params[: self.n_members], np.concatenate([[0.0], params[self.n_members:]])
+        w, b = params[: self.n_members], np.concatenate([[0.0], params[self.n_members :]])
         return np.einsum("nmk,m->nk", logs, w) + b
 
     def fit(self, z: np.ndarray, y: np.ndarray) -> LogLinearPool:
@@ -285,7 +299,7 @@ class LogLinearPool:
 
         def objective(params):
             log_p = log_softmax(self._scores(params, z), axis=1)
-            residual = np.exp(log_p) - onehot                         # d loss / d score
+            residual = np.exp(log_p) - onehot  # d loss / d score
             w = params[: self.n_members]
             loss = -np.mean(log_p[np.arange(len(y)), y]) + 0.5 * strength * np.sum((w - prior) ** 2)
             grad_w = np.einsum("nk,nmk->m", residual, logs) / len(y) + strength * (w - prior)

@@ -26,8 +26,8 @@ from scipy import sparse
 from scipy.special import ndtr, ndtri
 from sklearn.linear_model import Ridge
 
-from scoreline.models.base import OUTCOMES_2WAY, MatchModel, neutral_venue, played_scores
-from scoreline.models.margin import MarginDistribution, rated_sides, team_labels
+from scoreline.models.base import neutral_venue, played_scores
+from scoreline.models.margin import MarginDistribution, RidgeRatings, rated_sides, team_labels
 
 __all__ = ["PointsForecast", "TotalModel"]
 
@@ -62,15 +62,8 @@ class PointsForecast:
         return self.total - z * self.total_sd, self.total + z * self.total_sd
 
 
-class TotalModel(MatchModel):
+class TotalModel(RidgeRatings):
     """Time-decayed ridge offence/defence ratings; ``predict_proba`` = (home, away) win."""
-
-    outcomes = OUTCOMES_2WAY
-
-    def __init__(self, half_life_days: float = 365.0, alpha: float = 1.0, pool_fcs: bool = True):
-        self.half_life_days = half_life_days
-        self.alpha = alpha
-        self.pool_fcs = pool_fcs
 
     def fit(self, matches: pd.DataFrame) -> Self:
         home_pts, away_pts = played_scores(matches)
@@ -81,7 +74,7 @@ class TotalModel(MatchModel):
         k = len(self.teams_)
         self.mu_ = float(self.ridge_.intercept_)
         self.offence_ = pd.Series(self.ridge_.coef_[:k], index=self.teams_)
-        self.defence_ = pd.Series(self.ridge_.coef_[k:2 * k], index=self.teams_)
+        self.defence_ = pd.Series(self.ridge_.coef_[k : 2 * k], index=self.teams_)
         self.home_edge_ = float(self.ridge_.coef_[-1])
         fitted = self.ridge_.predict(design).reshape(2, -1)
         total_res = home_pts + away_pts - fitted.sum(axis=0)
@@ -97,7 +90,8 @@ class TotalModel(MatchModel):
         n, k = len(home), len(self.teams_)
         h = home.map(index).to_numpy(dtype=float)
         a = away.map(index).to_numpy(dtype=float)
-        rows, cols = [], []
+        rows: list[np.ndarray] = []
+        cols: list[np.ndarray] = []
         for scorer, opponent, offset in ((h, a, 0), (a, h, n)):
             for team, shift in ((scorer, 0), (opponent, k)):
                 known = ~np.isnan(team)
@@ -106,12 +100,15 @@ class TotalModel(MatchModel):
         edge_rows = np.arange(n)[~neutral]
         rows.append(edge_rows)
         cols.append(np.full(len(edge_rows), 2 * k))
-        rows, cols = np.concatenate(rows), np.concatenate(cols)
-        return sparse.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(2 * n, 2 * k + 1))
+        row, col = np.concatenate(rows), np.concatenate(cols)
+        return sparse.csr_matrix((np.ones(len(row)), (row, col)), shape=(2 * n, 2 * k + 1))
 
     def predict_points(self, fixtures: pd.DataFrame) -> PointsForecast:
-        design = self._design(team_labels(fixtures, "home", self.pool_fcs),
-                              team_labels(fixtures, "away", self.pool_fcs), neutral_venue(fixtures))
+        design = self._design(
+            team_labels(fixtures, "home", self.pool_fcs),
+            team_labels(fixtures, "away", self.pool_fcs),
+            neutral_venue(fixtures),
+        )
         home, away = self.ridge_.predict(design).reshape(2, -1)
         n = len(fixtures)
         return PointsForecast(home, away, np.full(n, self.total_sd_), np.full(n, self.margin_sd_))

@@ -36,9 +36,14 @@ class Drift:
         return [name for name, f in self.features.items() if f["drifted"]]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"share": self.share, "features": self.features, "drifted": self.drifted,
-                "reference_rows": self.reference_rows, "current_rows": self.current_rows,
-                "notes": self.notes}
+        return {
+            "share": self.share,
+            "features": self.features,
+            "drifted": self.drifted,
+            "reference_rows": self.reference_rows,
+            "current_rows": self.current_rows,
+            "notes": self.notes,
+        }
 
 
 def reference_features(history: pd.DataFrame, code: str, seasons: int) -> pd.DataFrame:
@@ -51,8 +56,9 @@ def reference_features(history: pd.DataFrame, code: str, seasons: int) -> pd.Dat
     return features.loc[history["season"].isin(last).to_numpy()].reset_index(drop=True)
 
 
-def comparable_features(reference: pd.DataFrame, current: pd.DataFrame
-                        ) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
+def comparable_features(
+    reference: pd.DataFrame, current: pd.DataFrame
+) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
     """Both frames cut to the numeric feature columns they share that vary; notes name every
     column left out and why (a constant or empty column has no distribution to compare)."""
     notes = []
@@ -74,12 +80,17 @@ def comparable_features(reference: pd.DataFrame, current: pd.DataFrame
         notes.append(f"empty in reference or current: {', '.join(empty)}")
     if constant:
         notes.append(f"constant: {', '.join(constant)}")
-    as_float = {c: np.float64 for c in keep}
+    as_float = dict.fromkeys(keep, np.float64)
     return reference[keep].astype(as_float), current[keep].astype(as_float), notes
 
 
-def data_drift(reference: pd.DataFrame, current: pd.DataFrame, drift_share: float,
-               method: str | None = None, threshold: float | None = None) -> Drift:
+def data_drift(
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    drift_share: float,
+    method: str | None = None,
+    threshold: float | None = None,
+) -> Drift:
     """Evidently's data drift of every comparable feature of ``current`` against ``reference``.
 
     ``method``/``threshold``: one stat test for every column (Evidently's per-column default
@@ -87,8 +98,7 @@ def data_drift(reference: pd.DataFrame, current: pd.DataFrame, drift_share: floa
     """
     ref, cur, notes = comparable_features(reference, current)
     if ref.columns.empty:
-        raise ValueError("no feature is comparable between reference and current: "
-                         + "; ".join(notes))
+        raise ValueError("no feature is comparable between reference and current: " + "; ".join(notes))
     from evidently import DataDefinition, Dataset, Report
     from evidently.presets import DataDriftPreset
 
@@ -96,7 +106,8 @@ def data_drift(reference: pd.DataFrame, current: pd.DataFrame, drift_share: floa
     preset = DataDriftPreset(drift_share=drift_share, method=method, threshold=threshold)
     snapshot = Report([preset], include_tests=True).run(
         current_data=Dataset.from_pandas(cur, data_definition=definition),
-        reference_data=Dataset.from_pandas(ref, data_definition=definition))
+        reference_data=Dataset.from_pandas(ref, data_definition=definition),
+    )
     result = snapshot.dict()
     features: dict[str, dict[str, Any]] = {}
     for metric in result["metrics"]:
@@ -106,9 +117,11 @@ def data_drift(reference: pd.DataFrame, current: pd.DataFrame, drift_share: floa
     for test in result["tests"]:
         params = test["metric_config"]["params"]
         if params.get("type", "").endswith(":ValueDrift") and params["column"] in features:
-            features[params["column"]].update(method=params.get("method"),
-                                              threshold=params.get("threshold"),
-                                              drifted=test["status"] == "FAIL")
+            features[params["column"]].update(
+                method=params.get("method"),
+                threshold=params.get("threshold"),
+                drifted=test["status"] == "FAIL",
+            )
     missing = [c for c, f in features.items() if "drifted" not in f]
     if missing or len(features) != len(ref.columns):
         raise RuntimeError(f"Evidently returned no drift verdict for {missing or 'some columns'}")

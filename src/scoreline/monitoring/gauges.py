@@ -10,8 +10,9 @@ from __future__ import annotations
 import math
 import os
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 __all__ = ["gauge_text", "write_gauges"]
 
@@ -30,8 +31,10 @@ GAUGES = {
 
 
 def _labels(labels: Mapping[str, str]) -> str:
-    quoted = (f'{k}="{str(v).replace(chr(92), chr(92) * 2).replace(chr(34), chr(92) + chr(34))}"'
-              for k, v in labels.items())
+    quoted = (
+        f'{k}="{str(v).replace(chr(92), chr(92) * 2).replace(chr(34), chr(92) + chr(34))}"'
+        for k, v in labels.items()
+    )
     return "{" + ",".join(quoted) + "}"
 
 

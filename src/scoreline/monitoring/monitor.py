@@ -11,20 +11,27 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
+import mlflow
 import pandas as pd
 
-from scoreline.config import Settings, competition as competition_of
+from scoreline.config import Settings
+from scoreline.config import competition as competition_of
+from scoreline.forecasts.champion import load_champion
 from scoreline.monitoring.alerts import alerts
 from scoreline.monitoring.drift import Drift, data_drift, reference_features
 from scoreline.monitoring.gauges import gauge_text, write_gauges
 from scoreline.monitoring.policy import MonitoringPolicy, load_monitoring_policy
 from scoreline.monitoring.quality import backtest_figures, live_quality
+from scoreline.monitoring.summaries import monitoring_dir, new_run_folder
+from scoreline.predictions.store import PredictionStore
+from scoreline.promotion.policy import policy_path
+from scoreline.tracking.experiments import step_run
 
-__all__ = ["MonitorResult", "evaluate", "monitor", "monitoring_dir"]
+__all__ = ["MonitorResult", "evaluate", "monitor"]
 
 GAUGE_FILE = "scoreline_monitor.prom"
 
@@ -45,14 +52,15 @@ class MonitorResult:
         return not self.summary["alerts"]
 
 
-def monitoring_dir(settings: Settings, code: str) -> Path:
-    """``reports/monitoring/<code>``: the runs' folders and the gauge file."""
-    return settings.reports_path / "monitoring" / competition_of(code).code
-
-
-def evaluate(code: str, reference: pd.DataFrame, current: pd.DataFrame, settled: pd.DataFrame,
-             backtest: Mapping[str, float], policy: MonitoringPolicy,
-             now: dt.datetime | None = None) -> MonitorResult:
+def evaluate(
+    code: str,
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    settled: pd.DataFrame,
+    backtest: Mapping[str, float],
+    policy: MonitoringPolicy,
+    now: dt.datetime | None = None,
+) -> MonitorResult:
     """Drift of ``current`` features against ``reference`` features, live quality of
     ``settled`` predictions against ``backtest`` figures, and the alerts ``policy`` raises.
 
@@ -62,19 +70,27 @@ def evaluate(code: str, reference: pd.DataFrame, current: pd.DataFrame, settled:
     notes = []
     drift = None
     if len(current) >= policy.min_current:
-        drift = data_drift(reference, current, policy.drift_share_max, policy.drift_method,
-                           policy.drift_threshold)
+        drift = data_drift(
+            reference, current, policy.drift_share_max, policy.drift_method, policy.drift_threshold
+        )
     else:
-        notes.append(f"drift not judged: {len(current)} recent predictions with features "
-                     f"(min_current {policy.min_current})")
+        notes.append(
+            f"drift not judged: {len(current)} recent predictions with features "
+            f"(min_current {policy.min_current})"
+        )
     live = live_quality(settled, code) if len(settled) else {"n": 0}
     if live["n"] < policy.min_settled:
-        notes.append(f"quality not judged: {live['n']} settled predictions "
-                     f"(min_settled {policy.min_settled})")
+        notes.append(
+            f"quality not judged: {live['n']} settled predictions (min_settled {policy.min_settled})"
+        )
     found = alerts(code, drift, live, backtest, policy)
     summary = {
-        "competition": code, "at": now.isoformat(timespec="seconds"), "timestamp": now.timestamp(),
-        "ok": not found, "alerts": found, "notes": notes,
+        "competition": code,
+        "at": now.isoformat(timespec="seconds"),
+        "timestamp": now.timestamp(),
+        "ok": not found,
+        "alerts": found,
+        "notes": notes,
         "drift": drift.to_dict() if drift is not None else None,
         "quality": {"live": live, "backtest": dict(backtest)},
         "policy": policy.model_dump(),
@@ -82,49 +98,31 @@ def evaluate(code: str, reference: pd.DataFrame, current: pd.DataFrame, settled:
     return MonitorResult(summary, drift)
 
 
-def _champion(settings: Settings, code: str) -> tuple[Any, Any]:
-    """(registry version, MatchModelPyfunc) of ``code``'s champion; ValueError when none."""
-    import mlflow
-
-    from scoreline.promotion import champion_uri, champion_version
-    from scoreline.tracking import _prepare_store
-
-    version = champion_version(settings, code)
-    if version is None:
-        raise ValueError(f"{code} has no champion to monitor: run the weekly_training pipeline "
-                         f"or `scoreline promote --competition {code}`")
-    mlflow.set_tracking_uri(_prepare_store(settings))
-    return version, mlflow.pyfunc.load_model(champion_uri(code)).unwrap_python_model()
-
-
-def _run_folder(base: Path, now: dt.datetime) -> Path:
-    stamp = now.strftime("%Y%m%dT%H%M%SZ")
-    for n in range(1, 1000):
-        folder = base / (stamp if n == 1 else f"{stamp}-{n}")
-        try:
-            folder.mkdir(parents=True)
-            return folder
-        except FileExistsError:
-            continue
-    raise RuntimeError(f"no free run folder under {base}")
-
-
 def _metrics(summary: Mapping[str, Any]) -> dict[str, float]:
     out = {"alerts": float(len(summary["alerts"]))}
     drift = summary.get("drift")
     if drift:
-        out |= {"drift_share": drift["share"], "drifted_features": float(len(drift["drifted"])),
-                "compared_features": float(len(drift["features"])),
-                "current_rows": float(drift["current_rows"])}
+        out |= {
+            "drift_share": drift["share"],
+            "drifted_features": float(len(drift["drifted"])),
+            "compared_features": float(len(drift["features"])),
+            "current_rows": float(drift["current_rows"]),
+        }
     live = summary["quality"]["live"]
     out |= {f"live.{k}": float(v) for k, v in live.items() if isinstance(v, (int, float))}
     out |= {f"coverage.{k}": v["coverage"] for k, v in live.get("coverage", {}).items()}
     return {k: v for k, v in out.items() if math.isfinite(v)}
 
 
-def monitor(settings: Settings, code: str, *, since: dt.datetime | str | None = None,
-            days: int | None = None, parent_run_id: str = "",
-            policy: MonitoringPolicy | None = None) -> MonitorResult:
+def monitor(
+    settings: Settings,
+    code: str,
+    *,
+    since: dt.datetime | str | None = None,
+    days: int | None = None,
+    parent_run_id: str = "",
+    policy: MonitoringPolicy | None = None,
+) -> MonitorResult:
     """Monitor ``code``'s champion on the predictions created since ``since`` (else in the last
     ``days``, else the policy's ``current_days``) and write every output.
 
@@ -133,12 +131,6 @@ def monitor(settings: Settings, code: str, *, since: dt.datetime | str | None = 
     ``reports/monitoring/<code>/scoreline_monitor.prom`` and a ``monitor`` MLflow run; the
     summary's ``alerts`` list every breached threshold.
     """
-    import mlflow
-
-    from scoreline.promotion.policy import policy_path
-    from scoreline.serving.store import PredictionStore
-    from scoreline.tracking import step_run
-
     code = competition_of(code).code
     if since is not None and days is not None:
         raise ValueError("give since or days, not both")
@@ -148,7 +140,7 @@ def monitor(settings: Settings, code: str, *, since: dt.datetime | str | None = 
     now = dt.datetime.now(dt.UTC)
     if since is None:
         since = now - dt.timedelta(days=days or policy.current_days)
-    version, pyfunc = _champion(settings, code)
+    version, pyfunc = load_champion(settings, code)
     store = PredictionStore(settings.prediction_store)
     try:
         recent = store.predictions(code, since=since)
@@ -159,16 +151,22 @@ def monitor(settings: Settings, code: str, *, since: dt.datetime | str | None = 
     reference = reference_features(pyfunc.history, code, policy.reference_seasons)
     base = monitoring_dir(settings, code)
     with step_run(parent_run_id, "monitor", code, settings) as run:
-        result = evaluate(code, reference, current, settled,
-                          backtest_figures(version.tags), policy, now)
-        folder = _run_folder(base, now)
+        result = evaluate(code, reference, current, settled, backtest_figures(version.tags), policy, now)
+        folder = new_run_folder(base, now)
         summary = result.summary | {
-            "champion": {"version": str(version.version),
-                         "model_name": version.tags.get("model_name", "unknown")},
-            "window": {"since": str(pd.Timestamp(since).isoformat()), "predictions": len(recent),
-                       "settled": len(settled)},
-            "run_id": run.info.run_id, "folder": str(folder),
-            "report_html": None, "gauges": str(base / GAUGE_FILE),
+            "champion": {
+                "version": str(version.version),
+                "model_name": version.tags.get("model_name", "unknown"),
+            },
+            "window": {
+                "since": str(pd.Timestamp(since).isoformat()),
+                "predictions": len(recent),
+                "settled": len(settled),
+            },
+            "run_id": run.info.run_id,
+            "folder": str(folder),
+            "report_html": None,
+            "gauges": str(base / GAUGE_FILE),
         }
         if result.drift is not None:
             summary["report_html"] = str(folder / "report.html")
@@ -176,8 +174,12 @@ def monitor(settings: Settings, code: str, *, since: dt.datetime | str | None = 
         (folder / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
         write_gauges(base / GAUGE_FILE, gauge_text(summary))
         mlflow.log_metrics(_metrics(summary))
-        mlflow.set_tags({"alert": str(bool(summary["alerts"])).lower(),
-                         "champion_version": summary["champion"]["version"]})
+        mlflow.set_tags(
+            {
+                "alert": str(bool(summary["alerts"])).lower(),
+                "champion_version": summary["champion"]["version"],
+            }
+        )
         mlflow.log_artifacts(str(folder), "monitoring")
         result.summary = summary
     return result

@@ -50,8 +50,7 @@ def parse_monitoring_policy(data: Any, source: str = "policy") -> MonitoringPoli
         problems = []
         for problem in err.errors():
             where = ".".join(["monitoring", *(str(p) for p in problem["loc"])])
-            message = ("unknown key (typo?)" if problem["type"] == "extra_forbidden"
-                       else problem["msg"])
+            message = "unknown key (typo?)" if problem["type"] == "extra_forbidden" else problem["msg"]
             problems.append(f"{where}: {message}")
         raise ValueError(f"{source}: {'; '.join(problems)}") from None
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -32,16 +33,21 @@ def live_quality(settled: pd.DataFrame, code: str) -> dict[str, Any]:
     three_way = competition_of(code).outcomes == 3
     columns = ["prob_home", "prob_draw", "prob_away"] if three_way else ["prob_home", "prob_away"]
     scored = settled.loc[settled["outcome"].isin(["home", "draw", "away"])]
-    out: dict[str, Any] = {"n": int(len(scored))}
+    out: dict[str, Any] = {"n": len(scored)}
     if len(scored):
         probs = scored[columns].to_numpy(np.float64)
         probs = probs / probs.sum(axis=1, keepdims=True)
         outcome = scored["outcome"].map({"home": 0, "draw": 1, "away": 2 if three_way else 1})
         outcome = outcome.to_numpy(np.int64)
         out |= {name: float(values.mean()) for name, values in per_match_losses(probs, outcome).items()}
-        out["ece"] = float(np.mean([
-            metrics.expected_calibration_error(probs[:, j], (outcome == j).astype(float))
-            for j in range(probs.shape[1] if three_way else 1)]))
+        out["ece"] = float(
+            np.mean(
+                [
+                    metrics.expected_calibration_error(probs[:, j], (outcome == j).astype(float))
+                    for j in range(probs.shape[1] if three_way else 1)
+                ]
+            )
+        )
     if not three_way:
         out["coverage"] = interval_coverage(settled)
     return out
@@ -50,10 +56,13 @@ def live_quality(settled: pd.DataFrame, code: str) -> dict[str, Any]:
 def interval_coverage(settled: pd.DataFrame) -> dict[str, dict[str, float]]:
     """Per ``margin_80`` ... ``total_95``: ``{"level", "coverage", "n"}``, the share of settled
     matches whose home-minus-away margin (or total) fell inside the stored interval."""
-    details = pd.DataFrame.from_records([d if isinstance(d, dict) else {} for d in settled["detail"]],
-                                        index=settled.index)
-    actual = {"margin": settled["home_score"] - settled["away_score"],
-              "total": settled["home_score"] + settled["away_score"]}
+    details = pd.DataFrame.from_records(
+        [d if isinstance(d, dict) else {} for d in settled["detail"]], index=settled.index
+    )
+    actual = {
+        "margin": settled["home_score"] - settled["away_score"],
+        "total": settled["home_score"] + settled["away_score"],
+    }
     out = {}
     for target, value in actual.items():
         for level in LEVELS:
@@ -67,8 +76,7 @@ def interval_coverage(settled: pd.DataFrame) -> dict[str, dict[str, float]]:
             if not known.any():
                 continue
             inside = (value[known] >= low[known]) & (value[known] <= high[known])
-            out[f"{target}_{pct}"] = {"level": level, "coverage": float(inside.mean()),
-                                      "n": int(known.sum())}
+            out[f"{target}_{pct}"] = {"level": level, "coverage": float(inside.mean()), "n": int(known.sum())}
     return out
 
 

@@ -6,10 +6,23 @@ A spec lives in ``pipelines/<name>.yaml``; ``scoreline pipeline run <name>`` exe
 
 from scoreline.pipeline.runner import PipelineRun, StepFailed, StepResult, run_pipeline
 from scoreline.pipeline.spec import (
-    PipelineSpec, SpecError, StepSpec, apply_overrides, available_specs, load_spec,
+    PipelineSpec,
+    SpecError,
+    StepSpec,
+    apply_overrides,
+    available_specs,
+    load_spec,
 )
 
 __all__ = [
-    "PipelineRun", "PipelineSpec", "SpecError", "StepFailed", "StepResult", "StepSpec",
-    "apply_overrides", "available_specs", "load_spec", "run_pipeline",
+    "PipelineRun",
+    "PipelineSpec",
+    "SpecError",
+    "StepFailed",
+    "StepResult",
+    "StepSpec",
+    "apply_overrides",
+    "available_specs",
+    "load_spec",
+    "run_pipeline",
 ]

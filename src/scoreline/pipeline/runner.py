@@ -29,7 +29,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,7 @@ import nbformat
 
 from scoreline.config import Settings
 from scoreline.pipeline.spec import PipelineSpec, SpecError, StepSpec
+from scoreline.tracking.experiments import git_commit
 
 log = logging.getLogger(__name__)
 
@@ -62,9 +63,14 @@ class StepResult:
     reused_run: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "status": self.status, "seconds": round(self.seconds, 3),
-                "notebook": str(self.notebook) if self.notebook else None, "hash": self.hash,
-                "reused_run": self.reused_run}
+        return {
+            "name": self.name,
+            "status": self.status,
+            "seconds": round(self.seconds, 3),
+            "notebook": str(self.notebook) if self.notebook else None,
+            "hash": self.hash,
+            "reused_run": self.reused_run,
+        }
 
 
 @dataclass
@@ -83,17 +89,31 @@ class PipelineRun:
     status: str = "running"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"pipeline": self.pipeline, "run_id": self.run_id, "run_dir": str(self.run_dir),
-                "status": self.status, "seconds": round(self.seconds, 3),
-                "mlflow_run_id": self.mlflow_run_id, "experiment": self.experiment,
-                "steps": [s.to_dict() for s in self.steps]}
+        return {
+            "pipeline": self.pipeline,
+            "run_id": self.run_id,
+            "run_dir": str(self.run_dir),
+            "status": self.status,
+            "seconds": round(self.seconds, 3),
+            "mlflow_run_id": self.mlflow_run_id,
+            "experiment": self.experiment,
+            "steps": [s.to_dict() for s in self.steps],
+        }
 
 
 class StepFailed(RuntimeError):
     """A step's notebook raised; earlier steps' outputs and state are kept."""
 
-    def __init__(self, message: str, *, step: str, notebook: Path, run: PipelineRun,
-                 cell_index: int | None = None, exec_count: int | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        step: str,
+        notebook: Path,
+        run: PipelineRun,
+        cell_index: int | None = None,
+        exec_count: int | None = None,
+    ) -> None:
         super().__init__(message)
         self.step = step
         self.notebook = notebook
@@ -104,11 +124,12 @@ class StepFailed(RuntimeError):
 
 # --- hashing and state -------------------------------------------------------------------
 
+
 def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=True, default=str)
 
 
-def _update_with_file(digest: "hashlib._Hash", path: Path) -> None:
+def _update_with_file(digest: hashlib._Hash, path: Path) -> None:
     with path.open("rb") as handle:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
@@ -167,10 +188,11 @@ def _write_state(pipeline_dir: Path, steps: dict[str, dict[str, Any]]) -> None:
 
 def new_run_id() -> str:
     """UTC timestamp plus a short random suffix: sortable and unique across parallel runs."""
-    return f"{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
+    return f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
 
 
 # --- checks before anything runs ---------------------------------------------------------
+
 
 def declared_parameters(notebook: Path) -> list[str] | None:
     """Names assigned at top level of the notebook's ``parameters``-tagged cell; None when it has
@@ -185,8 +207,11 @@ def declared_parameters(notebook: Path) -> list[str] | None:
                 return []
             names: list[str] = []
             for node in tree.body:
-                targets = node.targets if isinstance(node, ast.Assign) else (
-                    [node.target] if isinstance(node, ast.AnnAssign) else [])
+                targets = (
+                    node.targets
+                    if isinstance(node, ast.Assign)
+                    else ([node.target] if isinstance(node, ast.AnnAssign) else [])
+                )
                 names += [t.id for t in targets if isinstance(t, ast.Name)]
             return names
     return None
@@ -200,35 +225,43 @@ def check_steps(spec: PipelineSpec, workspace: Path, kernel: str) -> None:
     try:
         KernelSpecManager().get_kernel_spec(kernel)
     except NoSuchKernel:
-        raise SpecError(f"no Jupyter kernel named {kernel!r}: run `make setup` "
-                        f"(python -m ipykernel install --prefix .venv --name {kernel})") from None
+        raise SpecError(
+            f"no Jupyter kernel named {kernel!r}: run `make setup` "
+            f"(python -m ipykernel install --prefix .venv --name {kernel})"
+        ) from None
     declared_anywhere: set[str] = set()
     for step in spec.steps:
         path = workspace / step.notebook
         if not path.is_file():
-            raise SpecError(f"step {step.name!r}: notebook {step.notebook!r} does not exist under {workspace}")
+            raise SpecError(
+                f"step {step.name!r}: notebook {step.notebook!r} does not exist under {workspace}"
+            )
         names = declared_parameters(path)
         if names is None:
             raise SpecError(
                 f"step {step.name!r}: {step.notebook} has no cell tagged 'parameters'; papermill would "
                 "ignore the step's parameters silently. Tag the cell holding the defaults "
-                "(JupyterLab: property inspector > cell tags)")
+                "(JupyterLab: property inspector > cell tags)"
+            )
         declared_anywhere.update(names)
         unknown = sorted(set(step.parameters) - set(names))
         if names and unknown:
-            raise SpecError(f"step {step.name!r}: parameter(s) {', '.join(unknown)} not defined in the "
-                            f"parameters cell of {step.notebook} (it defines: {', '.join(names)})")
+            raise SpecError(
+                f"step {step.name!r}: parameter(s) {', '.join(unknown)} not defined in the "
+                f"parameters cell of {step.notebook} (it defines: {', '.join(names)})"
+            )
     unused = sorted(set(spec.parameters) - declared_anywhere)
     if declared_anywhere and unused:
-        raise SpecError(f"pipeline {spec.name!r}: parameter(s) {', '.join(unused)} not defined in any "
-                        "step's parameters cell (typo?)")
+        raise SpecError(
+            f"pipeline {spec.name!r}: parameter(s) {', '.join(unused)} not defined in any "
+            "step's parameters cell (typo?)"
+        )
 
 
 # --- MLflow parent run -------------------------------------------------------------------
 
-def _git_commit(workspace: Path) -> str:
-    from scoreline.tracking import git_commit
 
+def _git_commit(workspace: Path) -> str:
     return git_commit(workspace) or "unknown"
 
 
@@ -250,8 +283,13 @@ class _ParentRun:
         experiment_id = self._experiment_id(settings)
         workspace = settings.home
         commit = _git_commit(workspace)
-        tags = {"pipeline": spec.name, "run_id": run_id, "git_commit": commit,
-                "mlflow.source.git.commit": commit, "run_dir": str(run_dir)}
+        tags = {
+            "pipeline": spec.name,
+            "run_id": run_id,
+            "git_commit": commit,
+            "mlflow.source.git.commit": commit,
+            "run_dir": str(run_dir),
+        }
         self.run = self.client.create_run(experiment_id, run_name=f"{spec.name} {run_id}", tags=tags)
         self.id = self.run.info.run_id
         params = {k: _param_value(v) for k, v in spec.parameters.items()}
@@ -280,9 +318,11 @@ class _ParentRun:
         from mlflow.entities import Metric, RunTag
 
         now = int(time.time() * 1000)
-        metrics = [Metric("total_seconds", run.seconds, now, 0),
-                   Metric("steps_ran", sum(s.status == "ran" for s in run.steps), now, 0),
-                   Metric("steps_skipped", sum(s.status == "skipped" for s in run.steps), now, 0)]
+        metrics = [
+            Metric("total_seconds", run.seconds, now, 0),
+            Metric("steps_ran", sum(s.status == "ran" for s in run.steps), now, 0),
+            Metric("steps_skipped", sum(s.status == "skipped" for s in run.steps), now, 0),
+        ]
         tags = []
         for step in run.steps:
             tags.append(RunTag(f"step.{step.name}.status", step.status))
@@ -303,12 +343,20 @@ class _ParentRun:
 
 # --- execution ---------------------------------------------------------------------------
 
+
 @contextlib.contextmanager
 def _kernel_environment(settings: Settings) -> Iterator[None]:
     """Export the runner's settings so the kernel's ``Settings()`` and MLflow agree with it."""
     values = {"MLFLOW_TRACKING_URI": settings.mlflow_tracking_uri, "SCORELINE_HOME": str(settings.home)}
-    for name in ("data_source", "data_dir", "reports_dir", "registry_dir", "team_database_url",
-                 "optuna_storage", "prediction_store_url"):
+    for name in (
+        "data_source",
+        "data_dir",
+        "reports_dir",
+        "registry_dir",
+        "team_database_url",
+        "optuna_storage",
+        "prediction_store_url",
+    ):
         value = getattr(settings, name)
         if value is not None:
             values[f"SCORELINE_{name.upper()}"] = str(value)
@@ -340,8 +388,17 @@ def _kernel_sockets() -> Iterator[Any]:
         yield Config({"KernelManager": {"transport": "ipc", "ip": str(Path(folder) / "kernel")}})
 
 
-def _execute_step(step: StepSpec, position: int, total: int, notebook: Path, output: Path,
-                  parameters: dict[str, Any], settings: Settings, kernel: str, run: PipelineRun) -> None:
+def _execute_step(
+    step: StepSpec,
+    position: int,
+    total: int,
+    notebook: Path,
+    output: Path,
+    parameters: dict[str, Any],
+    settings: Settings,
+    kernel: str,
+    run: PipelineRun,
+) -> None:
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
@@ -351,8 +408,14 @@ def _execute_step(step: StepSpec, position: int, total: int, notebook: Path, out
     try:
         with _kernel_environment(settings), _kernel_sockets() as sockets:
             papermill.execute_notebook(
-                str(notebook), str(output), parameters=parameters, kernel_name=kernel, cwd=str(cwd),
-                progress_bar=False, log_output=False, request_save_on_cell_execute=True,
+                str(notebook),
+                str(output),
+                parameters=parameters,
+                kernel_name=kernel,
+                cwd=str(cwd),
+                progress_bar=False,
+                log_output=False,
+                request_save_on_cell_execute=True,
                 config=sockets,
             )
     except PapermillExecutionError as err:
@@ -360,18 +423,31 @@ def _execute_step(step: StepSpec, position: int, total: int, notebook: Path, out
         raise StepFailed(
             f"{where} failed at In [{err.exec_count}] (cell {err.cell_index} of the executed notebook): "
             f"{error}\nexecuted notebook: {output}",
-            step=step.name, notebook=output, run=run, cell_index=err.cell_index,
+            step=step.name,
+            notebook=output,
+            run=run,
+            cell_index=err.cell_index,
             exec_count=err.exec_count,
         ) from None
     except Exception as err:  # kernel died, timeout, unreadable notebook...
-        raise StepFailed(f"{where} could not run: {type(err).__name__}: "
-                         f"{_first_lines(str(err))}\nexecuted notebook: {output}",
-                         step=step.name, notebook=output, run=run) from err
+        raise StepFailed(
+            f"{where} could not run: {type(err).__name__}: "
+            f"{_first_lines(str(err))}\nexecuted notebook: {output}",
+            step=step.name,
+            notebook=output,
+            run=run,
+        ) from err
 
 
-def run_pipeline(spec: PipelineSpec, settings: Settings, *, force: bool = False,
-                 run_id: str | None = None, kernel: str = "scoreline",
-                 progress: Progress | None = None) -> PipelineRun:
+def run_pipeline(
+    spec: PipelineSpec,
+    settings: Settings,
+    *,
+    force: bool = False,
+    run_id: str | None = None,
+    kernel: str = "scoreline",
+    progress: Progress | None = None,
+) -> PipelineRun:
     """Execute ``spec`` step by step; raises ``SpecError`` before running anything when a
     notebook, its ``parameters`` cell or the kernel is missing, and ``StepFailed`` at the first
     failing step (its ``run`` holds what happened so far)."""
@@ -398,14 +474,21 @@ def run_pipeline(spec: PipelineSpec, settings: Settings, *, force: bool = False,
             # pipeline-level parameters reach only the notebooks that declare them (check_steps
             # has already made sure every step-level one is declared)
             declared = declared_parameters(notebook)
-            parameters = {k: v for k, v in spec.effective_parameters(step).items()
-                          if declared is None or k in declared}
+            parameters = {
+                k: v for k, v in spec.effective_parameters(step).items() if declared is None or k in declared
+            }
             digest = step_hash(workspace, notebook, parameters, step.inputs)
             previous = state.get(step.name) or {}
             reusable = previous.get("hash") == digest and Path(previous.get("notebook", "")).is_file()
             if reusable and not force and not step.always:
-                result = StepResult(step.name, "skipped", 0.0, Path(previous["notebook"]), digest,
-                                    reused_run=previous.get("run_id"))
+                result = StepResult(
+                    step.name,
+                    "skipped",
+                    0.0,
+                    Path(previous["notebook"]),
+                    digest,
+                    reused_run=previous.get("run_id"),
+                )
             else:
                 output = run_dir / f"{position:02d}_{step.name}.ipynb"
                 injected = {**parameters, "run_dir": str(run_dir), "parent_run_id": parent.id}
@@ -418,9 +501,13 @@ def run_pipeline(spec: PipelineSpec, settings: Settings, *, force: bool = False,
                     report(position, step.name, failed)
                     raise
                 result = StepResult(step.name, "ran", time.perf_counter() - t0, output, digest)
-                state[step.name] = {"hash": digest, "run_id": run_id, "notebook": str(output),
-                                    "seconds": round(result.seconds, 3),
-                                    "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+                state[step.name] = {
+                    "hash": digest,
+                    "run_id": run_id,
+                    "notebook": str(output),
+                    "seconds": round(result.seconds, 3),
+                    "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                }
                 _write_state(pipeline_dir, state)
             run.steps.append(result)
             report(position, step.name, result)

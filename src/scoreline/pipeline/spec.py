@@ -24,7 +24,15 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 #: parameters the runner injects into every step; a spec may not set them
 RESERVED_PARAMETERS = frozenset({"run_dir", "parent_run_id"})
@@ -207,8 +215,10 @@ def apply_overrides(spec: PipelineSpec, overrides: list[str] | tuple[str, ...]) 
         if "." in key:
             step_name, _, key = key.partition(".")
             if step_name not in steps:
-                raise SpecError(f"override {item!r}: pipeline {spec.name!r} has no step {step_name!r}; "
-                                f"steps: {', '.join(steps)}")
+                raise SpecError(
+                    f"override {item!r}: pipeline {spec.name!r} has no step {step_name!r}; "
+                    f"steps: {', '.join(steps)}"
+                )
             steps[step_name]["parameters"][key] = value
         else:
             data["parameters"][key] = value

@@ -23,8 +23,7 @@ def _markdown(frame: pd.DataFrame, index: bool = True) -> str:
     """A pipe table without the optional ``tabulate`` dependency."""
     frame = frame.reset_index() if index else frame
     cells = [[_cell(v) for v in row] for row in frame.itertuples(index=False)]
-    lines = ["| " + " | ".join(str(c) for c in frame.columns) + " |",
-             "|" + "---|" * len(frame.columns)]
+    lines = ["| " + " | ".join(str(c) for c in frame.columns) + " |", "|" + "---|" * len(frame.columns)]
     return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in cells])
 
 
@@ -38,8 +37,11 @@ def _cell(value) -> str:
 
 def _limitations(code: str) -> str:
     comp = competition(code)
-    shape = ("home / draw / away probabilities" if comp.outcomes == 3
-             else "home-win / away-win probabilities (ties are not forecast)")
+    shape = (
+        "home / draw / away probabilities"
+        if comp.outcomes == 3
+        else "home-win / away-win probabilities (ties are not forecast)"
+    )
     return f"""## Intended use
 
 Pre-match {shape} for {comp.name} ({code}) fixtures, from team names and a date (optionally
@@ -58,9 +60,15 @@ season and neutral venue), for research, pricing comparison and monitoring again
 """
 
 
-def model_card(code: str, version: str, candidate: Candidate, backtest: Backtest,
-               gate: GateResult, champion: tuple[str, str] | None,
-               training: dict[str, str]) -> str:
+def model_card(
+    code: str,
+    version: str,
+    candidate: Candidate,
+    backtest: Backtest,
+    gate: GateResult,
+    champion: tuple[str, str] | None,
+    training: dict[str, str],
+) -> str:
     """Markdown card of version ``version`` of ``scoreline-{code}``.
 
     ``champion``: (version, model name) of the champion when the gate ran, if any;
@@ -74,6 +82,16 @@ def model_card(code: str, version: str, candidate: Candidate, backtest: Backtest
     gate_table = gate.table()
     for column in ("value", "margin"):
         gate_table[column] = [_fmt(v) for v in gate_table[column]]
+    snapshot = (
+        f"{tags.get('data_snapshot', 'unknown')} (content hash `{tags.get('data_content_hash', 'unknown')}`)"
+    )
+    history = (
+        f"{training.get('rows', '?')} matches, {training.get('first_date', '?')} to "
+        f"{training.get('last_date', '?')}"
+    )
+    walk = (
+        f"seasons {window['first_season']}-{window['last_season']}, {window['matches']} matches, walk-forward"
+    )
     return f"""# scoreline-{code} version {version}: {candidate.model_name}
 
 | | |
@@ -82,11 +100,11 @@ def model_card(code: str, version: str, candidate: Candidate, backtest: Backtest
 | model | `{candidate.model_name}` ({candidate.model_uri}) |
 | gate | **{decision}** |
 | champion when judged | {against} |
-| data snapshot | {tags.get('data_snapshot', 'unknown')} (content hash `{tags.get('data_content_hash', 'unknown')}`) |
-| training history | {training.get('rows', '?')} matches, {training.get('first_date', '?')} to {training.get('last_date', '?')} |
+| data snapshot | {snapshot} |
+| training history | {history} |
 | train run | `{candidate.train_run.info.run_id}` |
-| git commit | `{tags.get('git_commit', 'unknown')}` |
-| backtest run | `{backtest.run_id}`: seasons {window['first_season']}-{window['last_season']}, {window['matches']} matches, walk-forward |
+| git commit | `{tags.get("git_commit", "unknown")}` |
+| backtest run | `{backtest.run_id}`: {walk} |
 
 ## Backtest (same matches for every row)
 

@@ -56,7 +56,9 @@ class Threshold(BaseModel):
 
     def margin(self, value: float) -> float:
         """By how much ``value`` passes (positive) or fails (zero or negative)."""
-        return self.below - value if self.below is not None else value - self.above
+        if self.below is not None:
+            return self.below - value
+        return value - self.above  # type: ignore[operator]  # one bound is set (_one_bound)
 
     def __str__(self) -> str:
         return f"< {self.below:g}" if self.below is not None else f"> {self.above:g}"
@@ -79,13 +81,15 @@ class Improvement(BaseModel):
     @field_validator("metric")
     @classmethod
     def _a_loss(cls, value: Metric) -> Metric:
-        return _loss(value)
+        _loss(value)
+        return value
 
 
 def _loss(value: Metric | None) -> Metric | None:
     if value is not None and value not in LOSSES:
-        raise ValueError(f"improvement is measured in a per-match loss: one of "
-                         f"{', '.join(LOSSES)}, not {value.value!r}")
+        raise ValueError(
+            f"improvement is measured in a per-match loss: one of {', '.join(LOSSES)}, not {value.value!r}"
+        )
     return value
 
 
@@ -114,8 +118,9 @@ class Eligibility(BaseModel):
     exclude: list[str] = []
 
     def allows(self, model: str) -> bool:
-        return (any(fnmatchcase(model, p) for p in self.include)
-                and not any(fnmatchcase(model, p) for p in self.exclude))
+        return any(fnmatchcase(model, p) for p in self.include) and not any(
+            fnmatchcase(model, p) for p in self.exclude
+        )
 
 
 class Rules(BaseModel):
@@ -142,8 +147,11 @@ class RulesOverride(BaseModel):
 
 
 #: pre-closing books a live bet may be priced at, per sport (closing prices only judge CLV)
-PRICE_SOURCES = {Sport.FOOTBALL: ("b365", "pinnacle", "avg", "max"),
-                 Sport.AMERICAN_FOOTBALL: ("moneyline",), Sport.BASKETBALL: ("moneyline",)}
+PRICE_SOURCES = {
+    Sport.FOOTBALL: ("b365", "pinnacle", "avg", "max"),
+    Sport.AMERICAN_FOOTBALL: ("moneyline",),
+    Sport.BASKETBALL: ("moneyline",),
+}
 
 
 class Betting(BaseModel):
@@ -152,23 +160,28 @@ class Betting(BaseModel):
 
     model_config = _STRICT
 
-    bankroll: float = Field(default=100.0, gt=0)   # starting bankroll per competition, units
-    edge: float = Field(default=0.03, ge=0)        # bet when p * price > 1 + edge
+    bankroll: float = Field(default=100.0, gt=0)  # starting bankroll per competition, units
+    edge: float = Field(default=0.03, ge=0)  # bet when p * price > 1 + edge
     staking: Literal["kelly", "flat"] = "kelly"
     kelly_fraction: float = Field(default=0.25, gt=0, le=1)
     flat_stake: float = Field(default=0.01, gt=0, le=1)
     max_stake_fraction: float = Field(default=0.02, gt=0, le=1)
     max_daily_exposure: float = Field(default=0.10, gt=0, le=1)
-    price_source: dict[Sport, str] = {Sport.FOOTBALL: "b365", Sport.AMERICAN_FOOTBALL: "moneyline",
-                                      Sport.BASKETBALL: "moneyline"}
+    price_source: dict[Sport, str] = {
+        Sport.FOOTBALL: "b365",
+        Sport.AMERICAN_FOOTBALL: "moneyline",
+        Sport.BASKETBALL: "moneyline",
+    }
     closing_source: str = "pinnacle_close"
 
     @model_validator(mode="after")
     def _known_books(self) -> Betting:
         for sport, source in self.price_source.items():
             if source not in PRICE_SOURCES[sport]:
-                raise ValueError(f"price_source.{sport.value}: {source!r} is not a pre-closing "
-                                 f"price source of {sport.value}; one of {', '.join(PRICE_SOURCES[sport])}")
+                raise ValueError(
+                    f"price_source.{sport.value}: {source!r} is not a pre-closing "
+                    f"price source of {sport.value}; one of {', '.join(PRICE_SOURCES[sport])}"
+                )
         if not self.closing_source.endswith("_close"):
             raise ValueError(f"closing_source: {self.closing_source!r} is not a closing price source")
         return self
@@ -192,8 +205,7 @@ class Policy(BaseModel):
     def _every_sport(cls, value: dict[Sport, Rules]) -> dict[Sport, Rules]:
         missing = sorted({c.sport.value for c in COMPETITIONS.values()} - {s.value for s in value})
         if missing:
-            raise ValueError(f"no rules for sport(s) {', '.join(missing)}: every competition "
-                             "must be gated")
+            raise ValueError(f"no rules for sport(s) {', '.join(missing)}: every competition must be gated")
         return value
 
     @field_validator("competitions")
@@ -201,8 +213,7 @@ class Policy(BaseModel):
     def _known_codes(cls, value: dict[str, RulesOverride]) -> dict[str, RulesOverride]:
         unknown = sorted(set(value) - set(COMPETITIONS))
         if unknown:
-            raise ValueError(f"unknown competition(s) {', '.join(unknown)}; "
-                             f"known: {', '.join(COMPETITIONS)}")
+            raise ValueError(f"unknown competition(s) {', '.join(unknown)}; known: {', '.join(COMPETITIONS)}")
         return value
 
     def rules(self, code: str) -> Rules:
@@ -221,7 +232,8 @@ class Policy(BaseModel):
             primary_metric=override.primary_metric or base.primary_metric,
             thresholds=thresholds,
             improvement=base.improvement.model_copy(
-                update=override.improvement.model_dump(exclude_none=True)),
+                update=override.improvement.model_dump(exclude_none=True)
+            ),
             eligible_models=override.eligible_models or base.eligible_models,
         )
 

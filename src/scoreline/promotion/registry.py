@@ -13,9 +13,9 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
-from typing import Iterator
+from datetime import UTC, datetime
 
 import mlflow
 from filelock import FileLock, Timeout
@@ -23,6 +23,7 @@ from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 
 from scoreline.config import COMPETITIONS, Settings, competition
+from scoreline.tracking.experiments import tracking_uri
 
 CHAMPION = "champion"
 PREVIOUS = "previous"
@@ -46,9 +47,7 @@ def champion_uri(code: str) -> str:
 
 def registry_client(settings: Settings) -> mlflow.MlflowClient:
     """A client of the configured store, as tracking and registry (no global MLflow state)."""
-    from scoreline.tracking import _prepare_store
-
-    uri = _prepare_store(settings)
+    uri = tracking_uri(settings)
     return mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
 
 
@@ -66,11 +65,12 @@ def promotion_lock(settings: Settings, code: str, timeout_s: float = LOCK_TIMEOU
     try:
         lock.acquire()
     except Timeout:
-        raise TimeoutError(f"another promotion of {code} has held {path} for more than "
-                           f"{timeout_s:g} s; nothing was changed") from None
+        raise TimeoutError(
+            f"another promotion of {code} has held {path} for more than {timeout_s:g} s; nothing was changed"
+        ) from None
     try:
         if settings.team_mode and lock.lock_counter == 1:
-            with _database_lock(settings.team_database_url, f"promote-{competition(code).code}", timeout_s):
+            with _database_lock(settings.team_database, f"promote-{competition(code).code}", timeout_s):
                 yield
         else:
             yield
@@ -91,8 +91,10 @@ def _database_lock(url: str, name: str, timeout_s: float) -> Iterator[None]:
             deadline = time.monotonic() + timeout_s
             while not conn.execute(sa.select(sa.func.pg_try_advisory_lock(key))).scalar():
                 if time.monotonic() > deadline:
-                    raise TimeoutError(f"another machine's promotion has held the team database's "
-                                       f"{name} lock for more than {timeout_s:g} s; nothing was changed")
+                    raise TimeoutError(
+                        f"another machine's promotion has held the team database's "
+                        f"{name} lock for more than {timeout_s:g} s; nothing was changed"
+                    )
                 time.sleep(0.2)
             conn.commit()
             try:
@@ -117,9 +119,11 @@ def _ensure_registered_model(client: mlflow.MlflowClient, name: str, code: str) 
     except MlflowException:
         try:
             client.create_registered_model(
-                name, tags={"competition": code},
+                name,
+                tags={"competition": code},
                 description=f"Scoreline forecasts for {competition(code).name} ({code}); "
-                            f"the `{CHAMPION}` alias is the version in service.")
+                f"the `{CHAMPION}` alias is the version in service.",
+            )
         except MlflowException:  # created meanwhile by a concurrent registration
             client.get_registered_model(name)
 
@@ -134,8 +138,10 @@ def _source(client: mlflow.MlflowClient, model_uri: str) -> tuple[str, str | Non
     if model_uri.startswith("models:/"):
         ref = model_uri.removeprefix("models:/")
         if "/" in ref or "@" in ref:
-            raise ValueError(f"model_uri {model_uri!r}: give the logged model's URI "
-                             "(models:/<model_id>), not a registered model version")
+            raise ValueError(
+                f"model_uri {model_uri!r}: give the logged model's URI "
+                "(models:/<model_id>), not a registered model version"
+            )
         try:
             logged = client.get_logged_model(ref)
         except MlflowException as err:
@@ -144,8 +150,9 @@ def _source(client: mlflow.MlflowClient, model_uri: str) -> tuple[str, str | Non
     return model_uri, None, None
 
 
-def register_model(settings: Settings, code: str, model_uri: str, tags: dict[str, str],
-                   description: str = "") -> ModelVersion:
+def register_model(
+    settings: Settings, code: str, model_uri: str, tags: dict[str, str], description: str = ""
+) -> ModelVersion:
     """A new version of ``scoreline-{code}`` for the logged model ``model_uri``, with ``tags``.
 
     Aliases are untouched: registering records a candidate, :func:`set_champion` serves it.
@@ -156,8 +163,13 @@ def register_model(settings: Settings, code: str, model_uri: str, tags: dict[str
     with promotion_lock(settings, code):  # SQLite takes one writer at a time
         _ensure_registered_model(client, name, code)
         return client.create_model_version(
-            name, source, run_id=run_id, tags={k: str(v) for k, v in tags.items()},
-            description=description or None, model_id=model_id)
+            name,
+            source,
+            run_id=run_id,
+            tags={k: str(v) for k, v in tags.items()},
+            description=description or None,
+            model_id=model_id,
+        )
 
 
 def champion_history(settings: Settings, code: str) -> list[dict]:
@@ -171,8 +183,7 @@ def champion_history(settings: Settings, code: str) -> list[dict]:
     return json.loads(tags.get(HISTORY_TAG, "[]"))
 
 
-def _move(client: mlflow.MlflowClient, name: str, champion: str, previous: str | None,
-          entry: dict) -> None:
+def _move(client: mlflow.MlflowClient, name: str, champion: str, previous: str | None, entry: dict) -> None:
     """Write the aliases and append ``entry`` to the history (caller holds the lock).
 
     ``previous`` is written first: a crash between the writes leaves the old champion serving.
@@ -183,12 +194,12 @@ def _move(client: mlflow.MlflowClient, name: str, champion: str, previous: str |
         client.set_registered_model_alias(name, PREVIOUS, previous)
     client.set_registered_model_alias(name, CHAMPION, champion)
     history = json.loads(client.get_registered_model(name).tags.get(HISTORY_TAG, "[]"))
-    history = (history + [entry])[-HISTORY_LIMIT:]
+    history = [*history, entry][-HISTORY_LIMIT:]
     client.set_registered_model_tag(name, HISTORY_TAG, json.dumps(history))
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def set_champion(settings: Settings, code: str, version: str | int, reason: str) -> None:
@@ -213,8 +224,13 @@ def set_champion(settings: Settings, code: str, version: str | int, reason: str)
         if previous is None:  # no champion: an existing `previous` stays, unless it is `version`
             kept = _alias_version(client, name, PREVIOUS)
             previous = str(kept.version) if kept is not None and str(kept.version) != version else None
-        _move(client, name, version, previous, {"action": "promote", "version": version,
-                                                "replaced": replaced, "reason": reason, "at": _now()})
+        _move(
+            client,
+            name,
+            version,
+            previous,
+            {"action": "promote", "version": version, "replaced": replaced, "reason": reason, "at": _now()},
+        )
 
 
 def rollback(settings: Settings, code: str) -> ModelVersion:
@@ -233,15 +249,33 @@ def rollback(settings: Settings, code: str) -> ModelVersion:
         target = _alias_version(client, name, PREVIOUS)
         back, now = (str(target.version) if target else None), str(current.version)
         if back is None or back == now:
-            raise ValueError(f"{name} has no {PREVIOUS} version to roll back to "
-                             f"({CHAMPION} is version {now})")
+            raise ValueError(
+                f"{name} has no {PREVIOUS} version to roll back to ({CHAMPION} is version {now})"
+            )
         history = json.loads(client.get_registered_model(name).tags.get(HISTORY_TAG, "[]"))
-        earlier = next((h.get("replaced") for h in reversed(history)
-                        if h.get("action") == "promote" and h.get("version") == back), None)
+        earlier = next(
+            (
+                h.get("replaced")
+                for h in reversed(history)
+                if h.get("action") == "promote" and h.get("version") == back
+            ),
+            None,
+        )
         if earlier in (back, now):
             earlier = None
-        _move(client, name, back, earlier, {"action": "rollback", "version": back, "replaced": now,
-                                            "reason": f"rollback from version {now}", "at": _now()})
+        _move(
+            client,
+            name,
+            back,
+            earlier,
+            {
+                "action": "rollback",
+                "version": back,
+                "replaced": now,
+                "reason": f"rollback from version {now}",
+                "at": _now(),
+            },
+        )
         return client.get_model_version(name, back)
 
 

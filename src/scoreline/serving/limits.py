@@ -18,9 +18,10 @@ import math
 import os
 import sqlite3
 import time
+from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Collection, Iterable
+from typing import Any
 
 from pydantic import SecretStr
 
@@ -57,8 +58,10 @@ def parse_api_keys(values: Iterable[SecretStr | str], default_limit: int) -> dic
         text = value.get_secret_value() if isinstance(value, SecretStr) else value
         secret, sep, limit = text.strip().rpartition(":") if ":" in text else (text.strip(), "", "")
         if sep and not limit.strip().isdigit():
-            raise ValueError(f"api_keys entry {position}: the limit after ':' must be a whole "
-                             "number of requests per minute")
+            raise ValueError(
+                f"api_keys entry {position}: the limit after ':' must be a whole "
+                "number of requests per minute"
+            )
         if not secret:
             raise ValueError(f"api_keys entry {position} is empty")
         keys[_digest(secret)] = ApiKey(_digest(secret), int(limit) if sep else default_limit)
@@ -78,9 +81,11 @@ class Decision:
     retry_after_s: float
 
     def headers(self) -> list[tuple[bytes, bytes]]:
-        headers = [(b"x-ratelimit-limit", str(self.limit).encode()),
-                   (b"x-ratelimit-remaining", str(self.remaining).encode()),
-                   (b"x-ratelimit-reset", str(math.ceil(self.reset_s)).encode())]
+        headers = [
+            (b"x-ratelimit-limit", str(self.limit).encode()),
+            (b"x-ratelimit-remaining", str(self.remaining).encode()),
+            (b"x-ratelimit-reset", str(math.ceil(self.reset_s)).encode()),
+        ]
         if not self.allowed:
             headers.append((b"retry-after", str(max(1, math.ceil(self.retry_after_s))).encode()))
         return headers
@@ -120,8 +125,7 @@ class RateLimiter:
     def _db(self) -> sqlite3.Connection:
         if self._connection is None or self._pid != os.getpid():
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            db = sqlite3.connect(self.path, isolation_level=None, timeout=5.0,
-                                 check_same_thread=False)
+            db = sqlite3.connect(self.path, isolation_level=None, timeout=5.0, check_same_thread=False)
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=OFF")
             db.execute("CREATE TABLE IF NOT EXISTS budget (caller TEXT PRIMARY KEY, tat REAL NOT NULL)")
@@ -137,8 +141,11 @@ class RateLimiter:
             row = db.execute("SELECT tat FROM budget WHERE caller = ?", (caller,)).fetchone()
             decision, tat = gcra(row[0] if row else 0.0, now, limit)
             if decision.allowed:
-                db.execute("INSERT INTO budget (caller, tat) VALUES (?, ?) "
-                           "ON CONFLICT (caller) DO UPDATE SET tat = excluded.tat", (caller, tat))
+                db.execute(
+                    "INSERT INTO budget (caller, tat) VALUES (?, ?) "
+                    "ON CONFLICT (caller) DO UPDATE SET tat = excluded.tat",
+                    (caller, tat),
+                )
             self._decisions += 1
             if self._decisions % self.PRUNE_EVERY == 0:
                 db.execute("DELETE FROM budget WHERE tat < ?", (now,))
@@ -167,12 +174,19 @@ def presented_key(scope: Scope) -> str | None:
     return key or None
 
 
-async def _answer(send: Send, status: int, message: str,
-                  headers: list[tuple[bytes, bytes]] = ()) -> None:
+async def _answer(send: Send, status: int, message: str, headers: Sequence[tuple[bytes, bytes]] = ()) -> None:
     body = json.dumps({"error": message}).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"),
-                            (b"content-length", str(len(body)).encode()), *headers]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                *headers,
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 
@@ -185,16 +199,25 @@ class AccessControl:
     when any limit is set).
     """
 
-    def __init__(self, app, *, keys: dict[bytes, ApiKey], default_limit: int,
-                 limiter_path: Path | None, protected: Collection[str]) -> None:
+    def __init__(
+        self,
+        app,
+        *,
+        keys: dict[bytes, ApiKey],
+        default_limit: int,
+        limiter_path: Path | None,
+        protected: Collection[str],
+    ) -> None:
         self.app = app
         self.keys = keys
         self.default_limit = default_limit
         self.protected = frozenset(protected)
         limited = default_limit > 0 or any(k.limit_per_minute for k in keys.values())
-        if limited and limiter_path is None:
-            raise ValueError("a rate limit is set but no file to keep the budgets in")
-        self.limiter = RateLimiter(limiter_path) if limited else None
+        self.limiter = None
+        if limited:
+            if limiter_path is None:
+                raise ValueError("a rate limit is set but no file to keep the budgets in")
+            self.limiter = RateLimiter(limiter_path)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -208,11 +231,16 @@ class AccessControl:
             return
         if path in self.protected and key is None:
             if not self.keys:
-                await _answer(send, 403, f"{path} is disabled: the service has no API keys "
-                                         "(set SCORELINE_API_KEYS)")
+                await _answer(
+                    send, 403, f"{path} is disabled: the service has no API keys (set SCORELINE_API_KEYS)"
+                )
             else:
-                await _answer(send, 401, f"{path} needs an API key (header X-API-Key)",
-                              [(b"www-authenticate", b'ApiKey header="X-API-Key"')])
+                await _answer(
+                    send,
+                    401,
+                    f"{path} needs an API key (header X-API-Key)",
+                    [(b"www-authenticate", b'ApiKey header="X-API-Key"')],
+                )
             return
         limit = key.limit_per_minute if key is not None else self.default_limit
         if self.limiter is None or limit <= 0 or path in UNLIMITED_PATHS:
@@ -222,9 +250,13 @@ class AccessControl:
         caller = f"key:{key.digest.hex()[:32]}" if key is not None else f"addr:{client[0]}"
         decision = self.limiter.hit(caller, limit)
         if not decision.allowed:
-            await _answer(send, 429, f"rate limit of {limit} requests per minute exceeded; "
-                                     f"retry in {math.ceil(decision.retry_after_s)} s",
-                          decision.headers())
+            await _answer(
+                send,
+                429,
+                f"rate limit of {limit} requests per minute exceeded; "
+                f"retry in {math.ceil(decision.retry_after_s)} s",
+                decision.headers(),
+            )
             return
         extra = decision.headers()
 

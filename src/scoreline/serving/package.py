@@ -11,23 +11,32 @@ and a new champion becomes the store's latest version of that name.
 from __future__ import annotations
 
 import os
-import subprocess
+import subprocess  # nosec B404: runs `bentoml build` with fixed arguments
 import sys
 import tempfile
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable, Iterator
+from typing import TYPE_CHECKING
 
 from scoreline.config import COMPETITIONS, Settings, competition
 
 if TYPE_CHECKING:
     import bentoml
 
-    from scoreline.serving.forecast import Forecaster
+    from scoreline.forecasts.forecaster import Forecaster
 
-__all__ = ["BENTOFILE", "ExportedChampion", "bento_model_name", "bentoml_store", "build_bento",
-           "export_champions", "load_forecaster", "served_models"]
+__all__ = [
+    "BENTOFILE",
+    "ExportedChampion",
+    "bento_model_name",
+    "bentoml_store",
+    "build_bento",
+    "export_champions",
+    "load_forecaster",
+    "served_models",
+]
 
 #: the bentofile, relative to the workspace root (the build context)
 BENTOFILE = Path("bentos") / "bentofile.yaml"
@@ -73,7 +82,7 @@ def bentoml_store(settings: Settings) -> Iterator[None]:
         BentoMLContainer.model_store.set(previous)
 
 
-def _latest(name: str) -> "bentoml.Model | None":
+def _latest(name: str) -> bentoml.Model | None:
     import bentoml
     from bentoml.exceptions import NotFound
 
@@ -107,7 +116,8 @@ def export_champions(settings: Settings, codes: Iterable[str] | None = None) -> 
     if missing or not wanted:
         raise ValueError(
             f"no champion for {', '.join(missing) or 'any competition'} in the registry at "
-            f"{settings.mlflow_tracking_uri}: register and promote a model first")
+            f"{settings.mlflow_tracking_uri}: register and promote a model first"
+        )
     client = registry_client(settings)
     exported = []
     with bentoml_store(settings):
@@ -115,29 +125,50 @@ def export_champions(settings: Settings, codes: Iterable[str] | None = None) -> 
             version, registered = found[code], registered_model_name(code)
             name = bento_model_name(code)
             current = _latest(name)
-            if current is not None and current.info.labels.get("registry_version") == str(version.version) \
-                    and current.info.labels.get("registered_model") == registered:
-                exported.append(ExportedChampion(code, registered, str(version.version),
-                                                 current.info.labels.get("model_name", "unknown"),
-                                                 str(current.tag), created=False))
+            if (
+                current is not None
+                and current.info.labels.get("registry_version") == str(version.version)
+                and current.info.labels.get("registered_model") == registered
+            ):
+                exported.append(
+                    ExportedChampion(
+                        code,
+                        registered,
+                        str(version.version),
+                        current.info.labels.get("model_name", "unknown"),
+                        str(current.tag),
+                        created=False,
+                    )
+                )
                 continue
             model_name = _catalogue_name(client, version)
             source = client.get_model_version_download_uri(registered, str(version.version))
             with tempfile.TemporaryDirectory(dir=settings.bentoml_home) as scratch:
                 local = mlflow.artifacts.download_artifacts(
-                    artifact_uri=source, dst_path=scratch, tracking_uri=settings.mlflow_tracking_uri)
-                labels = {"competition": code, "registered_model": registered,
-                          "registry_version": str(version.version), "model_name": model_name,
-                          ROLE_LABEL[0]: ROLE_LABEL[1]}
+                    artifact_uri=source, dst_path=scratch, tracking_uri=settings.mlflow_tracking_uri
+                )
+                labels = {
+                    "competition": code,
+                    "registered_model": registered,
+                    "registry_version": str(version.version),
+                    "model_name": model_name,
+                    ROLE_LABEL[0]: ROLE_LABEL[1],
+                }
                 stored = bentoml.mlflow.import_model(
-                    name, model_uri=local, labels=labels,
-                    metadata={**labels, "run_id": version.run_id or "", "source": source})
-            exported.append(ExportedChampion(code, registered, str(version.version), model_name,
-                                             str(stored.tag), created=True))
+                    name,
+                    model_uri=local,
+                    labels=labels,
+                    metadata={**labels, "run_id": version.run_id or "", "source": source},
+                )
+            exported.append(
+                ExportedChampion(
+                    code, registered, str(version.version), model_name, str(stored.tag), created=True
+                )
+            )
     return exported
 
 
-def served_models(codes: Iterable[str] = ()) -> dict[str, "bentoml.Model"]:
+def served_models(codes: Iterable[str] = ()) -> dict[str, bentoml.Model]:
     """The latest champion model per competition in BentoML's current store (the workspace's, or
     a bento's own): of ``codes`` (each must be present), else of every competition found."""
     wanted = list(codes)
@@ -148,13 +179,15 @@ def served_models(codes: Iterable[str] = ()) -> dict[str, "bentoml.Model"]:
             found[code] = model
     missing = [c for c in wanted if c not in found]
     if missing:
-        raise LookupError(f"no exported champion for {', '.join(missing)} in the BentoML store: "
-                          "run `scoreline package` first")
+        raise LookupError(
+            f"no exported champion for {', '.join(missing)} in the BentoML store: "
+            "run `scoreline package` first"
+        )
     return found
 
 
-def load_forecaster(model: "bentoml.Model") -> "Forecaster":
-    """The :class:`~scoreline.serving.forecast.Forecaster` of an exported champion (model name
+def load_forecaster(model: bentoml.Model) -> Forecaster:
+    """The :class:`~scoreline.forecasts.forecaster.Forecaster` of an exported champion (model name
     and version from its labels). MLflow loads it without comparing the model's pinned
     requirements with the installed packages: that check reads the file list of every installed
     distribution, 0.6 s of each worker's start, and the service's environment is the one its
@@ -162,14 +195,18 @@ def load_forecaster(model: "bentoml.Model") -> "Forecaster":
     import bentoml
     import mlflow
 
-    from scoreline.serving.forecast import Forecaster
+    from scoreline.forecasts.forecaster import Forecaster
 
     labels = model.info.labels
-    pyfunc = mlflow.pyfunc.load_model(model.path_of(bentoml.mlflow.MLFLOW_MODEL_FOLDER),
-                                      suppress_warnings=True)
-    return Forecaster.from_pyfunc(pyfunc, model_name=labels.get("model_name", "unknown"),
-                                  version=labels.get("registry_version", str(model.tag.version)),
-                                  competition=labels["competition"])
+    pyfunc = mlflow.pyfunc.load_model(
+        model.path_of(bentoml.mlflow.MLFLOW_MODEL_FOLDER), suppress_warnings=True
+    )
+    return Forecaster.from_pyfunc(
+        pyfunc,
+        model_name=labels.get("model_name", "unknown"),
+        version=labels.get("registry_version", str(model.tag.version)),
+        competition=labels["competition"],
+    )
 
 
 def build_bento(settings: Settings) -> str:
@@ -183,10 +220,23 @@ def build_bento(settings: Settings) -> str:
     if not (checkout / BENTOFILE).is_file():
         raise RuntimeError(f"building a bento needs a Scoreline checkout; {checkout} has no {BENTOFILE}")
     env = {**os.environ, "BENTOML_HOME": str(settings.bentoml_home), "BENTOML_DO_NOT_TRACK": "true"}
-    done = subprocess.run(
-        [sys.executable, "-m", "bentoml", "build", "-f", str(checkout / BENTOFILE), "-o", "tag",
-         str(checkout)],
-        env=env, capture_output=True, text=True, cwd=checkout)
+    done = subprocess.run(  # nosec B603
+        [
+            sys.executable,
+            "-m",
+            "bentoml",
+            "build",
+            "-f",
+            str(checkout / BENTOFILE),
+            "-o",
+            "tag",
+            str(checkout),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=checkout,
+    )
     if done.returncode != 0:
         raise RuntimeError(f"bentoml build failed:\n{done.stderr.strip() or done.stdout.strip()}")
     return done.stdout.strip().splitlines()[-1].removeprefix("__tag__:")

@@ -10,17 +10,32 @@ report them alike. Prices are decimal odds; dates are ISO ``YYYY-MM-DD``.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Literal, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Literal, NotRequired
 
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, with_config
-from typing_extensions import NotRequired, TypedDict
+from typing_extensions import TypedDict
 
 from scoreline.config import COMPETITIONS, Sport
 
 __all__ = [
-    "MAX_BATCH", "CompetitionCode", "Fixture", "FixtureRow", "ModelInfo", "MonitoringStatus",
-    "Prediction", "PredictionBatch", "PredictBatchRequest", "Prices", "Result", "ResultsAccepted",
-    "ResultsRequest", "Score", "TeamList", "UpcomingList", "UpcomingPrediction", "fixture_problems",
+    "MAX_BATCH",
+    "CompetitionCode",
+    "Fixture",
+    "FixtureRow",
+    "ModelInfo",
+    "MonitoringStatus",
+    "PredictBatchRequest",
+    "Prediction",
+    "PredictionBatch",
+    "Prices",
+    "Result",
+    "ResultsAccepted",
+    "ResultsRequest",
+    "Score",
+    "TeamList",
+    "UpcomingList",
+    "UpcomingPrediction",
+    "fixture_problems",
 ]
 
 #: fixtures per /predict_batch request
@@ -28,25 +43,33 @@ MAX_BATCH = 100_000
 #: results per /results request
 MAX_RESULTS = 10_000
 
-CompetitionCode = Literal[tuple(COMPETITIONS)]  # type: ignore[valid-type]
+if TYPE_CHECKING:  # a Literal built from the configured competitions is opaque to mypy
+    CompetitionCode = str
+else:
+    CompetitionCode = Literal[tuple(COMPETITIONS)]
 TeamName = Annotated[str, Field(min_length=1, max_length=100, description="team name as in the data")]
-FixtureDate = Annotated[dt.date, Field(ge=dt.date(1900, 1, 1), le=dt.date(2100, 12, 31),
-                                       description="match date")]
+FixtureDate = Annotated[
+    dt.date, Field(ge=dt.date(1900, 1, 1), le=dt.date(2100, 12, 31), description="match date")
+]
 
 
-def _nullable(kind: type, schema: dict):
-    """``kind`` or null, described the OpenAPI 3.0 way (``nullable``; BentoML serves 3.0, where
+def _nullable(schema: dict[str, Any]) -> WithJsonSchema:
+    """A nullable value described the OpenAPI 3.0 way (``nullable``; BentoML serves 3.0, where
     pydantic's ``anyOf [..., {"type": "null"}]`` is not valid)."""
-    return Annotated[Optional[kind], WithJsonSchema({**schema, "nullable": True})]
+    return WithJsonSchema({**schema, "nullable": True})
 
 
 #: decimal odds; the shortest a bookmaker offers is 1.01 (minimum inclusive: OpenAPI 3.0 has no
 #: numeric exclusiveMinimum)
-OptionalOdds = _nullable(Annotated[float, Field(ge=1.01, le=1000.0)], {
-    "type": "number", "minimum": 1.01, "maximum": 1000.0, "description": "decimal odds"})
-OptionalDate = _nullable(FixtureDate, {"type": "string", "format": "date",
-                                       "description": "match date (default: today, UTC)"})
-OptionalFloat = _nullable(float, {"type": "number"})
+OptionalOdds = Annotated[
+    Annotated[float, Field(ge=1.01, le=1000.0)] | None,
+    _nullable({"type": "number", "minimum": 1.01, "maximum": 1000.0, "description": "decimal odds"}),
+]
+OptionalDate = Annotated[
+    FixtureDate | None,
+    _nullable({"type": "string", "format": "date", "description": "match date (default: today, UTC)"}),
+]
+OptionalFloat = Annotated[float | None, _nullable({"type": "number"})]
 
 
 class Prices(BaseModel):
@@ -63,16 +86,25 @@ class Fixture(BaseModel):
     """One fixture to forecast (the body of POST /predict)."""
 
     # OpenAPI 3.0's `example` (BentoML's schema objects take no `examples`)
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"example": {
-        "competition": "E0", "home_team": "Arsenal", "away_team": "Chelsea",
-        "date": "2026-12-05", "prices": {"home": 2.1, "draw": 3.5, "away": 3.6}}})
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "example": {
+                "competition": "E0",
+                "home_team": "Arsenal",
+                "away_team": "Chelsea",
+                "date": "2026-12-05",
+                "prices": {"home": 2.1, "draw": 3.5, "away": 3.6},
+            }
+        },
+    )
 
     competition: CompetitionCode
     home_team: TeamName
     away_team: TeamName
     date: OptionalDate = None
     neutral: bool = False
-    prices: Optional[Prices] = None
+    prices: Prices | None = None
 
 
 @with_config(ConfigDict(extra="forbid"))
@@ -100,8 +132,9 @@ class PredictBatchRequest(BaseModel):
     fixtures: list[FixtureRow] = Field(min_length=1, max_length=MAX_BATCH)
 
 
-def fixture_problems(competition: list[str], home: list[str], away: list[str],
-                     draw_priced: list[bool]) -> list[tuple[int, str]]:
+def fixture_problems(
+    competition: list[str], home: list[str], away: list[str], draw_priced: list[bool]
+) -> list[tuple[int, str]]:
     """``(row, message)`` for every fixture naming the same team twice or pricing a draw in a
     sport without draws, in row order."""
     problems = []
@@ -156,7 +189,7 @@ class Prediction(StoredForecast):
     edge_away: OptionalFloat = None
     expected_goals_home: OptionalFloat = None
     expected_goals_away: OptionalFloat = None
-    top_scores: list[Score] = Field(default=None, description="football: the five likeliest scores")
+    top_scores: list[Score] = Field(default=None, description="football: the five likeliest scores")  # type: ignore[arg-type]
     margin: OptionalFloat = None
     margin_lower_80: OptionalFloat = None
     margin_upper_80: OptionalFloat = None
@@ -223,10 +256,10 @@ class ResultsAccepted(BaseModel):
     settled: dict = Field(description="the store's settlement summary")
 
 
-OptionalText = _nullable(str, {"type": "string"})
-OptionalInt = _nullable(int, {"type": "integer"})
-OptionalFlag = _nullable(bool, {"type": "boolean"})
-OptionalTime = _nullable(dt.datetime, {"type": "string", "format": "date-time"})
+OptionalText = Annotated[str | None, _nullable({"type": "string"})]
+OptionalInt = Annotated[int | None, _nullable({"type": "integer"})]
+OptionalFlag = Annotated[bool | None, _nullable({"type": "boolean"})]
+OptionalTime = Annotated[dt.datetime | None, _nullable({"type": "string", "format": "date-time"})]
 
 
 class UpcomingPrediction(StoredForecast):

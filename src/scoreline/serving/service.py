@@ -40,20 +40,29 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.staticfiles import StaticFiles
 
 from scoreline.config import Settings
-from scoreline.monitoring import monitoring_dir
+from scoreline.monitoring.summaries import latest_monitoring_summary, monitoring_dir
 from scoreline.serving import package
 from scoreline.serving.answers import Answers, Rejected
 from scoreline.serving.heap import freeze_loaded_heap, release_free_memory
 from scoreline.serving.limits import AccessControl, parse_api_keys
-from scoreline.serving.matchcentre import latest_monitoring_summary, monitoring_status, upcoming_predictions
+from scoreline.serving.matchcentre import monitoring_status
 from scoreline.serving.schemas import (
-    CompetitionCode, Fixture, ModelInfo, MonitoringStatus, Prediction, PredictionBatch,
-    PredictBatchRequest, ResultsAccepted, ResultsRequest, TeamList, UpcomingList,
+    CompetitionCode,
+    Fixture,
+    ModelInfo,
+    MonitoringStatus,
+    PredictBatchRequest,
+    Prediction,
+    PredictionBatch,
+    ResultsAccepted,
+    ResultsRequest,
+    TeamList,
+    UpcomingList,
 )
 from scoreline.serving.timeout import use_in_bentoml
 
 if TYPE_CHECKING:
-    from scoreline.serving.forecast import Forecaster
+    from scoreline.forecasts.forecaster import Forecaster
 
 logger = logging.getLogger("scoreline.serving")
 
@@ -64,8 +73,10 @@ PREDICT_ROUTES = ("/predict", "/predict_batch")
 SETTINGS = Settings()
 CHAMPIONS = package.served_models(SETTINGS.serve_competitions)
 if not CHAMPIONS:
-    raise RuntimeError(f"no champion models in the BentoML store at {SETTINGS.bentoml_home}: "
-                       "promote a model, then run `scoreline package` (or `make serve`)")
+    raise RuntimeError(
+        f"no champion models in the BentoML store at {SETTINGS.bentoml_home}: "
+        "promote a model, then run `scoreline package` (or `make serve`)"
+    )
 
 
 def _response(rejected: Rejected) -> JSONResponse:
@@ -95,8 +106,9 @@ class JsonBodies:
         if scope["type"] == "http" and scope["method"] == "POST":
             kind = next((v for k, v in scope["headers"] if k == b"content-type"), b"application/json")
             if kind.split(b";")[0].strip().lower() != b"application/json":
-                await JSONResponse({"error": "Content-Type must be application/json"},
-                                   status_code=415)(scope, receive, send)
+                await JSONResponse({"error": "Content-Type must be application/json"}, status_code=415)(
+                    scope, receive, send
+                )
                 return
         await self.app(scope, receive, send)
 
@@ -108,8 +120,7 @@ routes = FastAPI(title="scoreline", docs_url=None, redoc_url=None, openapi_url=N
 async def _invalid(_: Request, error: RequestValidationError) -> JSONResponse:
     """The mounted routes' validation errors in the shape of the BentoML APIs' ones."""
     detail = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in error.errors()]
-    return JSONResponse({"error": f"{len(detail)} validation error(s)", "detail": detail},
-                        status_code=422)
+    return JSONResponse({"error": f"{len(detail)} validation error(s)", "detail": detail}, status_code=422)
 
 
 # the match-centre page: static files (no build step), the service's home page
@@ -126,28 +137,35 @@ class Scoreline:
     """Forecasts of every exported champion; one instance per worker process."""
 
     def __init__(self) -> None:
-        from scoreline.serving.store import PredictionStore
+        from scoreline.predictions.store import PredictionStore  # workers only, not the arbiter
 
         self.models: dict[str, bentoml.Model] = self._stored_models()
         self.forecasters: dict[str, Forecaster] = {
-            code: package.load_forecaster(stored) for code, stored in self.models.items()}
+            code: package.load_forecaster(stored) for code, stored in self.models.items()
+        }
         self.store = PredictionStore(SETTINGS.prediction_store)
         self.answers = Answers(self.forecasters, self.store)
         self.metrics = ServiceMetrics(self.forecasters, self.models)
         logging.getLogger("bentoml._internal.server.http_app").addFilter(_without_client_errors)
         frozen = freeze_loaded_heap()
-        logger.info("serving %s (%d objects frozen)", ", ".join(
-            f"{c} {f.model_name} v{f.version}" for c, f in self.forecasters.items()), frozen)
+        logger.info(
+            "serving %s (%d objects frozen)",
+            ", ".join(f"{c} {f.model_name} v{f.version}" for c, f in self.forecasters.items()),
+            frozen,
+        )
 
     def _stored_models(self) -> dict[str, bentoml.Model]:
         """The champions to load: those a bento was built with when serving one, else the
         store's latest (the class attributes declared below)."""
-        bento = Scoreline.bento  # the Service object once decorated
+        bento = Scoreline.bento  # type: ignore[attr-defined]  # the Service object once decorated
         if bento is None:
             return {code: getattr(self, _attribute(code)) for code in CHAMPIONS}
         pinned = {m.tag.name: m.tag for m in bento.info.all_models}
-        return {code: bentoml.models.get(pinned[package.bento_model_name(code)])
-                for code in CHAMPIONS if package.bento_model_name(code) in pinned}
+        return {
+            code: bentoml.models.get(pinned[package.bento_model_name(code)])
+            for code in CHAMPIONS
+            if package.bento_model_name(code) in pinned
+        }
 
     def __is_ready__(self) -> bool:
         return bool(self.forecasters) and len(self.forecasters) == len(self.models)
@@ -161,8 +179,8 @@ class Scoreline:
         try:
             records = self._forecast([row], "/predict", single=True)
         except Rejected as rejected:
-            return _response(rejected)
-        return Response(pydantic_core.to_json(records[0]), media_type="application/json")
+            return _response(rejected)  # type: ignore[return-value]  # BentoML sends Responses as they are
+        return Response(pydantic_core.to_json(records[0]), media_type="application/json")  # type: ignore[return-value]
 
     @bentoml.api(route="/predict_batch", input_spec=PredictBatchRequest)
     def predict_batch(self, fixtures: list[dict]) -> PredictionBatch:
@@ -170,10 +188,12 @@ class Scoreline:
         try:
             records = self._forecast(fixtures, "/predict_batch", single=False)
         except Rejected as rejected:
-            return _response(rejected)
-        return Response(pydantic_core.to_json({"predictions": records}),
-                        media_type="application/json",
-                        background=BackgroundTask(release_free_memory))  # once it is sent
+            return _response(rejected)  # type: ignore[return-value]  # BentoML sends Responses as they are
+        return Response(  # type: ignore[return-value]
+            pydantic_core.to_json({"predictions": records}),
+            media_type="application/json",
+            background=BackgroundTask(release_free_memory),
+        )  # once it is sent
 
     def _forecast(self, fixtures: list[dict], endpoint: str, single: bool) -> list[dict]:
         """The answers (see :meth:`Answers.forecast`), counted in the metrics."""
@@ -183,29 +203,45 @@ class Scoreline:
         return records
 
     # -- teams, models, results ------------------------------------------------------------------
-    @routes.get("/teams", response_model=TeamList,
-                responses={404: {"description": "no champion serves the competition"}})
+    @routes.get(
+        "/teams",
+        response_model=TeamList,
+        responses={404: {"description": "no champion serves the competition"}},
+    )
     def teams(self, competition: CompetitionCode = Query(description="competition code")):
         """The teams a competition's champion knows, latest season's first."""
         forecaster = self.forecasters.get(competition)
         if forecaster is None:
-            return _response(Rejected(404, f"no champion serves {competition}; served: "
-                                           f"{', '.join(self.forecasters)}"))
-        return TeamList(competition=competition, model_version=forecaster.version,
-                        teams=forecaster.teams)
+            return _response(
+                Rejected(404, f"no champion serves {competition}; served: {', '.join(self.forecasters)}")
+            )
+        return TeamList(competition=competition, model_version=forecaster.version, teams=forecaster.teams)
 
     @routes.get("/models", response_model=list[ModelInfo])
     def served(self) -> list[ModelInfo]:
         """Which champion (catalogue model and registry version) serves each competition."""
-        return [ModelInfo(competition=code, model_name=f.model_name, model_version=f.version,
-                          registered_model=self.models[code].info.labels.get("registered_model", ""),
-                          bento_model=str(self.models[code].tag), outcomes=list(f.outcomes),
-                          teams=len(f.teams))
-                for code, f in self.forecasters.items()]
+        return [
+            ModelInfo(
+                competition=code,
+                model_name=f.model_name,
+                model_version=f.version,
+                registered_model=self.models[code].info.labels.get("registered_model", ""),
+                bento_model=str(self.models[code].tag),
+                outcomes=list(f.outcomes),
+                teams=len(f.teams),
+            )
+            for code, f in self.forecasters.items()
+        ]
 
-    @routes.post("/results", response_model=ResultsAccepted,
-                 responses={401: {"description": "no API key"}, 403: {"description": "bad API key"},
-                            422: {"description": "unknown team, future date or bad score"}})
+    @routes.post(
+        "/results",
+        response_model=ResultsAccepted,
+        responses={
+            401: {"description": "no API key"},
+            403: {"description": "bad API key"},
+            422: {"description": "unknown team, future date or bad score"},
+        },
+    )
     def results(self, body: ResultsRequest):
         """Record final scores (API key required) and settle the logged predictions on them.
         Answered only once the results are committed; re-sending one changes nothing."""
@@ -218,8 +254,13 @@ class Scoreline:
                     raise Rejected(422, f"{where}date: {row['date']} is in the future")
                 forecaster = self.forecasters.get(row["competition"])
                 if forecaster is not None:
-                    Answers.check_teams(forecaster, [0], [row["home_team"].strip()],
-                                        [row["away_team"].strip()], lambda _: where)
+                    Answers.check_teams(
+                        forecaster,
+                        [0],
+                        [row["home_team"].strip()],
+                        [row["away_team"].strip()],
+                        lambda _, where=where: where,
+                    )
             recorded = self.store.record_results(rows)
         except Rejected as rejected:
             return _response(rejected)
@@ -231,15 +272,22 @@ class Scoreline:
 
     # -- match centre: upcoming fixtures, monitoring ---------------------------------------------
     @routes.get("/upcoming", response_model=UpcomingList)
-    def upcoming(self, competition: CompetitionCode = Query(description="competition code"),
-                 days: int = Query(7, ge=0, le=90, description="fixtures up to this many days ahead"),
-                 limit: int = Query(500, ge=1, le=5000, description="at most this many fixtures")):
+    def upcoming(
+        self,
+        competition: CompetitionCode = Query(description="competition code"),
+        days: int = Query(7, ge=0, le=90, description="fixtures up to this many days ahead"),
+        limit: int = Query(500, ge=1, le=5000, description="at most this many fixtures"),
+    ):
         """Stored forecasts of fixtures from today (UTC) on that have no result yet: the
         latest one per fixture, by date."""
         start = dt.datetime.now(dt.UTC).date()
         end = start + dt.timedelta(days=days)
-        return UpcomingList(competition=competition, start=start, end=end,
-                            predictions=upcoming_predictions(self.store, competition, start, end, limit))
+        return UpcomingList(
+            competition=competition,
+            start=start,
+            end=end,
+            predictions=self.store.upcoming(competition, start, end, limit),
+        )
 
     @routes.get("/monitoring", response_model=MonitoringStatus)
     def monitoring(self, competition: CompetitionCode = Query(description="competition code")):
@@ -267,12 +315,14 @@ class ServiceMetrics:
         # imported here, in the worker, after BentoML has set up multi-process collection
         from prometheus_client import Counter, Gauge
 
-        self._predictions = Counter("scoreline_predictions", "Fixtures forecast",
-                                    ["competition", "endpoint"])
+        self._predictions = Counter("scoreline_predictions", "Fixtures forecast", ["competition", "endpoint"])
         self._results = Counter("scoreline_results", "Final scores received", ["competition"])
-        info = Gauge("scoreline_model_info", "The champion serving each competition (value 1)",
-                     ["competition", "model_name", "model_version", "bento_model"],
-                     multiprocess_mode="max")
+        info = Gauge(
+            "scoreline_model_info",
+            "The champion serving each competition (value 1)",
+            ["competition", "model_name", "model_version", "bento_model"],
+            multiprocess_mode="max",
+        )
         for code, forecaster in forecasters.items():
             info.labels(code, forecaster.model_name, forecaster.version, str(models[code].tag)).set(1)
         self._children: dict[tuple, Any] = {}
@@ -292,7 +342,7 @@ for _code, _model in CHAMPIONS.items():
     setattr(Scoreline, _attribute(_code), bentoml.models.BentoModel(_model.tag))
 
 use_in_bentoml()  # BentoML's own timeout middleware keeps every request for the whole timeout
-Scoreline = bentoml.service(
+Scoreline = bentoml.service(  # type: ignore[misc]  # the class becomes a bentoml Service
     name="scoreline",
     workers=SETTINGS.serve_workers,
     # a few threads per worker: small requests keep flowing while a big batch is forecast
@@ -304,8 +354,8 @@ Scoreline = bentoml.service(
     # keeps its own freed memory and a worker's resident size grew 150 MB more in a soak
     envs=[{"name": "MALLOC_ARENA_MAX", "value": "2"}],
 )(bentoml.asgi_app(routes, path="/")(Scoreline))
-Scoreline.add_asgi_middleware(JsonBodies)
-Scoreline.add_asgi_middleware(
+Scoreline.add_asgi_middleware(JsonBodies)  # type: ignore[attr-defined]  # a bentoml Service now
+Scoreline.add_asgi_middleware(  # type: ignore[attr-defined]
     AccessControl,
     keys=parse_api_keys(SETTINGS.api_keys, SETTINGS.rate_limit_per_minute),
     default_limit=SETTINGS.rate_limit_per_minute,

@@ -41,10 +41,11 @@ class RequestTimeout(traffic.TimeoutMiddleware):
         answer = asyncio.ensure_future(self.app(scope, receive, send_and_disarm))
         try:
             await started
-        except asyncio.TimeoutError:
+        except TimeoutError:
             if answer.cancel():
-                await JSONResponse({"error": f"Not able to process the request in {self.timeout} "
-                                             "seconds"}, status_code=504)(scope, receive, send)
+                await JSONResponse(
+                    {"error": f"Not able to process the request in {self.timeout} seconds"}, status_code=504
+                )(scope, receive, send)
         else:
             await answer
         finally:
@@ -54,4 +55,4 @@ class RequestTimeout(traffic.TimeoutMiddleware):
 def use_in_bentoml() -> None:
     """Make BentoML build its services' timeout middleware from :class:`RequestTimeout` (it
     looks the class up when a worker assembles its app, after importing the service)."""
-    traffic.TimeoutMiddleware = RequestTimeout
+    traffic.TimeoutMiddleware = RequestTimeout  # type: ignore[misc]  # replacing BentoML's class

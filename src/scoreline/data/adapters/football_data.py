@@ -35,20 +35,26 @@ SCORES = {
 
 # canonical market -> source column prefix(es), newest layout first
 _1X2_SOURCES = {
-    "b365": ["B365"], "b365_close": ["B365C"],
-    "pinnacle": ["PS"], "pinnacle_close": ["PSC"],
-    "avg": ["Avg", "BbAv"], "avg_close": ["AvgC"],
+    "b365": ["B365"],
+    "b365_close": ["B365C"],
+    "pinnacle": ["PS"],
+    "pinnacle_close": ["PSC"],
+    "avg": ["Avg", "BbAv"],
+    "avg_close": ["AvgC"],
     "max": ["Max", "BbMx"],
 }
-_OU_SOURCES = {"b365": ["B365"], "avg": ["Avg", "BbAv"], "avg_close": ["AvgC"],
-               "pinnacle_close": ["PC"]}
+_OU_SOURCES = {"b365": ["B365"], "avg": ["Avg", "BbAv"], "avg_close": ["AvgC"], "pinnacle_close": ["PC"]}
 PRICES = {
-    **{f"odds_{m}_{name}": [p + letter for p in prefixes]
-       for m, prefixes in _1X2_SOURCES.items()
-       for name, letter in (("home", "H"), ("draw", "D"), ("away", "A"))},
-    **{f"odds_{m}_{name}25": [p + sign + "2.5" for p in prefixes]
-       for m, prefixes in _OU_SOURCES.items()
-       for name, sign in (("over", ">"), ("under", "<"))},
+    **{
+        f"odds_{m}_{name}": [p + letter for p in prefixes]
+        for m, prefixes in _1X2_SOURCES.items()
+        for name, letter in (("home", "H"), ("draw", "D"), ("away", "A"))
+    },
+    **{
+        f"odds_{m}_{name}25": [p + sign + "2.5" for p in prefixes]
+        for m, prefixes in _OU_SOURCES.items()
+        for name, sign in (("over", ">"), ("under", "<"))
+    },
 }
 
 FOOTBALL_CODES = frozenset(c.code for c in COMPETITIONS.values() if c.sport is Sport.FOOTBALL)
@@ -87,33 +93,40 @@ def read(path: Path, root: Path) -> FileRead:
     raw = read_text_csv(path, display=display, required=required)
     problems = RowProblems(raw.index)
 
-    division = raw["Div"].astype("string").str.strip() if "Div" in raw else None
-    if season_match:
+    if season_match is None:  # a fixtures file, where Div is required
+        division = raw["Div"].astype("string").str.strip()
+    else:
         file_division = season_match["division"]
-        if division is None:
+        if "Div" not in raw:
             division = pd.Series(file_division, index=raw.index, dtype="string")
         else:
-            problems.add(division.notna() & (division != file_division),
-                         "Div: " + division.fillna("") + f" does not match the file's {file_division}")
+            division = raw["Div"].astype("string").str.strip()
+            problems.add(
+                division.notna() & (division != file_division),
+                "Div: " + division.fillna("") + f" does not match the file's {file_division}",
+            )
             division = division.fillna(file_division)
     problems.add(division.isna(), "Div: missing")
-    problems.add(division.notna() & ~division.isin(FOOTBALL_CODES),
-                 "unknown competition " + division.fillna(""))
+    problems.add(
+        division.notna() & ~division.isin(FOOTBALL_CODES), "unknown competition " + division.fillna("")
+    )
 
     dates = parse_dates(raw["Date"], DATE_FORMATS)
     problems.add(dates.bad, "Date: unparseable (" + raw["Date"].astype("string") + ")")
     problems.add(raw["Date"].isna(), "Date: missing")
 
-    out = pd.DataFrame({
-        "competition": division,
-        "date": dates.values,
-        "home_team": raw["HomeTeam"].astype("string").str.strip(),
-        "away_team": raw["AwayTeam"].astype("string").str.strip(),
-        "neutral": False,
-        "playoff": False,
-        "source_file": display,
-        "source_line": raw["_line"],
-    })
+    out = pd.DataFrame(
+        {
+            "competition": division,
+            "date": dates.values,
+            "home_team": raw["HomeTeam"].astype("string").str.strip(),
+            "away_team": raw["AwayTeam"].astype("string").str.strip(),
+            "neutral": False,
+            "playoff": False,
+            "source_file": display,
+            "source_line": raw["_line"],
+        }
+    )
     if season_match:
         season = season_from_code(season_match["season"])
         out["season"] = season
@@ -122,7 +135,9 @@ def read(path: Path, root: Path) -> FileRead:
         outside = dates.values.notna() & (
             (dates.values < pd.Timestamp(season, 7, 1)) | (dates.values > pd.Timestamp(season + 1, 8, 31))
         )
-        problems.add(outside, f"Date: outside season {season}/{season + 1} (" + raw["Date"].astype("string") + ")")
+        problems.add(
+            outside, f"Date: outside season {season}/{season + 1} (" + raw["Date"].astype("string") + ")"
+        )
     else:
         out["season"] = season_of_date(dates.values)
 
@@ -137,7 +152,9 @@ def read(path: Path, root: Path) -> FileRead:
         implied[out["home_score"] > out["away_score"]] = "H"
         implied[out["home_score"] == out["away_score"]] = "D"
         implied[out["home_score"] < out["away_score"]] = "A"
-        problems.add(result.notna() & implied.notna() & (result != implied),
-                     "FTR: " + result.fillna("") + " contradicts the score")
+        problems.add(
+            result.notna() & implied.notna() & (result != implied),
+            "FTR: " + result.fillna("") + " contradicts the score",
+        )
     out["problems"] = problems.joined()
     return FileRead(display, out)

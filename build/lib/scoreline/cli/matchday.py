@@ -1,0 +1,151 @@
+"""The matchday loop: ``scoreline matchday``, ``settle`` and ``replay``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from scoreline.cli.common import competition_option, emit_json, fail, json_option
+from scoreline.config import Settings
+
+
+@click.command("matchday")
+@competition_option
+@click.option(
+    "--days",
+    type=click.IntRange(min=1),
+    default=7,
+    show_default=True,
+    help="Fixtures dated --date to --date + days - 1.",
+)
+@click.option("--date", "day", default=None, metavar="YYYY-MM-DD", help="First day (default: today, UTC).")
+@json_option
+def matchday_command(code: str, days: int, day: str | None, as_json: bool) -> None:
+    """Forecast the coming fixtures with the champion, store them, propose bets (registry/policy.yaml
+    `betting:`); re-running a day adds nothing."""
+    from scoreline.matchday import run_matchday
+
+    try:
+        result = run_matchday(Settings(), code, day, days)
+    except ValueError as err:  # no champion, bad fixture row, unknown team, bad policy
+        fail(str(err))
+    if as_json:
+        emit_json(result.to_dict())
+        return
+    click.echo(
+        f"{code} matchday {result.day} (+{days - 1} days): {result.fixtures} fixtures, "
+        f"{result.predicted} forecast ({result.reused} already), champion {result.model_name} "
+        f"v{result.model_version}; bankroll {result.bankroll:.2f}"
+    )
+    for bet in result.bets.itertuples(index=False):
+        click.echo(
+            f"  {bet.date} {bet.home_team} v {bet.away_team}: {bet.outcome} @ {bet.price:.2f} "
+            f"(p {bet.probability:.3f}, EV {bet.expected_value:+.3f}) stake {bet.stake:.2f}"
+        )
+    click.echo(f"  report {result.folder}")
+
+
+@click.command("settle")
+@competition_option
+@json_option
+def settle_command(code: str, as_json: bool) -> None:
+    """Settle predictions and bets on the stored results; P/L, ROI, yield, hit rate and CLV to date."""
+    from scoreline.matchday import run_settle
+
+    try:
+        result = run_settle(Settings(), code)
+    except ValueError as err:  # a bad result row, bad policy
+        fail(str(err))
+    if as_json:
+        emit_json(result.to_dict())
+        return
+    s = result.summary
+    click.echo(
+        f"{code}: {result.results_recorded} results recorded, predictions {result.predictions}, "
+        f"{result.bets_settled} bets settled"
+    )
+    for label, figures in (("to date", s), *((f"v{v}", f) for v, f in result.by_version.items())):
+        click.echo(
+            f"  {label}: {figures['n_settled']} bets settled ({figures['n_open']} open), staked "
+            f"{figures['staked']:.2f}, P/L {figures['pnl']:+.2f}, ROI {figures['roi']:+.2%}, "
+            f"yield {figures['yield']:+.2%}, hit rate {figures['hit_rate']:.2%}, "
+            f"mean CLV {figures['mean_clv']:+.3f}"
+        )
+    click.echo(f"  bankroll {s['bankroll']:.2f}; report {result.folder}")
+
+
+@click.command("replay")
+@competition_option
+@click.option("--season", type=int, required=True, help="Season start year, e.g. 2022 for 2022/23.")
+@click.option("--days-ahead", type=click.IntRange(min=1), default=7, show_default=True)
+@click.option(
+    "--retrain-every",
+    type=click.IntRange(min=0),
+    default=7,
+    show_default=True,
+    help="Days between retrains with the gate (0: only the first champion).",
+)
+@click.option(
+    "--monitor-every",
+    type=click.IntRange(min=0),
+    default=7,
+    show_default=True,
+    help="Days between monitor runs (0: never).",
+)
+@click.option(
+    "--models",
+    default="elo,dixon_coles",
+    show_default=True,
+    metavar="NAME[,NAME...]",
+    help="Candidate models trained at each retrain.",
+)
+@click.option(
+    "--workspace",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Keep the replay's stores here (default: a temporary folder, removed).",
+)
+@json_option
+def replay_command(
+    code: str,
+    season: int,
+    days_ahead: int,
+    retrain_every: int,
+    monitor_every: int,
+    models: str,
+    workspace: Path | None,
+    as_json: bool,
+) -> None:
+    """Replay a past season day by day: ingest -> settle -> matchday -> monitor -> retrain with the gate."""
+    from scoreline.matchday.replay import ReplayConfig, replay
+
+    try:
+        config = ReplayConfig(
+            days_ahead=days_ahead,
+            retrain_every=retrain_every,
+            monitor_every=monitor_every,
+            models=tuple(m.strip() for m in models.split(",") if m.strip()),
+        )
+        result = replay(Settings(), code, season, config, workspace)
+    except (ValueError, KeyError) as err:  # unknown season or model, first champion rejected
+        fail(str(err))
+    s = result.summary
+    if as_json:
+        emit_json(s)
+        return
+    click.echo(
+        f"{code} {season}: {s['days']} days ({s['active_days']} with news), {s['predictions']} "
+        f"predictions, {s['n_bets']} bets, staked {s['staked']:.2f}, P/L {s['pnl']:+.2f}, "
+        f"ROI {s['roi']:+.2%}, yield {s['yield']:+.2%}, hit rate {s['hit_rate']:.2%}, "
+        f"mean CLV {s['mean_clv']:+.3f}"
+    )
+    click.echo(
+        f"  promotions {s['promotions_accepted']} accepted, {s['promotions_rejected']} rejected; "
+        f"{s['monitor_runs']} monitor runs, {s['monitor_alerts']} alerts"
+    )
+    click.echo(
+        "  seconds: "
+        + ", ".join(f"{k} {v:.1f}" for k, v in s["seconds"].items())
+        + f"; wall {s['wall_seconds']:.1f}; report {s['report_dir']}"
+    )

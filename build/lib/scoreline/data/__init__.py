@@ -1,0 +1,1 @@
+"""Match data: source adapters, the canonical schema, validation and the match store."""

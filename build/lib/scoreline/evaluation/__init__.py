@@ -1,0 +1,1 @@
+"""Scoring forecasts: proper scores, calibration, paired comparisons."""

@@ -1,0 +1,196 @@
+"""Scoring a backtest: every model next to the market on the same matches, overall and per season.
+
+Scores are computed on the matches *every* forecaster covers (market rows are NaN where a match
+had no prices), so the figures in one table are comparable. Differences to the reference
+market come with paired-bootstrap 95 % intervals (negative = the model scores better).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from scoreline.evaluation import metrics
+from scoreline.evaluation.backtest import BacktestResult
+
+
+def common_rows(result: BacktestResult, models: list[str] | None = None) -> np.ndarray:
+    """Mask of predictions that have an outcome and finite probabilities from every model."""
+    models = models or result.models
+    mask = result.predictions["outcome"].to_numpy() >= 0
+    for model in models:
+        mask &= np.isfinite(result.probabilities(model)).all(axis=1)
+    return mask
+
+
+def per_match_losses(probs: np.ndarray, outcome: np.ndarray) -> dict[str, np.ndarray]:
+    """RPS, log loss, Brier and accuracy per match. Two-way Brier is the one-number
+    (p_home - home_won)^2 convention, three-way the multi-class sum."""
+    brier = (
+        metrics.binary_brier(probs[:, 0], (outcome == 0).astype(float))
+        if probs.shape[1] == 2
+        else metrics.brier(probs, outcome)
+    )
+    return {
+        "rps": metrics.rps(probs, outcome),
+        "log_loss": metrics.log_loss(probs, outcome),
+        "brier": brier,
+        "accuracy": metrics.accuracy(probs, outcome),
+    }
+
+
+def _normalised(probs: np.ndarray) -> np.ndarray:
+    # market de-vig and float round-off leave rows summing to 1 +- 1e-12
+    return probs / probs.sum(axis=1, keepdims=True)
+
+
+@dataclass(frozen=True)
+class Scores:
+    overall: pd.DataFrame  # one row per model: n, rps, log_loss, brier, accuracy, ece, slope, intercept
+    by_season: pd.DataFrame  # (season, model) rows with the same columns
+    versus: pd.DataFrame  # model - reference: mean difference and 95 % CI for rps and log_loss
+    reference: str
+
+    def table(self, by_season: bool = False) -> str:
+        """The scores as text: the overall table, RPS by season if asked, and each model minus
+        the reference with its bootstrap CI (what the CLI and the benchmarks print)."""
+        parts = [self.overall.round(4).to_string()]
+        if by_season:
+            parts += ["\nRPS by season", self.by_season["rps"].unstack().round(4).to_string()]
+        if len(self.versus):
+            columns = [c for c in self.versus.columns if c.startswith(("rps", "log_loss", "brier"))]
+            parts += [
+                f"\nminus {self.reference} (negative = better), 95 % paired-bootstrap CI",
+                self.versus[columns].round(4).to_string(),
+            ]
+        return "\n".join(parts)
+
+    def to_dict(self) -> dict:
+        return {
+            "reference": self.reference,
+            "overall": _records(self.overall),
+            "by_season": _records(self.by_season.reset_index()),
+            "versus_reference": _records(self.versus),
+        }
+
+
+def _records(frame: pd.DataFrame) -> list[dict]:
+    return [
+        {k: (v.item() if hasattr(v, "item") else v) for k, v in row.items()}
+        for row in frame.reset_index().to_dict(orient="records")
+    ]
+
+
+def score(result: BacktestResult, reference: str, n_boot: int = 2000) -> Scores:
+    """Score every model of ``result`` on the common matches; compare each with ``reference``."""
+    mask = common_rows(result)
+    if not mask.any():
+        raise ValueError("no match is covered by every model (check the market prices)")
+    frame = result.predictions.loc[mask]
+    outcome = frame["outcome"].to_numpy(dtype=int)
+    seasons = frame["season"].to_numpy()
+    losses = {m: per_match_losses(_normalised(result.probabilities(m)[mask]), outcome) for m in result.models}
+
+    overall_rows, season_rows, versus_rows = [], [], []
+    for model in result.models:
+        probs = _normalised(result.probabilities(model)[mask])
+        home_won = (outcome == 0).astype(float)
+        slope, intercept = _slope_intercept(probs[:, 0], home_won)
+        overall_rows.append(
+            {
+                "model": model,
+                "n": int(mask.sum()),
+                **{k: float(v.mean()) for k, v in losses[model].items()},
+                "ece": _mean_ece(probs, outcome),
+                "slope": slope,
+                "intercept": intercept,
+            }
+        )
+        for season in np.unique(seasons):
+            sel = seasons == season
+            season_rows.append(
+                {
+                    "season": int(season),
+                    "model": model,
+                    "n": int(sel.sum()),
+                    **{k: float(v[sel].mean()) for k, v in losses[model].items()},
+                }
+            )
+        if model != reference:
+            row: dict[str, Any] = {"model": model, "reference": reference}
+            for name in ("rps", "log_loss", "brier"):
+                diff = metrics.bootstrap_difference(
+                    losses[model][name], losses[reference][name], n_boot=n_boot
+                )
+                row |= {
+                    f"{name}_diff": diff.mean_difference,
+                    f"{name}_lower": diff.lower,
+                    f"{name}_upper": diff.upper,
+                }
+            versus_rows.append(row)
+    return Scores(
+        pd.DataFrame(overall_rows).set_index("model"),
+        pd.DataFrame(season_rows).set_index(["season", "model"]),
+        pd.DataFrame(versus_rows).set_index("model") if versus_rows else pd.DataFrame(),
+        reference,
+    )
+
+
+def _slope_intercept(p: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """Calibration slope/intercept of the home-win probability; NaN for (near-)constant
+    forecasts such as base rates, whose slope is undefined."""
+    if np.ptp(p) < 1e-3:
+        return float("nan"), float("nan")
+    return metrics.calibration_slope_intercept(p, y)
+
+
+def _mean_ece(probs: np.ndarray, outcome: np.ndarray) -> float:
+    """Expected calibration error averaged over the outcome classes (one-vs-rest)."""
+    return float(
+        np.mean(
+            [
+                metrics.expected_calibration_error(probs[:, j], (outcome == j).astype(float))
+                for j in range(probs.shape[1])
+            ]
+        )
+    )
+
+
+def reliability_diagram(
+    result: BacktestResult, path: Path, models: list[str] | None = None, n_bins: int = 10
+) -> Path:
+    """PNG of observed frequency against forecast probability, one panel per outcome."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    models = models or result.models
+    mask = common_rows(result)
+    outcome = result.predictions.loc[mask, "outcome"].to_numpy(dtype=int)
+    fig, axes = plt.subplots(1, len(result.outcomes), figsize=(5 * len(result.outcomes), 4.5), squeeze=False)
+    for j, (ax, name) in enumerate(zip(axes[0], result.outcomes)):
+        ax.plot([0, 1], [0, 1], color="grey", lw=1, ls="--")
+        for model in models:
+            table = metrics.reliability_table(
+                result.probabilities(model)[mask][:, j], (outcome == j).astype(float), n_bins
+            )
+            table = table[table["count"] > 0]
+            ax.plot(table["mean_predicted"], table["observed_rate"], marker="o", ms=3, label=model)
+        ax.set(
+            title=f"{name} win" if name != "draw" else "draw",
+            xlabel="forecast probability",
+            ylabel="observed frequency",
+            xlim=(0, 1),
+            ylim=(0, 1),
+        )
+    axes[0][0].legend(fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

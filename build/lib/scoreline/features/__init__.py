@@ -1,0 +1,1 @@
+"""Point-in-time features: market-implied probabilities, ratings, form."""

@@ -1,0 +1,157 @@
+"""Market features and market benchmark probabilities from the match table's prices.
+
+Point-in-time: football features come from PRE-CLOSING prices (``odds_{source}_{outcome}``),
+quoted before kick-off. Closing prices (``*_close_*``) are the evaluation benchmark and become
+features only when ``closing=True`` is passed. The American-sport lines in the store (NFL, NBA,
+CFB) are all closing lines (see the adapters), so :func:`american_market_features` refuses to
+run without ``closing=True``.
+
+Probabilities come from :mod:`scoreline.features.market`. Outcome order is (home, draw, away)
+for football and (home, away) for two-way sports.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from types import MappingProxyType
+
+import numpy as np
+import pandas as pd
+
+from scoreline.features.market import (
+    DevigMethod,
+    american_to_decimal,
+    implied_probabilities,
+    overround,
+    spread_win_probability,
+)
+
+FOOTBALL_OUTCOMES = ("home", "draw", "away")
+#: standard deviation (points) of the final home margin around the closing spread: round
+#: figures in line with published estimates (NFL about 13.5-14, Stern 1991). A model that wants
+#: a fitted value should fit it inside its walk-forward loop.
+DEFAULT_SPREAD_SD = MappingProxyType({"NFL": 13.5, "NBA": 12.0, "CFB": 15.5})
+
+
+def market_features(
+    matches: pd.DataFrame,
+    sources: Sequence[str] = ("b365", "pinnacle", "avg"),
+    methods: Sequence[DevigMethod] = (
+        DevigMethod.MULTIPLICATIVE,
+        DevigMethod.POWER,
+        DevigMethod.SHIN,
+    ),
+    closing: bool = False,
+) -> pd.DataFrame:
+    """De-vigged football 1X2 probabilities and booksums, aligned to ``matches.index``.
+
+    Columns ``mkt_{source}_{method}_{home|draw|away}`` and ``mkt_{source}_overround``
+    (booksum, sum of 1/odds); NaN where a source's prices are missing or unusable. Sources are
+    bookmaker names (``b365``, ``pinnacle``, ``avg``, ``max``) and read pre-closing prices;
+    ``closing=True`` reads ``odds_{source}_close_*`` instead and names the columns
+    ``mkt_{source}_close_*``. A source spelled with ``close`` is rejected, so closing prices
+    never enter by the back door.
+    """
+    out: dict[str, np.ndarray] = {}
+    for source in sources:
+        if "close" in source:
+            raise ValueError(
+                f"source {source!r}: pass the bookmaker name and closing=True for closing prices"
+            )
+        market = f"{source}_close" if closing else source
+        odds = _odds_1x2(matches, market)
+        # only priced rows go to the solvers: other sports' rows in a mixed table cost nothing
+        priced = np.isfinite(odds).all(axis=1)
+        for method in methods:
+            probabilities = np.full(odds.shape, np.nan)
+            probabilities[priced] = implied_probabilities(odds[priced], method).probabilities
+            for j, outcome in enumerate(FOOTBALL_OUTCOMES):
+                out[f"mkt_{market}_{method.value}_{outcome}"] = probabilities[:, j]
+        out[f"mkt_{market}_overround"] = overround(odds)
+    return pd.DataFrame(out, index=matches.index)
+
+
+def american_market_features(
+    matches: pd.DataFrame, spread_sd: float | np.ndarray, *, closing: bool = False
+) -> pd.DataFrame:
+    """Two-way market features from the closing lines, aligned to ``matches.index``.
+
+    ``mkt_spread_home_prob``: P(home wins) from ``spread_home`` with the home margin
+    ~ Normal(-spread_home, ``spread_sd`` points; a scalar or one value per row).
+    ``mkt_ml_home_prob``: home probability from the moneylines, de-vigged multiplicatively;
+    ``mkt_ml_overround``: their booksum. ``mkt_total_line``, ``mkt_spread_home``: the lines, in
+    points. NaN where the line is missing.
+
+    The store's American lines are closing lines, so this needs ``closing=True``: set it only
+    where the closing line is a legitimate input (e.g. a model of the residual to the market).
+    """
+    if not closing:
+        raise ValueError(
+            "the American-sport lines are closing lines: pass closing=True to use them as features"
+        )
+    spread = _float(matches, "spread_home")
+    moneylines = _moneyline_odds(matches)
+    ml = implied_probabilities(moneylines)
+    return pd.DataFrame(
+        {
+            "mkt_spread_home_prob": spread_win_probability(spread, spread_sd),
+            "mkt_ml_home_prob": ml.probabilities[:, 0],
+            "mkt_ml_overround": ml.overround,
+            "mkt_total_line": _float(matches, "total_line"),
+            "mkt_spread_home": spread,
+        },
+        index=matches.index,
+    )
+
+
+def market_probabilities(
+    matches: pd.DataFrame,
+    source: str = "pinnacle_close",
+    method: DevigMethod = DevigMethod.MULTIPLICATIVE,
+) -> np.ndarray:
+    """Benchmark (n, 3) home/draw/away probabilities from ``odds_{source}_*`` prices.
+
+    For evaluation, not for features: the default is Pinnacle's closing price. Rows sum to 1;
+    all-NaN rows where the prices are missing or unusable.
+    """
+    return implied_probabilities(_odds_1x2(matches, source), method).probabilities
+
+
+def spread_market_probabilities(matches: pd.DataFrame, sd: float | np.ndarray) -> np.ndarray:
+    """Benchmark (n, 2) home/away win probabilities from the closing ``spread_home``.
+
+    Home margin ~ Normal(-spread_home, ``sd`` points); NaN rows where the spread is missing.
+    """
+    home = spread_win_probability(_float(matches, "spread_home"), sd)
+    return np.column_stack([home, 1.0 - home])
+
+
+def spread_sd_per_row(matches: pd.DataFrame) -> np.ndarray:
+    """:data:`DEFAULT_SPREAD_SD` for each row's ``competition`` (NaN where it has none)."""
+    if "competition" not in matches:
+        return np.full(len(matches), np.nan)
+    codes = matches["competition"].astype("string")
+    return codes.map(DEFAULT_SPREAD_SD).to_numpy(dtype=float, na_value=np.nan)
+
+
+def _odds_1x2(matches: pd.DataFrame, market: str) -> np.ndarray:
+    columns = [f"odds_{market}_{outcome}" for outcome in FOOTBALL_OUTCOMES]
+    missing = [c for c in columns if c not in matches]
+    if missing:
+        raise KeyError(f"no {market!r} prices in the match table: missing {missing}")
+    return np.column_stack([_float(matches, c) for c in columns])
+
+
+def _moneyline_odds(matches: pd.DataFrame) -> np.ndarray:
+    return np.column_stack(
+        [
+            american_to_decimal(_float(matches, "moneyline_home")),
+            american_to_decimal(_float(matches, "moneyline_away")),
+        ]
+    )
+
+
+def _float(matches: pd.DataFrame, column: str) -> np.ndarray:
+    if column not in matches:
+        return np.full(len(matches), np.nan)
+    return pd.to_numeric(matches[column], errors="coerce").to_numpy(dtype=float, na_value=np.nan)

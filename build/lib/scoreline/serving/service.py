@@ -1,0 +1,364 @@
+"""The BentoML prediction service: every competition's champion behind one HTTP API.
+
+* ``POST /predict`` (one fixture) and ``POST /predict_batch`` (up to 100,000) are BentoML APIs:
+  probabilities, fair odds, edges against given prices, the champion's detail (likeliest scores
+  and expected goals; margin and total with intervals), model name and version.
+* ``GET /teams``, ``GET /models``, ``POST /results`` (API key), ``GET /upcoming`` and
+  ``GET /monitoring`` are a mounted FastAPI app, which also serves the match-centre page at
+  ``/ui/``.
+* ``GET /healthz`` / ``/livez``, ``/readyz`` (every champion loaded) and ``/metrics`` are
+  BentoML's own; the metrics add predictions per competition and each competition's serving
+  model version (``scoreline_model_info``) to BentoML's request counts and latency histograms
+  per endpoint.
+
+Champions come from the BentoML model store only (:mod:`scoreline.serving.package` exports them
+from the registry): the service and a bento built from it never touch the tracking store. Every
+answered forecast and every recorded result is committed to the prediction store before the
+answer is sent. Bad input gets a 4xx naming the field (and row): 400 for a malformed body
+(BentoML's pydantic validation), 415 for a body that is not JSON, 422 for an unknown team (with
+the closest known names), the same team twice, a draw price in a two-way sport or a competition
+no champion serves. Keys and rate limits: :mod:`scoreline.serving.limits`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+from collections import Counter
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import bentoml
+import pydantic
+import pydantic_core
+from fastapi import FastAPI, Query
+from fastapi.exceptions import RequestValidationError
+from starlette.background import BackgroundTask
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.staticfiles import StaticFiles
+
+from scoreline.config import Settings
+from scoreline.monitoring.summaries import latest_monitoring_summary, monitoring_dir
+from scoreline.serving import package
+from scoreline.serving.answers import Answers, Rejected
+from scoreline.serving.heap import freeze_loaded_heap, release_free_memory
+from scoreline.serving.limits import AccessControl, parse_api_keys
+from scoreline.serving.matchcentre import monitoring_status
+from scoreline.serving.schemas import (
+    CompetitionCode,
+    Fixture,
+    ModelInfo,
+    MonitoringStatus,
+    PredictBatchRequest,
+    Prediction,
+    PredictionBatch,
+    ResultsAccepted,
+    ResultsRequest,
+    TeamList,
+    UpcomingList,
+)
+from scoreline.serving.timeout import use_in_bentoml
+
+if TYPE_CHECKING:
+    from scoreline.forecasts.forecaster import Forecaster
+
+logger = logging.getLogger("scoreline.serving")
+
+PREDICT_ROUTES = ("/predict", "/predict_batch")
+
+# The worker's configuration, read once from its environment: BentoML takes the service's
+# settings (workers, models, middleware) when the class is decorated.
+SETTINGS = Settings()
+CHAMPIONS = package.served_models(SETTINGS.serve_competitions)
+if not CHAMPIONS:
+    raise RuntimeError(
+        f"no champion models in the BentoML store at {SETTINGS.bentoml_home}: "
+        "promote a model, then run `scoreline package` (or `make serve`)"
+    )
+
+
+def _response(rejected: Rejected) -> JSONResponse:
+    return JSONResponse(rejected.body(), status_code=rejected.status)
+
+
+def _tracing_config() -> dict:
+    """Leave the prediction routes out of OpenTelemetry unless an exporter is configured: with
+    nothing collecting, BentoML's per-request spans cost about half of a /predict's CPU."""
+    try:
+        from bentoml._internal.configuration.containers import BentoMLContainer
+
+        exporter = BentoMLContainer.config.tracing.exporter_type.get()
+    except Exception:  # configuration not loaded: BentoML's default, no exporter
+        exporter = None
+    return {} if exporter else {"excluded_urls": list(PREDICT_ROUTES)}
+
+
+class JsonBodies:
+    """ASGI middleware: a POST body must be JSON. BentoML would parse other media types itself
+    (and answer a multipart type without a boundary with a 500)."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST":
+            kind = next((v for k, v in scope["headers"] if k == b"content-type"), b"application/json")
+            if kind.split(b";")[0].strip().lower() != b"application/json":
+                await JSONResponse({"error": "Content-Type must be application/json"}, status_code=415)(
+                    scope, receive, send
+                )
+                return
+        await self.app(scope, receive, send)
+
+
+routes = FastAPI(title="scoreline", docs_url=None, redoc_url=None, openapi_url=None)
+
+
+@routes.exception_handler(RequestValidationError)
+async def _invalid(_: Request, error: RequestValidationError) -> JSONResponse:
+    """The mounted routes' validation errors in the shape of the BentoML APIs' ones."""
+    detail = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in error.errors()]
+    return JSONResponse({"error": f"{len(detail)} validation error(s)", "detail": detail}, status_code=422)
+
+
+# the match-centre page: static files (no build step), the service's home page
+UI_FOLDER = Path(__file__).with_name("ui")
+routes.mount("/ui", StaticFiles(directory=UI_FOLDER, html=True), name="ui")
+
+
+@routes.get("/ui", include_in_schema=False)  # `/` stays BentoML's Swagger page of the API
+def _home() -> RedirectResponse:
+    return RedirectResponse("/ui/")
+
+
+class Scoreline:
+    """Forecasts of every exported champion; one instance per worker process."""
+
+    def __init__(self) -> None:
+        from scoreline.predictions.store import PredictionStore  # workers only, not the arbiter
+
+        self.models: dict[str, bentoml.Model] = self._stored_models()
+        self.forecasters: dict[str, Forecaster] = {
+            code: package.load_forecaster(stored) for code, stored in self.models.items()
+        }
+        self.store = PredictionStore(SETTINGS.prediction_store)
+        self.answers = Answers(self.forecasters, self.store)
+        self.metrics = ServiceMetrics(self.forecasters, self.models)
+        logging.getLogger("bentoml._internal.server.http_app").addFilter(_without_client_errors)
+        frozen = freeze_loaded_heap()
+        logger.info(
+            "serving %s (%d objects frozen)",
+            ", ".join(f"{c} {f.model_name} v{f.version}" for c, f in self.forecasters.items()),
+            frozen,
+        )
+
+    def _stored_models(self) -> dict[str, bentoml.Model]:
+        """The champions to load: those a bento was built with when serving one, else the
+        store's latest (the class attributes declared below)."""
+        bento = Scoreline.bento  # type: ignore[attr-defined]  # the Service object once decorated
+        if bento is None:
+            return {code: getattr(self, _attribute(code)) for code in CHAMPIONS}
+        pinned = {m.tag.name: m.tag for m in bento.info.all_models}
+        return {
+            code: bentoml.models.get(pinned[package.bento_model_name(code)])
+            for code in CHAMPIONS
+            if package.bento_model_name(code) in pinned
+        }
+
+    def __is_ready__(self) -> bool:
+        return bool(self.forecasters) and len(self.forecasters) == len(self.models)
+
+    # -- forecasts -------------------------------------------------------------------------------
+    @bentoml.api(route="/predict", input_spec=Fixture)
+    def predict(self, **fixture: Any) -> Prediction:
+        """Forecast one fixture (and log it)."""
+        prices = fixture.get("prices")
+        row = {**fixture, "prices": prices.model_dump() if prices is not None else None}
+        try:
+            records = self._forecast([row], "/predict", single=True)
+        except Rejected as rejected:
+            return _response(rejected)  # type: ignore[return-value]  # BentoML sends Responses as they are
+        return Response(pydantic_core.to_json(records[0]), media_type="application/json")  # type: ignore[return-value]
+
+    @bentoml.api(route="/predict_batch", input_spec=PredictBatchRequest)
+    def predict_batch(self, fixtures: list[dict]) -> PredictionBatch:
+        """Forecast many fixtures at once (and log them), answers in request order."""
+        try:
+            records = self._forecast(fixtures, "/predict_batch", single=False)
+        except Rejected as rejected:
+            return _response(rejected)  # type: ignore[return-value]  # BentoML sends Responses as they are
+        return Response(  # type: ignore[return-value]
+            pydantic_core.to_json({"predictions": records}),
+            media_type="application/json",
+            background=BackgroundTask(release_free_memory),
+        )  # once it is sent
+
+    def _forecast(self, fixtures: list[dict], endpoint: str, single: bool) -> list[dict]:
+        """The answers (see :meth:`Answers.forecast`), counted in the metrics."""
+        records = self.answers.forecast(fixtures, single)
+        for code, n in Counter(record["competition"] for record in records).items():
+            self.metrics.predicted(code, endpoint, n)
+        return records
+
+    # -- teams, models, results ------------------------------------------------------------------
+    @routes.get(
+        "/teams",
+        response_model=TeamList,
+        responses={404: {"description": "no champion serves the competition"}},
+    )
+    def teams(self, competition: CompetitionCode = Query(description="competition code")):
+        """The teams a competition's champion knows, latest season's first."""
+        forecaster = self.forecasters.get(competition)
+        if forecaster is None:
+            return _response(
+                Rejected(404, f"no champion serves {competition}; served: {', '.join(self.forecasters)}")
+            )
+        return TeamList(competition=competition, model_version=forecaster.version, teams=forecaster.teams)
+
+    @routes.get("/models", response_model=list[ModelInfo])
+    def served(self) -> list[ModelInfo]:
+        """Which champion (catalogue model and registry version) serves each competition."""
+        return [
+            ModelInfo(
+                competition=code,
+                model_name=f.model_name,
+                model_version=f.version,
+                registered_model=self.models[code].info.labels.get("registered_model", ""),
+                bento_model=str(self.models[code].tag),
+                outcomes=list(f.outcomes),
+                teams=len(f.teams),
+            )
+            for code, f in self.forecasters.items()
+        ]
+
+    @routes.post(
+        "/results",
+        response_model=ResultsAccepted,
+        responses={
+            401: {"description": "no API key"},
+            403: {"description": "bad API key"},
+            422: {"description": "unknown team, future date or bad score"},
+        },
+    )
+    def results(self, body: ResultsRequest):
+        """Record final scores (API key required) and settle the logged predictions on them.
+        Answered only once the results are committed; re-sending one changes nothing."""
+        today = dt.datetime.now(dt.UTC).date()
+        rows = [r.model_dump() for r in body.results]
+        try:
+            for i, row in enumerate(rows):
+                where = f"results[{i}]: " if len(rows) > 1 else ""
+                if row["date"] > today + dt.timedelta(days=1):
+                    raise Rejected(422, f"{where}date: {row['date']} is in the future")
+                forecaster = self.forecasters.get(row["competition"])
+                if forecaster is not None:
+                    Answers.check_teams(
+                        forecaster,
+                        [0],
+                        [row["home_team"].strip()],
+                        [row["away_team"].strip()],
+                        lambda _, where=where: where,
+                    )
+            recorded = self.store.record_results(rows)
+        except Rejected as rejected:
+            return _response(rejected)
+        except ValueError as error:  # the store's row checks (scores above a sport's maximum)
+            return _response(Rejected(422, re.sub(r"^row (\d+):", r"results[\1]:", str(error))))
+        for code in {r["competition"] for r in rows}:
+            self.metrics.results(code, sum(r["competition"] == code for r in rows))
+        return ResultsAccepted(recorded=recorded, settled=self.store.settle())
+
+    # -- match centre: upcoming fixtures, monitoring ---------------------------------------------
+    @routes.get("/upcoming", response_model=UpcomingList)
+    def upcoming(
+        self,
+        competition: CompetitionCode = Query(description="competition code"),
+        days: int = Query(7, ge=0, le=90, description="fixtures up to this many days ahead"),
+        limit: int = Query(500, ge=1, le=5000, description="at most this many fixtures"),
+    ):
+        """Stored forecasts of fixtures from today (UTC) on that have no result yet: the
+        latest one per fixture, by date."""
+        start = dt.datetime.now(dt.UTC).date()
+        end = start + dt.timedelta(days=days)
+        return UpcomingList(
+            competition=competition,
+            start=start,
+            end=end,
+            predictions=self.store.upcoming(competition, start, end, limit),
+        )
+
+    @routes.get("/monitoring", response_model=MonitoringStatus)
+    def monitoring(self, competition: CompetitionCode = Query(description="competition code")):
+        """The latest ``scoreline monitor`` run of a competition: when, drift, live scores,
+        alerts; ``has_run`` false before the first."""
+        summary = latest_monitoring_summary(monitoring_dir(SETTINGS, competition))
+        return MonitoringStatus(**monitoring_status(competition, summary))
+
+
+def _without_client_errors(record: logging.LogRecord) -> bool:
+    """A log filter: BentoML logs a traceback for every body that fails validation, errors of
+    the client's (answered 400), not the server's."""
+    error = record.exc_info[1] if record.exc_info else None
+    return not isinstance(error, pydantic.ValidationError)
+
+
+def _attribute(code: str) -> str:
+    return f"champion_{code.lower()}"
+
+
+class ServiceMetrics:
+    """The service's own Prometheus metrics (BentoML's collector gathers every worker's)."""
+
+    def __init__(self, forecasters: dict, models: dict) -> None:
+        # imported here, in the worker, after BentoML has set up multi-process collection
+        from prometheus_client import Counter, Gauge
+
+        self._predictions = Counter("scoreline_predictions", "Fixtures forecast", ["competition", "endpoint"])
+        self._results = Counter("scoreline_results", "Final scores received", ["competition"])
+        info = Gauge(
+            "scoreline_model_info",
+            "The champion serving each competition (value 1)",
+            ["competition", "model_name", "model_version", "bento_model"],
+            multiprocess_mode="max",
+        )
+        for code, forecaster in forecasters.items():
+            info.labels(code, forecaster.model_name, forecaster.version, str(models[code].tag)).set(1)
+        self._children: dict[tuple, Any] = {}
+
+    def predicted(self, code: str, endpoint: str, n: int) -> None:
+        child = self._children.get((code, endpoint))
+        if child is None:
+            child = self._children[(code, endpoint)] = self._predictions.labels(code, endpoint)
+        child.inc(n)
+
+    def results(self, code: str, n: int) -> None:
+        self._results.labels(code).inc(n)
+
+
+# champions as class attributes: what `bentoml build` packs into the bento
+for _code, _model in CHAMPIONS.items():
+    setattr(Scoreline, _attribute(_code), bentoml.models.BentoModel(_model.tag))
+
+use_in_bentoml()  # BentoML's own timeout middleware keeps every request for the whole timeout
+Scoreline = bentoml.service(  # type: ignore[misc]  # the class becomes a bentoml Service
+    name="scoreline",
+    workers=SETTINGS.serve_workers,
+    # a few threads per worker: small requests keep flowing while a big batch is forecast
+    threads=4,
+    traffic={"timeout": 300},
+    logging={"access": {"enabled": False}},
+    tracing=_tracing_config(),
+    # two malloc arenas, not eight per core: with a thread per request, each thread's arena
+    # keeps its own freed memory and a worker's resident size grew 150 MB more in a soak
+    envs=[{"name": "MALLOC_ARENA_MAX", "value": "2"}],
+)(bentoml.asgi_app(routes, path="/")(Scoreline))
+Scoreline.add_asgi_middleware(JsonBodies)  # type: ignore[attr-defined]  # a bentoml Service now
+Scoreline.add_asgi_middleware(  # type: ignore[attr-defined]
+    AccessControl,
+    keys=parse_api_keys(SETTINGS.api_keys, SETTINGS.rate_limit_per_minute),
+    default_limit=SETTINGS.rate_limit_per_minute,
+    limiter_path=SETTINGS.registry_path / "rate_limits.db",
+    protected={"/results"},
+)

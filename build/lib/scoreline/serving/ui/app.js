@@ -1,0 +1,320 @@
+// The match-centre page: reads the service's own API (the page is served at /ui/, the API one
+// level up) and renders with textContent only, so no team name can inject markup.
+"use strict";
+
+const API = (path) => new URL(`../${path}`, window.location.href);
+const $ = (id) => document.getElementById(id);
+const SVG = "http://www.w3.org/2000/svg";
+
+const state = { models: {} };
+
+// displayed precision: the tests compare these with the API's numbers
+const percent = (p) => `${(100 * p).toFixed(1)}%`;
+const odds = (x) => x.toFixed(2);
+const signedPercent = (e) => `${e >= 0 ? "+" : ""}${(100 * e).toFixed(1)}%`;
+const goals = (x) => x.toFixed(2);
+const points = (x) => x.toFixed(1);
+
+class ApiError extends Error {}
+
+// requests in flight, on <body data-pending>: 0 once everything shown is loaded
+let pending = 0;
+function track(change) {
+  pending += change;
+  document.body.dataset.pending = String(pending);
+}
+
+async function call(path, options = {}) {
+  track(+1);
+  try {
+    return await fetchJson(path, options);
+  } finally {
+    track(-1);
+  }
+}
+
+async function fetchJson(path, options) {
+  let answer;
+  try {
+    answer = await fetch(API(path), options);
+  } catch (error) {
+    throw new ApiError(`the service did not answer (${error.message})`);
+  }
+  const text = await answer.text();
+  let body = null;
+  try { body = text ? JSON.parse(text) : null; } catch { /* not JSON: shown as text */ }
+  if (!answer.ok) throw new ApiError(errorMessage(answer.status, body, text));
+  return body;
+}
+
+function errorMessage(status, body, text) {
+  if (body && typeof body === "object") {
+    const lines = [body.error || body.detail?.toString?.() || `HTTP ${status}`];
+    if (Array.isArray(body.detail)) {
+      for (const item of body.detail) {
+        const where = Array.isArray(item.loc) ? item.loc.join(".") : "";
+        if (item.msg) lines.push(where ? `${where}: ${item.msg}` : item.msg);
+      }
+    }
+    return `${status}: ${lines.join("\n")}`;
+  }
+  return `${status}: ${text || "error"}`;
+}
+
+function el(tag, text, className) {
+  const node = document.createElement(tag);
+  if (text !== undefined && text !== null) node.textContent = text;
+  if (className) node.className = className;
+  return node;
+}
+
+function row(cells) {
+  const tr = document.createElement("tr");
+  for (const cell of cells) tr.append(cell instanceof Node ? cell : el("td", cell));
+  return tr;
+}
+
+function showError(message) {
+  $("error").textContent = message;
+  $("error").hidden = !message;
+}
+
+// -- pickers -------------------------------------------------------------------------------------
+function fillSelect(select, values, labels = values) {
+  select.replaceChildren(...values.map((v, i) => {
+    const option = el("option", labels[i]);
+    option.value = v;
+    return option;
+  }));
+}
+
+async function loadModels() {
+  const models = await call("models");
+  state.models = Object.fromEntries(models.map((m) => [m.competition, m]));
+  fillSelect($("competition"), models.map((m) => m.competition),
+             models.map((m) => `${m.competition} (${m.model_name} v${m.model_version})`));
+  $("served").textContent = models.map((m) => `${m.competition}: ${m.model_name} v${m.model_version}`).join(" · ");
+}
+
+async function loadCompetition() {
+  const code = $("competition").value;
+  const threeWay = state.models[code]?.outcomes.length === 3;
+  $("price-draw-label").hidden = !threeWay;
+  if (!threeWay) $("price-draw").value = "";
+  const teams = (await call(`teams?competition=${encodeURIComponent(code)}`)).teams;
+  fillSelect($("home-team"), teams);
+  fillSelect($("away-team"), teams);
+  if (teams.length > 1) $("away-team").value = teams[1];
+  $("result").hidden = true;
+  await Promise.all([loadUpcoming(), loadMonitoring()]);
+}
+
+// -- forecast ------------------------------------------------------------------------------------
+function fixtureBody() {
+  const body = {
+    competition: $("competition").value,
+    home_team: $("home-team").value,
+    away_team: $("away-team").value,
+    neutral: $("neutral").checked,
+  };
+  if ($("date").value) body.date = $("date").value;
+  const prices = {};
+  for (const outcome of ["home", "draw", "away"]) {
+    const value = $(`price-${outcome}`).value.trim();
+    if (value !== "") prices[outcome] = Number(value);
+  }
+  if (Object.keys(prices).length) body.prices = prices;
+  return body;
+}
+
+async function predict(event) {
+  event.preventDefault();
+  const button = $("predict");
+  button.disabled = true;
+  showError("");
+  track(+1);  // until the answer is shown
+  try {
+    const answer = await call("predict", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(fixtureBody()),
+    });
+    renderPrediction(answer);
+    loadUpcoming().catch((error) => showError(error.message));
+  } catch (error) {
+    $("result").hidden = true;
+    showError(error.message);
+  } finally {
+    button.disabled = false;
+    track(-1);
+  }
+}
+
+function outcomesOf(p) {
+  const list = [{ key: "home", label: p.home_team }];
+  if (p.prob_draw !== undefined && p.prob_draw !== null) list.push({ key: "draw", label: "Draw" });
+  list.push({ key: "away", label: p.away_team });
+  return list;
+}
+
+function renderPrediction(p) {
+  $("result-title").textContent = `${p.home_team} v ${p.away_team}, ${p.date}${p.neutral ? " (neutral)" : ""}`;
+  $("result-model").textContent = `${p.competition} · model ${p.model_name} v${p.model_version} · prediction #${p.prediction_id}`;
+  const outcomes = outcomesOf(p);
+  renderChart(outcomes.map((o) => ({ ...o, probability: p[`prob_${o.key}`] })));
+  $("outcomes").tBodies[0].replaceChildren(...outcomes.map((o) => {
+    const edge = p[`edge_${o.key}`];
+    const price = p[`price_${o.key}`];
+    const edgeCell = el("td", edge == null ? "–" : signedPercent(edge),
+                        `num edge ${edge == null ? "" : edge >= 0 ? "positive" : "negative"}`);
+    const tr = row([el("td", o.label),
+                    el("td", percent(p[`prob_${o.key}`]), "num prob"),
+                    el("td", odds(p[`fair_odds_${o.key}`]), "num fair-odds"),
+                    el("td", price == null ? "–" : odds(price), "num price"),
+                    edgeCell]);
+    tr.dataset.outcome = o.key;
+    return tr;
+  }));
+  const football = p.expected_goals_home != null;
+  $("football-detail").hidden = !football;
+  $("twoway-detail").hidden = football || p.margin == null;
+  if (football) {
+    $("xg-home").textContent = goals(p.expected_goals_home);
+    $("xg-away").textContent = goals(p.expected_goals_away);
+    $("top-scores").replaceChildren(...(p.top_scores || []).map(
+      (s) => el("li", `${s.home}-${s.away}: ${percent(s.probability)}`)));
+  } else if (p.margin != null) {
+    $("intervals").tBodies[0].replaceChildren(...["margin", "total"].map((t) => {
+      const tr = row([el("td", t === "margin" ? "Margin" : "Total"),
+                      el("td", points(p[t]), "num expected"),
+                      el("td", `${points(p[`${t}_lower_80`])} to ${points(p[`${t}_upper_80`])}`, "num interval-80"),
+                      el("td", `${points(p[`${t}_lower_95`])} to ${points(p[`${t}_upper_95`])}`, "num interval-95")]);
+      tr.dataset.target = t;
+      return tr;
+    }));
+  }
+  $("result").hidden = false;
+}
+
+function renderChart(bars) {
+  const chart = $("chart");
+  const rowHeight = 30, labelWidth = 150, barWidth = 260, width = labelWidth + barWidth + 70;
+  chart.setAttribute("viewBox", `0 0 ${width} ${rowHeight * bars.length}`);
+  chart.replaceChildren(...bars.map((bar, i) => {
+    const g = document.createElementNS(SVG, "g");
+    g.setAttribute("transform", `translate(0, ${i * rowHeight})`);
+    g.dataset.outcome = bar.key;
+    const label = document.createElementNS(SVG, "text");
+    label.setAttribute("x", 0);
+    label.setAttribute("y", rowHeight / 2);
+    label.textContent = bar.label.length > 20 ? `${bar.label.slice(0, 19)}…` : bar.label;
+    const rect = document.createElementNS(SVG, "rect");
+    rect.setAttribute("x", labelWidth);
+    rect.setAttribute("y", 5);
+    rect.setAttribute("height", rowHeight - 10);
+    rect.setAttribute("width", Math.max(1, barWidth * bar.probability));
+    rect.setAttribute("class", `bar-${bar.key}`);
+    const value = document.createElementNS(SVG, "text");
+    value.setAttribute("x", labelWidth + barWidth * bar.probability + 6);
+    value.setAttribute("y", rowHeight / 2);
+    value.setAttribute("class", "bar-value");
+    value.textContent = percent(bar.probability);
+    g.append(label, rect, value);
+    return g;
+  }));
+}
+
+// -- upcoming fixtures ---------------------------------------------------------------------------
+async function loadUpcoming() {
+  const code = $("competition").value;
+  const list = await call(`upcoming?competition=${encodeURIComponent(code)}&days=${$("days").value}`);
+  const rows = list.predictions.map((p) => {
+    const outcomes = outcomesOf(p);
+    const tr = row([el("td", p.date, "date"),
+                    el("td", `${p.home_team} v ${p.away_team}`, "fixture"),
+                    el("td", outcomes.map((o) => percent(p[`prob_${o.key}`])).join(" / "), "num probs"),
+                    el("td", outcomes.map((o) => odds(p[`fair_odds_${o.key}`])).join(" / "), "num fair-odds"),
+                    el("td", `${p.model_name} v${p.model_version}`, "model")]);
+    tr.dataset.predictionId = p.prediction_id;
+    return tr;
+  });
+  $("upcoming").tBodies[0].replaceChildren(...rows);
+  $("upcoming").hidden = !rows.length;
+  $("upcoming-empty").hidden = rows.length > 0;
+  $("upcoming-empty").textContent = `No forecasts stored for ${code} fixtures from ${list.start} to ${list.end}.`;
+}
+
+// -- monitoring ----------------------------------------------------------------------------------
+const LIVE_METRICS = ["n", "log_loss", "brier", "rps", "accuracy", "ece"];
+
+async function loadMonitoring() {
+  const code = $("competition").value;
+  const m = await call(`monitoring?competition=${encodeURIComponent(code)}`);
+  const panel = $("monitoring");
+  if (!m.has_run) {
+    panel.replaceChildren(el("span", "no run", "status none"), el("p", m.message, "message"));
+    return;
+  }
+  const parts = [
+    el("span", m.ok ? "OK" : `${m.alerts.length} ALERT${m.alerts.length === 1 ? "" : "S"}`,
+       `status ${m.ok ? "ok" : "alert"}`),
+    el("p", `Last run ${m.at}${m.champion_version ? ` · champion v${m.champion_version}` : ""}`, "when"),
+  ];
+  const facts = document.createElement("table");
+  facts.id = "monitoring-facts";
+  const fact = (name, value, key) => {
+    const tr = row([el("th", name), el("td", value, "num")]);
+    tr.dataset.key = key;
+    facts.append(tr);
+  };
+  if (m.drift_share != null) {
+    fact("Drift share", `${percent(m.drift_share)} (${m.drifted_features.length} of ${m.compared_features} features)`, "drift_share");
+  }
+  if (m.window_predictions != null) fact("Predictions in window", `${m.window_predictions} (${m.window_settled} settled)`, "window");
+  for (const key of LIVE_METRICS) {
+    if (m.live[key] == null) continue;
+    fact(`Live ${key.replace("_", " ")}`, key === "n" ? String(m.live[key]) : m.live[key].toFixed(4), `live_${key}`);
+  }
+  for (const [key, share] of Object.entries(m.coverage)) fact(`Coverage ${key}`, percent(share), `coverage_${key}`);
+  parts.push(facts);
+  if (m.alerts.length) {
+    const alerts = el("ul", undefined, "alerts");
+    alerts.append(...m.alerts.map((a) => el("li", a, "alert")));
+    parts.push(alerts);
+  }
+  if (m.notes.length) {
+    const notes = el("ul", undefined, "notes muted");
+    notes.append(...m.notes.map((n) => el("li", n)));
+    parts.push(notes);
+  }
+  panel.replaceChildren(...parts);
+}
+
+// -- start ---------------------------------------------------------------------------------------
+async function start() {
+  $("fixture-form").addEventListener("submit", predict);
+  const guarded = (load) => async () => {
+    track(+1);
+    try {
+      await load();
+      showError("");
+    } catch (error) {
+      showError(error.message);
+    } finally {
+      track(-1);
+    }
+  };
+  $("competition").addEventListener("change", guarded(loadCompetition));
+  $("days").addEventListener("change", guarded(loadUpcoming));
+  track(+1);  // until the first competition is shown
+  try {
+    await loadModels();
+    await loadCompetition();
+  } catch (error) {
+    showError(error.message);
+  } finally {
+    track(-1);
+  }
+}
+
+document.addEventListener("DOMContentLoaded", start);

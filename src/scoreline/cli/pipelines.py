@@ -1,0 +1,110 @@
+"""``scoreline pipeline run|list``: pipeline specs executed by papermill."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from scoreline.cli.common import emit_json, fail, json_option
+from scoreline.config import Settings
+
+
+@click.group()
+def pipeline() -> None:
+    """Run pipeline specs (pipelines/*.yaml): notebooks executed by papermill, tracked in MLflow."""
+
+
+@pipeline.command("run")
+@click.argument("name")
+@click.option(
+    "-p",
+    "--parameter",
+    "overrides",
+    multiple=True,
+    metavar="[STEP.]KEY=VALUE",
+    help="Override a parameter (value parsed as YAML): KEY=VALUE for the pipeline, "
+    "STEP.KEY=VALUE for one step. Repeatable.",
+)
+@click.option("--force", is_flag=True, help="Run every step, even those unchanged since their last success.")
+@json_option
+def pipeline_run(name: str, overrides: tuple[str, ...], force: bool, as_json: bool) -> None:
+    """Run the pipeline NAME (pipelines/NAME.yaml or a path), skipping unchanged steps."""
+    from scoreline.pipeline import SpecError, StepFailed, apply_overrides, load_spec, run_pipeline
+
+    settings = Settings()
+
+    def progress(position: int, total: int, step: str, result) -> None:
+        if as_json:
+            return
+        if result is None:
+            click.echo(f"[{position}/{total}] {step} ... ", nl=False)
+        elif result.status == "skipped":
+            click.echo(f"skipped (unchanged since {result.reused_run})")
+        else:
+            click.echo(f"{result.status} {result.seconds:.1f} s")
+
+    from scoreline.data.sources import SourceUnavailable, check_reachable
+
+    try:
+        spec = apply_overrides(load_spec(name, settings.home), overrides)
+        if any(Path(step.notebook).name == "ingest.ipynb" for step in spec.steps):
+            check_reachable(settings.source)
+        run = run_pipeline(spec, settings, force=force, progress=progress)
+    except (SpecError, SourceUnavailable) as err:
+        fail(str(err))
+    except StepFailed as err:
+        if as_json:
+            emit_json({**err.run.to_dict(), "error": str(err)})
+        fail(str(err), code=1)
+    if as_json:
+        emit_json(run.to_dict())
+        return
+    ran = sum(s.status == "ran" for s in run.steps)
+    click.echo(
+        f"{run.pipeline} {run.run_id}: {ran} ran, {len(run.steps) - ran} skipped in {run.seconds:.1f} s"
+    )
+    click.echo(f"executed notebooks: {run.run_dir}")
+    server = settings.mlflow_tracking_uri if settings.mlflow_tracking_uri.startswith("http") else None
+    click.echo(
+        f"MLflow: experiment {run.experiment}, run {run.mlflow_run_id} "
+        f"(browse {'at ' + server if server else 'with `make ui`'})"
+    )
+
+
+@pipeline.command("list")
+@json_option
+def pipeline_list(as_json: bool) -> None:
+    """The pipeline specs under pipelines/ with their steps (invalid specs show their error)."""
+    from scoreline.pipeline import SpecError, available_specs, load_spec
+
+    settings = Settings()
+    specs: list[dict[str, Any]] = []
+    for path in available_specs(settings.home):
+        try:
+            spec = load_spec(path, settings.home)
+        except SpecError as err:
+            specs.append({"name": path.stem, "path": str(path), "error": str(err)})
+            continue
+        specs.append(
+            {
+                "name": spec.name,
+                "path": str(path),
+                "description": spec.description,
+                "parameters": spec.parameters,
+                "steps": [{"name": s.name, "notebook": s.notebook} for s in spec.steps],
+            }
+        )
+    if as_json:
+        emit_json({"pipelines": specs})
+        return
+    if not specs:
+        click.echo(f"no pipeline specs in {settings.home / 'pipelines'}")
+    for item in specs:
+        if "error" in item:
+            click.echo(f"{item['name']}: INVALID: {item['error']}")
+            continue
+        click.echo(f"{item['name']}: {item['description']}".rstrip(": "))
+        for i, step in enumerate(item["steps"], 1):
+            click.echo(f"  {i}. {step['name']:<16} {step['notebook']}")

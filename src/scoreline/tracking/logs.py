@@ -1,0 +1,75 @@
+"""What runs log besides models: the data snapshot a run read, and a backtest's scores, tables
+and plots."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import mlflow
+
+from scoreline.data.store import MatchStore
+
+__all__ = ["log_backtest", "log_data_snapshot"]
+
+
+def log_data_snapshot(store: MatchStore, competition: str | None = None) -> dict[str, Any]:
+    """Log the store snapshot in force (name, content hash, rows per table) on the active run.
+
+    With ``competition``, also its played and upcoming row counts. Returns what was logged.
+    """
+    manifest = store.manifest()
+    if not manifest:
+        raise ValueError(f"the match store at {store.root} is empty: run the ingest first")
+    logged: dict[str, Any] = {
+        "data_snapshot": manifest["snapshot"],
+        "data_content_hash": manifest["content_hash"],
+        **{f"data_rows_{table}": n for table, n in manifest["rows"].items()},
+    }
+    if competition:
+        logged[f"data_rows_{competition}_results"] = len(store.results(competition))
+        logged[f"data_rows_{competition}_fixtures"] = len(store.fixtures(competition))
+    mlflow.log_params(logged)
+    mlflow.set_tags({"data_snapshot": manifest["snapshot"], "data_content_hash": manifest["content_hash"]})
+    return logged
+
+
+def log_backtest(report) -> dict[str, float]:
+    """Log a :class:`~scoreline.evaluation.competition.BacktestReport` on the active run.
+
+    Metrics: ``{model}.rps|log_loss|brier|accuracy|ece`` for every row of the overall table
+    (market rows included) and ``{model}.rps_minus_reference`` (and ``log_loss_``/``brier_``)
+    with ``_lower``/``_upper`` 95 % bootstrap bounds. Artifacts under ``backtest/``: the report
+    folder's scores.json, by_season.csv, reliability.png, bankroll.png, predictions.parquet.
+    Returns the metrics.
+    """
+    scores = report.scores
+    metrics: dict[str, float] = {}
+    for model, row in scores.overall.iterrows():
+        for name in ("rps", "log_loss", "brier", "accuracy", "ece"):
+            if name in row:
+                metrics[f"{model}.{name}"] = float(row[name])
+    for model, row in scores.versus.iterrows():
+        for name in ("rps", "log_loss", "brier"):
+            base = f"{model}.{name}_minus_reference"
+            metrics[base] = float(row[f"{name}_diff"])
+            metrics[f"{base}_lower"] = float(row[f"{name}_lower"])
+            metrics[f"{base}_upper"] = float(row[f"{name}_upper"])
+    mlflow.log_metrics(metrics)
+    predictions = report.result.predictions
+    mlflow.log_params(
+        {
+            "competition": report.competition,
+            "reference": scores.reference,
+            "models": ",".join(report.result.models),
+            "matches": len(predictions),
+            "refits": report.result.n_refits,
+            "first_season": int(predictions["season"].min()),
+            "last_season": int(predictions["season"].max()),
+            "tuned": json.dumps(report.tuned, sort_keys=True),
+        }
+    )
+    for file in ("scores.json", "by_season.csv", "reliability.png", "bankroll.png", "predictions.parquet"):
+        if (report.folder / file).is_file():
+            mlflow.log_artifact(str(report.folder / file), artifact_path="backtest")
+    return metrics
