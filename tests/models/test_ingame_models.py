@@ -132,3 +132,14 @@ def test_a_request_that_is_not_18_numbers_is_refused(fitted):
     answer = forecaster.halftime([0.0] * 18, -6.0, 225.0).to_dict()
     assert answer["coverage_probability"] == 0.95 and answer["lower"] < answer["forecast"] < answer["upper"]
     assert answer["explanation"]["members"][0]["matched_games"]
+
+
+def test_split_conformal_calibrates_on_games_the_model_did_not_see(fitted):
+    """One nearest neighbour fits its training games exactly: intervals calibrated on residuals
+    of games it was fitted on would have width 0. Held-out residuals keep the coverage."""
+    train = pattern_table(fitted["train_games"], fitted["events"])
+    model = DejavuModel(k=1, calibration_games=800).fit(train)
+    half = fitted["test_patterns"]
+    forecast = model.predict(half, explain=False)
+    table = coverage_table(forecast.intervals.assign(y=half["ht_margin"].to_numpy()))
+    assert (table["coverage"] - table.index).abs().max() <= 0.03, table
