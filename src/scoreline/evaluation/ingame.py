@@ -188,8 +188,8 @@ def walk_forward(
 ) -> InGameEvaluation:
     """Fit on seasons before each of ``seasons`` and predict it (see the module docstring).
     ``on_season`` is called after each season (progress)."""
-    model = state_model or StateModel(levels=LEVELS)
-    patterns = pattern_models or default_pattern_models()
+    model = StateModel(levels=LEVELS) if state_model is None else state_model
+    patterns = default_pattern_models() if pattern_models is None else pattern_models
     states: list[pd.DataFrame] = []
     halftime: list[pd.DataFrame] = []
     seconds: dict[str, float] = {}
