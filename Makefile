@@ -63,9 +63,9 @@ typecheck: setup
 security: setup
 	$(BIN)/bandit -q -r src
 
-# pip-audit asks PyPI's JSON API for known vulnerabilities of every pinned package. Where that
+# pip-audit asks PyPI's JSON API (per release) for known vulnerabilities of every pinned package. Where that
 # service is not reachable (a machine that only sees a package mirror), it says so and skips.
-AUDIT_PROBE := https://pypi.org/pypi/requests/json
+AUDIT_PROBE := https://pypi.org/pypi/requests/2.34.2/json
 audit: setup
 	@if $(BIN)/python -c "import sys, urllib.request; urllib.request.urlopen('$(AUDIT_PROBE)', timeout=10); sys.exit(0)" 2> /dev/null; then \
 	    $(BIN)/pip-audit --strict --progress-spinner off --no-deps --disable-pip -r requirements.lock; \

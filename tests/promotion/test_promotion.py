@@ -41,7 +41,7 @@ from scoreline.promotion import (
     set_champion,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 POLICY = ROOT / "registry" / "policy.yaml"
 NOTEBOOK = ROOT / "notebooks" / "promote.ipynb"
 

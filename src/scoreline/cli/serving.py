@@ -87,7 +87,8 @@ def serve(port: int, host: str, workers: int | None, no_export: bool) -> None:
         env["SCORELINE_SERVE_WORKERS"] = str(workers)
     sys.stdout.flush()
     # exec: the PID that started is the server's, so signals reach it
-    os.execve(  # nosec B606: this interpreter running bentoml with fixed arguments
+    # this interpreter running bentoml, with fixed arguments
+    os.execve(  # nosec B606
         sys.executable,
         [
             sys.executable,

@@ -174,7 +174,9 @@ def insert_rows(
             cursor = connection.cursor()
             cursor.execute("BEGIN IMMEDIATE")
             try:
-                first = cursor.execute(f"SELECT coalesce(max(id), 0) + 1 FROM {table}").fetchone()[0]  # nosec B608: a table name of ours
+                # ``table`` is a table name of ours, never input
+                next_id = f"SELECT coalesce(max(id), 0) + 1 FROM {table}"  # nosec B608
+                first = cursor.execute(next_id).fetchone()[0]
                 cursor.executemany(sql, [(first + i, *row) for i, row in enumerate(rows)])
                 cursor.execute("COMMIT")
             except BaseException:

@@ -11,7 +11,7 @@ and a new champion becomes the store's latest version of that name.
 from __future__ import annotations
 
 import os
-import subprocess  # nosec B404: runs `bentoml build` with fixed arguments
+import subprocess  # runs `bentoml build` with fixed arguments  # nosec B404
 import sys
 import tempfile
 from collections.abc import Iterable, Iterator

@@ -10,7 +10,7 @@ pipeline's run only through the parent run id it is given: :func:`step_run` tags
 
 from __future__ import annotations
 
-import subprocess  # nosec B404: runs git only, with fixed arguments
+import subprocess  # runs git only, with fixed arguments  # nosec B404
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path

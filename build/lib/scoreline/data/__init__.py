@@ -1,1 +1,0 @@
-"""Match data: source adapters, the canonical schema, validation and the match store."""

@@ -1,1 +1,0 @@
-"""Scoring forecasts: proper scores, calibration, paired comparisons."""

@@ -1,1 +1,0 @@
-"""Point-in-time features: market-implied probabilities, ratings, form."""
