@@ -88,7 +88,12 @@ def test_real_data_every_source_row_is_kept_or_quarantined_with_a_reason(real_in
     assert totals.loc[["E0", "D1", "SP1", "I1", "F1"], "quarantined"].sum() == 0
     assert totals.loc["CFB", "quarantined"] == 1  # App State - Liberty 2024, cancelled
     assert totals.loc["D1", "prices_removed"] == 1  # a closing over 2.5 price of 0.42
-    assert set(report.quarantine["action"]) == {"row rejected", "prices removed, row kept"}
+    assert set(report.quarantine["action"]) == {"row rejected", "prices removed, row kept", "game excluded"}
+    # the NBA timelines: 260 events logged out of place, one games.csv row without a date, the two
+    # quality-flagged games and ten whose final disagrees with nba/
+    timelines = report.quarantine.loc[report.quarantine["source_file"].str.startswith("nba_pbp/")]
+    assert timelines["action"].value_counts().to_dict() == {"row rejected": 261, "game excluded": 12}
+    assert report.ingame.summary()["games"] == 14116 and report.ingame.summary()["events"] == 1736539
 
 
 @pytest.mark.realdata
