@@ -25,7 +25,7 @@ import pandas as pd
 from sqlalchemy import Connection, and_, create_engine, insert, select, tuple_
 from sqlalchemy.engine import make_url
 
-from scoreline.predictions import reads, sqlite
+from scoreline.predictions import live, reads, sqlite
 from scoreline.predictions.migration import upgrade_schema
 from scoreline.predictions.outputs import OUTPUT_IDS_KEPT, output_item, store_feature_sets, store_outputs
 from scoreline.predictions.postgres import dialect_insert, serialise
@@ -254,6 +254,38 @@ class PredictionStore:
     ) -> pd.DataFrame:
         """The features of stored predictions (:func:`scoreline.predictions.reads.features`)."""
         return reads.features(self.engine, self._feature_names, competition, since, model_version)
+
+    # -- live forecasts (:mod:`scoreline.predictions.live`) -------------------------------------
+    def record_live_forecasts(self, rows: Sequence[Mapping[str, Any]]) -> int:
+        """Store in-game forecasts in one transaction (an event already stored is skipped);
+        returns how many were new."""
+        with self.write_transaction() as conn:
+            return live.write_live_forecasts(conn, rows, utc_now())
+
+    def live_forecasts(
+        self, competition: str, after_id: int = 0, limit: int = 1000, since: dt.datetime | None = None
+    ) -> list[dict[str, Any]]:
+        """Live forecasts after ``after_id`` in the order they were written
+        (:func:`scoreline.predictions.live.live_forecasts_after`)."""
+        return live.live_forecasts_after(self.engine, competition, after_id, limit, since)
+
+    def live_games(self, competition: str, since: dt.datetime) -> pd.DataFrame:
+        """Each game forecast live since ``since``, at its latest forecast."""
+        return live.live_games(self.engine, competition, since)
+
+    def live_game_events(self, competition: str, game_ids: Sequence[str]) -> pd.DataFrame:
+        """The stored live forecasts of ``game_ids`` in feed order."""
+        return live.game_events(self.engine, competition, game_ids)
+
+    def record_halftimes(self, rows: Sequence[Mapping[str, Any]]) -> int:
+        """Insert or correct half-time scores (match key, ``home_half``, ``away_half``)."""
+        with self.write_transaction() as conn:
+            return live.record_halftimes(conn, rows, utc_now())
+
+    def live_scores(self, competition: str | None = None) -> pd.DataFrame:
+        """Live forecasts judged against half-time and final results, one row per game
+        (:func:`scoreline.predictions.live.live_scores`)."""
+        return live.live_scores(self.engine, competition)
 
     def results(self, competition: str | None = None) -> pd.DataFrame:
         """Stored results, by date."""
