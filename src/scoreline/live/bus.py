@@ -13,7 +13,7 @@ their own and a predictor restart loses nothing.
 from __future__ import annotations
 
 import threading
-from typing import Protocol
+from typing import Any, Protocol
 
 __all__ = ["EventBus", "MemoryBus", "RedisBus", "open_bus"]
 
@@ -116,13 +116,13 @@ class RedisBus:
         self._group(stream, group)
         key = (stream, group, consumer)
         if key not in self._caught_up:  # this consumer's pending entries first (after a restart)
-            pending = self.client.xreadgroup(group, consumer, {stream: "0"}, count=count)
-            entries = pending[0][1] if pending else []
+            entries = _entries(self.client.xreadgroup(group, consumer, {stream: "0"}, count=count))
             if entries:
-                return [(str(i), dict(f)) for i, f in entries]
+                return entries
             self._caught_up.add(key)
-        found = self.client.xreadgroup(group, consumer, {stream: ">"}, count=count, block=block_ms or None)
-        return [(str(i), dict(f)) for i, f in (found[0][1] if found else [])]
+        return _entries(
+            self.client.xreadgroup(group, consumer, {stream: ">"}, count=count, block=block_ms or None)
+        )
 
     def ack(self, stream: str, group: str, ids: list[str]) -> None:
         if ids:
@@ -130,6 +130,11 @@ class RedisBus:
 
     def close(self) -> None:
         self.client.close()
+
+
+def _entries(answer: Any) -> list[Entry]:
+    """XREADGROUP's answer for one stream (``[[stream, [(id, fields), ...]]]``) as entries."""
+    return [(str(i), dict(f)) for i, f in (answer[0][1] if answer else [])]
 
 
 def open_bus(redis_url: str | None) -> EventBus:

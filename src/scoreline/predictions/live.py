@@ -43,7 +43,10 @@ from scoreline.predictions.tables import MATCH_KEY, match_key_columns, metadata,
 
 __all__ = [
     "LIVE_COLUMNS",
+    "game_events",
     "halftime_results_table",
+    "halftime_row",
+    "last_live_id",
     "live_forecasts_after",
     "live_forecasts_table",
     "live_games",
@@ -109,12 +112,12 @@ def _checked(i: int, row: Mapping[str, Any], now: dt.datetime) -> dict[str, Any]
     missing = sorted(k for k in _REQUIRED if row.get(k) is None)
     if missing:
         raise ValueError(f"row {i}: missing {', '.join(missing)}")
-    record = {k: row.get(k) for k in LIVE_COLUMNS}
+    record: dict[str, Any] = {k: row.get(k) for k in LIVE_COLUMNS}
     for name in ("win_prob", "margin", "elapsed_s", "emitted_at"):
-        value = float(record[name])
-        if not math.isfinite(value):
-            raise ValueError(f"row {i}: {name} is {value}")
-        record[name] = value
+        number = float(record[name])
+        if not math.isfinite(number):
+            raise ValueError(f"row {i}: {name} is {number}")
+        record[name] = number
     if not 0.0 <= record["win_prob"] <= 1.0:
         raise ValueError(f"row {i}: win_prob {record['win_prob']} is not a probability")
     for name in (
@@ -157,13 +160,26 @@ def write_live_forecasts(conn: Connection, rows: Sequence[Mapping[str, Any]], no
     return int(done.rowcount)
 
 
+def last_live_id(engine: Engine) -> int:
+    """The id of the latest live forecast (0 when there is none)."""
+    with engine.connect() as conn:
+        return int(conn.execute(select(func.max(live_forecasts_table.c.id))).scalar() or 0)
+
+
 def live_forecasts_after(
-    engine: Engine, competition: str, after_id: int = 0, limit: int = 1000, since: dt.datetime | None = None
+    engine: Engine,
+    competition: str | None,
+    after_id: int = 0,
+    limit: int = 1000,
+    since: dt.datetime | None = None,
 ) -> list[dict[str, Any]]:
-    """Live forecasts of ``competition`` with an id above ``after_id`` (and created at or after
-    ``since``), oldest first, at most ``limit``; ``date`` as ISO text, ``created_at`` as UTC ISO."""
+    """Live forecasts of ``competition`` (None: every one) with an id above ``after_id`` (and
+    created at or after ``since``), oldest first, at most ``limit``; ``date`` as ISO text,
+    ``created_at`` as UTC ISO."""
     t = live_forecasts_table
-    query = select(t).where(and_(t.c.competition == competition, t.c.id > after_id))
+    query = select(t).where(t.c.id > after_id)
+    if competition is not None:
+        query = query.where(t.c.competition == competition)
     if since is not None:
         query = query.where(t.c.created_at >= since)
     with engine.connect() as conn:
@@ -210,6 +226,22 @@ def game_events(engine: Engine, competition: str, game_ids: Sequence[str]) -> pd
             .order_by(t.c.game_id, t.c.seq)
         ).mappings()
         return pd.DataFrame(rows.all())
+
+
+def halftime_row(index: int, row: Mapping[str, Any], result: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The half-time score of a result row (``home_half``, ``away_half``), None when it has
+    none; ValueError names the row when only one is given or one exceeds the final score."""
+    home, away = row.get("home_half"), row.get("away_half")
+    if home is None and away is None:
+        return None
+    if home is None or away is None:
+        raise ValueError(f"row {index}: give both home_half and away_half, or neither")
+    for field, value, final in (("home_half", home, "home_score"), ("away_half", away, "away_score")):
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= result[final]:
+            raise ValueError(
+                f"row {index}: {field}: must be a whole number in 0..{result[final]}, got {value!r}"
+            )
+    return {**{k: result[k] for k in MATCH_KEY}, "home_half": home, "away_half": away}
 
 
 def record_halftimes(conn: Connection, rows: Sequence[Mapping[str, Any]], now: dt.datetime) -> int:

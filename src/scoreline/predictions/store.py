@@ -185,12 +185,17 @@ class PredictionStore:
 
     def record_results(self, results: Sequence[Mapping[str, Any]]) -> int:
         """Insert or correct results (``competition``, ``date``, ``home_team``, ``away_team``,
-        ``home_score``, ``away_score``) in one transaction; returns how many rows were new or
-        changed (re-sending a stored result writes nothing)."""
+        ``home_score``, ``away_score``; optionally the half-time ``home_half`` and ``away_half``,
+        which score live halftime forecasts) in one transaction; returns how many results were
+        new or changed (re-sending a stored result writes nothing)."""
         now = utc_now()
         latest: dict[tuple, tuple[int, dict]] = {}
+        halves = []
         for i, row in enumerate(results):
             record = result_row(i, row, now)
+            half = live.halftime_row(i, row, record)
+            if half is not None:
+                halves.append(half)
             key = tuple(record[k] for k in MATCH_KEY)
             if key in latest and scores(latest[key][1]) != scores(record):
                 raise ValueError(
@@ -226,6 +231,7 @@ class PredictionStore:
                         recorded_at=rec["recorded_at"],
                     )
                 )
+            live.record_halftimes(conn, halves, now)
         return len(new) + len(changed)
 
     def settle(self) -> dict[str, int]:
@@ -262,8 +268,12 @@ class PredictionStore:
         with self.write_transaction() as conn:
             return live.write_live_forecasts(conn, rows, utc_now())
 
+    def last_live_id(self) -> int:
+        """The id of the latest live forecast (0 before the first)."""
+        return live.last_live_id(self.engine)
+
     def live_forecasts(
-        self, competition: str, after_id: int = 0, limit: int = 1000, since: dt.datetime | None = None
+        self, competition: str | None, after_id: int = 0, limit: int = 1000, since: dt.datetime | None = None
     ) -> list[dict[str, Any]]:
         """Live forecasts after ``after_id`` in the order they were written
         (:func:`scoreline.predictions.live.live_forecasts_after`)."""
@@ -276,11 +286,6 @@ class PredictionStore:
     def live_game_events(self, competition: str, game_ids: Sequence[str]) -> pd.DataFrame:
         """The stored live forecasts of ``game_ids`` in feed order."""
         return live.game_events(self.engine, competition, game_ids)
-
-    def record_halftimes(self, rows: Sequence[Mapping[str, Any]]) -> int:
-        """Insert or correct half-time scores (match key, ``home_half``, ``away_half``)."""
-        with self.write_transaction() as conn:
-            return live.record_halftimes(conn, rows, utc_now())
 
     def live_scores(self, competition: str | None = None) -> pd.DataFrame:
         """Live forecasts judged against half-time and final results, one row per game

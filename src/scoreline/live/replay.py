@@ -1,0 +1,99 @@
+"""``scoreline live replay``: a real night (or season) of one competition's scoring events played
+through the whole live loop (feed -> bus -> in-game champion -> prediction store), accelerated."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from scoreline.config import Settings
+from scoreline.live.bus import EventBus, open_bus
+from scoreline.live.feed import ReplayFeed, night_events, season_events
+from scoreline.live.loop import Predictor, run_replay
+from scoreline.live.model import InGameModel
+from scoreline.predictions.store import PredictionStore
+from scoreline.progress import Progress
+
+__all__ = ["LiveReplay", "pregame_lines", "replay_events"]
+
+
+def pregame_lines(settings: Settings, competition: str) -> pd.DataFrame:
+    """The match store's closing lines of ``competition`` (``date, home_team, away_team, spread,
+    total``); empty when nothing was ingested (the model then sees NaN lines)."""
+    from scoreline.data.store import MatchStore
+
+    results = MatchStore(settings.store_dir).results(competition)
+    if results.empty:
+        return pd.DataFrame(columns=["date", "home_team", "away_team", "spread", "total"])
+    lines = results[["date", "home_team", "away_team", "spread_home", "total_line"]].rename(
+        columns={"spread_home": "spread", "total_line": "total"}
+    )
+    lines["date"] = pd.to_datetime(lines["date"]).dt.date
+    return lines
+
+
+def replay_events(
+    settings: Settings, competition: str, date: dt.date | None, season: int | None
+) -> pd.DataFrame:
+    """The scoring events of a night (``date``) or a whole ``season``, with their pre-game lines."""
+    if competition != "NBA":
+        raise ValueError(f"live replay needs in-game score timelines; only NBA has them, not {competition}")
+    source = Path(settings.source)
+    if not source.is_dir():
+        raise ValueError(
+            f"the data source {settings.source} is not a folder with nba_pbp/ (SCORELINE_DATA_SOURCE)"
+        )
+    lines = pregame_lines(settings, competition)
+    if season is not None:
+        return season_events(source, season, lines)
+    if date is None:
+        raise ValueError("give a --date or a --season to replay")
+    return night_events(source, date, lines)
+
+
+@dataclass
+class LiveReplay:
+    """A replay's events through a predictor writing to ``store`` over ``bus``."""
+
+    events: pd.DataFrame
+    model: InGameModel
+    store: PredictionStore
+    bus: EventBus
+    competition: str = "NBA"
+
+    @classmethod
+    def open(
+        cls, settings: Settings, events: pd.DataFrame, model: InGameModel, competition: str
+    ) -> LiveReplay:
+        """The configured store and bus (Redis Streams when ``SCORELINE_REDIS_URL`` is set)."""
+        return cls(
+            events,
+            model,
+            PredictionStore(settings.prediction_store),
+            open_bus(settings.redis_url),
+            competition,
+        )
+
+    def run(self, speed: float) -> dict:
+        """Play the events at ``speed`` (0 = as fast as possible); the replay's figures."""
+        predictor = Predictor(self.model, self.store, self.bus, self.competition)
+        feed = ReplayFeed(self.events, speed=speed, competition=self.competition)
+        label = f"{self.competition} live replay"
+        with Progress(len(feed), label, unit="events") as progress:
+            figures = run_replay(feed, self.bus, predictor, len(feed), on_forecasts=progress.advance)
+        return {
+            "competition": self.competition,
+            "games": int(self.events["game_id"].nunique()),
+            "speed": speed,
+            "model_name": self.model.model_name,
+            "model_version": self.model.version,
+            "bus": type(self.bus).__name__,
+            **figures.summary(),
+        }
+
+    def close(self) -> None:
+        self.bus.close()
+        self.store.close()
