@@ -10,7 +10,6 @@ from click.testing import CliRunner
 
 sys.path.insert(0, str(Path(__file__).parent / "data"))
 from csvs import write_season
-
 from scoreline.cli import main
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-from csvs import HEADER, ROWS, write_season
 
+from csvs import HEADER, ROWS, write_season
 from scoreline.data.adapters import football_data
 from scoreline.data.parsing import FileParseError
 from scoreline.data.validation import validate

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from csvs import ROWS, write_season
 
+from csvs import ROWS, write_season
 from scoreline.data.ingest import ingest
 from scoreline.data.store import MatchStore
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-from csvs import write_season
 
+from csvs import write_season
 from scoreline.data import store as store_module
 from scoreline.data.adapters import football_data
 from scoreline.data.store import MatchStore, Snapshot, empty_snapshot

@@ -60,36 +60,47 @@ class ScoreEvent:
         return {f.name: _text(getattr(self, f.name)) for f in dataclasses.fields(self)}
 
     @classmethod
-    def from_message(cls, fields: dict[str, Any]) -> ScoreEvent:
-        """The event from :meth:`to_message`'s fields (text or bytes); ValueError names a bad one."""
-        text = {
-            (k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v)
-            for k, v in fields.items()
-        }
-        try:
-            return cls(
-                competition=text["competition"],
-                game_id=text["game_id"],
-                seq=int(text["seq"]),
-                date=dt.date.fromisoformat(text["date"]),
-                home_team=text["home_team"],
-                away_team=text["away_team"],
-                period=int(text["period"]),
-                clock=text["clock"],
-                elapsed_s=float(text["elapsed_s"]),
-                home_score=int(text["home_score"]),
-                away_score=int(text["away_score"]),
-                spread=float(text.get("spread", "nan")),
-                total=float(text.get("total", "nan")),
-                final=text.get("final") == "1",
-                emitted_at=float(text.get("emitted_at", "0")),
-            )
-        except KeyError as missing:
-            raise ValueError(f"score event without field {missing}") from None
-        except ValueError as error:
-            raise ValueError(
-                f"score event {text.get('game_id', '?')}#{text.get('seq', '?')}: {error}"
-            ) from None
+    def from_message(cls, fields: dict[Any, Any]) -> ScoreEvent:
+        """The event from :meth:`to_message`'s fields (text or bytes); ValueError names the
+        event and the field that is missing or malformed."""
+        text = {_decoded(k): _decoded(v) for k, v in fields.items()}
+        where = f"score event {text.get('game_id', '?')}#{text.get('seq', '?')}"
+        values: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            if f.name not in text:
+                if f.name in _OPTIONAL:
+                    continue
+                raise ValueError(f"{where}: no {f.name}")
+            try:
+                values[f.name] = _PARSERS.get(f.name, str)(text[f.name])
+            except ValueError:
+                raise ValueError(f"{where}: {f.name}: cannot read {text[f.name]!r}") from None
+        return cls(**values)
+
+
+def _flag(text: str) -> bool:
+    if text not in ("0", "1"):
+        raise ValueError(text)
+    return text == "1"
+
+
+def _decoded(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+_PARSERS: dict[str, Any] = {
+    "seq": int,
+    "date": dt.date.fromisoformat,
+    "period": int,
+    "elapsed_s": float,
+    "home_score": int,
+    "away_score": int,
+    "spread": float,
+    "total": float,
+    "final": _flag,
+    "emitted_at": float,
+}
+_OPTIONAL = {"spread", "total", "final", "emitted_at"}
 
 
 def _text(value: Any) -> str:

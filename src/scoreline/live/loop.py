@@ -104,13 +104,14 @@ class Predictor:
     def forecast(self, events: list[ScoreEvent]) -> list[dict]:
         """One forecast row per event, in order (each from its game's state at that event)."""
         states = []
-        pending: dict[str, tuple[np.ndarray, float]] = {}
-        for event in events:
+        #: games whose 18-minute pattern completes in this batch: pattern, spread, first event
+        pending: dict[str, tuple[np.ndarray, float, int]] = {}
+        for i, event in enumerate(events):
             state = self.tracker.update(event)
             states.append(GameTracker.row(state, event))
             pattern = state.pattern()
-            if pattern is not None and event.game_id not in self.halftimes:
-                pending[event.game_id] = (pattern, event.spread)
+            if pattern is not None and event.game_id not in self.halftimes and event.game_id not in pending:
+                pending[event.game_id] = (pattern, event.spread, i)
         if pending:
             games = list(pending)
             made = self.model.predict_halftime(
@@ -125,7 +126,10 @@ class Predictor:
         }
         rows = []
         for i, event in enumerate(events):
-            half = self.halftimes.get(event.game_id)
+            # a halftime forecast made in this batch is on its events from the one that made it
+            half = (
+                self.halftimes.get(event.game_id) if i >= pending.get(event.game_id, (0, 0, 0))[2] else None
+            )
             rows.append(
                 {
                     "competition": event.competition,
