@@ -45,7 +45,7 @@ def test_every_event_is_forecast_once_in_order_across_a_predictor_restart(night,
         first.step(block_ms=0)
 
     restarted_bus = bus if kind == "memory" else RedisBus(request.getfixturevalue("redis_url"))
-    second = Predictor(BrownianModel(), store, restarted_bus, batch=64)
+    second = Predictor(Recording(), store, restarted_bus, batch=64)
     while second.step(block_ms=0):
         pass
 
@@ -57,12 +57,33 @@ def test_every_event_is_forecast_once_in_order_across_a_predictor_restart(night,
     # the restarted predictor rebuilt its games' states: same forecasts as an unbroken run
     clean = PredictionStore(f"sqlite:///{tmp_path / 'clean.db'}")
     clean_bus = MemoryBus()
-    run_replay(
-        ReplayFeed(night, speed=0), clean_bus, Predictor(BrownianModel(), clean, clean_bus), len(night)
-    )
+    unbroken_model = Recording()
+    run_replay(ReplayFeed(night, speed=0), clean_bus, Predictor(unbroken_model, clean, clean_bus), len(night))
     unbroken = clean.live_forecasts("NBA", 0, 100_000)
     for name in ("win_prob", "margin", "halftime", "halftime_low", "explanation"):
         assert [r[name] for r in stored] == [r[name] for r in unbroken], name
+    # every state the restarted predictor forecast from after the re-delivered batch (stored
+    # already, skipped) is the one an unbroken run had: lead changes, runs, patterns included
+    assert len(second.model.states) == len(night) - 7 * 64
+    assert second.model.states[64:] == unbroken_model.states[8 * 64 :]
+    assert set(second.model.patterns) <= set(unbroken_model.patterns)
+
+
+class Recording(BrownianModel):
+    """The test model, keeping every state and pattern it was asked about."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.states: list[tuple] = []
+        self.patterns: list[tuple] = []
+
+    def predict_states(self, states):
+        self.states.extend(states.fillna(-999).itertuples(index=False, name=None))
+        return super().predict_states(states)
+
+    def predict_halftime(self, patterns, spreads):
+        self.patterns.extend(tuple(p) for p in patterns)
+        return super().predict_halftime(patterns, spreads)
 
 
 class _FailingAck:
@@ -84,5 +105,5 @@ def test_the_store_takes_each_event_once(night, tmp_path):
     assert store.record_live_forecasts(rows) == 30
     assert store.record_live_forecasts(rows) == 0
     assert len(store.live_forecasts("NBA")) == 30
-    with pytest.raises(ValueError, match="row 1: win_prob 1.5 is not a probability"):
+    with pytest.raises(ValueError, match=r"row 1: win_prob 1\.5 is not a probability"):
         store.record_live_forecasts([rows[0], {**rows[1], "win_prob": 1.5}])
