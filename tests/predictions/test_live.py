@@ -64,7 +64,9 @@ def test_live_forecasts_are_scored_by_half_time_and_final_results(tmp_path):
     result = {"competition": "NBA", "date": DAY, "home_team": "BOS", "away_team": "SAC"}
     assert store.live_scores("NBA").empty
     with pytest.raises(ValueError, match=r"row 0: away_half: must be a whole number in 0\.\.104"):
-        store.record_results([{**result, "home_score": 122, "away_score": 104, "home_half": 60, "away_half": 110}])
+        store.record_results(
+            [{**result, "home_score": 122, "away_score": 104, "home_half": 60, "away_half": 110}]
+        )
     assert store.results().empty  # nothing half-written
     store.record_results([{**result, "home_score": 122, "away_score": 104, "home_half": 60, "away_half": 49}])
     (game,) = store.live_scores("NBA").to_dict("records")

@@ -46,6 +46,8 @@ __all__ = [
 BENTOFILE = Path("bentos") / "bentofile.yaml"
 #: label marking a BentoML model as a Scoreline champion
 ROLE_LABEL = ("role", "scoreline-champion")
+#: the pickled in-game model inside its BentoML model folder
+INGAME_FILE = "ingame.pkl"
 #: label marking a BentoML model as a Scoreline in-game champion
 INGAME_ROLE_LABEL = ("role", "scoreline-ingame-champion")
 
@@ -222,8 +224,10 @@ def ingame_bento_name(code: str) -> str:
 
 def export_ingame_model(settings: Settings, code: str, model) -> str:
     """Save an in-game model (the in-game contract, :class:`scoreline.live.model.InGameModel`)
-    into the BentoML store as ``scoreline-<code>-ingame`` (pickled); returns its tag."""
+    into the BentoML store as ``scoreline-<code>-ingame`` (cloudpickled); returns its tag. An
+    identical model (same name and version) already there is kept."""
     import bentoml
+    import cloudpickle
 
     labels = {
         "competition": code,
@@ -235,7 +239,9 @@ def export_ingame_model(settings: Settings, code: str, model) -> str:
         current = _latest(ingame_bento_name(code))
         if current is not None and all(current.info.labels.get(k) == v for k, v in labels.items()):
             return str(current.tag)
-        stored = bentoml.picklable_model.save_model(ingame_bento_name(code), model, labels=labels)
+        with bentoml.models.create(ingame_bento_name(code), labels=labels) as stored:
+            with open(stored.path_of(INGAME_FILE), "wb") as handle:
+                cloudpickle.dump(model, handle)
     return str(stored.tag)
 
 
@@ -258,10 +264,12 @@ def served_ingame_models(codes: Iterable[str] = ()) -> dict[str, bentoml.Model]:
 
 
 def load_ingame(model: bentoml.Model):
-    """The in-game model saved by :func:`export_ingame_model`, its version from the labels."""
-    import bentoml
+    """The in-game model saved by :func:`export_ingame_model`, its version from the labels.
+    Unpickling runs the stored code: only models this workspace exported are loaded."""
+    import pickle  # nosec B403
 
-    loaded = bentoml.picklable_model.load_model(model)
+    with open(model.path_of(INGAME_FILE), "rb") as handle:
+        loaded = pickle.load(handle)  # nosec B301 - a model this workspace exported
     loaded.version = model.info.labels.get("registry_version", str(model.tag.version))
     return loaded
 
