@@ -61,7 +61,7 @@ def test_an_event_survives_the_bus_as_text():
     back = ScoreEvent.from_message({k.encode(): v.encode() for k, v in event.to_message().items()})
     assert back.spread == -2.5 and math.isnan(back.total)
     assert dataclass_without_nan(back) == dataclass_without_nan(event)
-    with pytest.raises(ValueError, match="0022200272#4: home_score: cannot read .three."):
+    with pytest.raises(ValueError, match=r"0022200272#4: home_score: cannot read .three."):
         ScoreEvent.from_message({**event.to_message(), "home_score": "three"})
 
 

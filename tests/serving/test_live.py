@@ -294,7 +294,8 @@ def test_the_live_panel_shows_what_the_stream_sent(live_service, night, browser,
     last = {e["game_id"]: e for e in stream.events}
     counts = pd.Series([e["game_id"] for e in stream.events]).value_counts()
     tab.wait_for_function(
-        "ids => ids.every(([g, id]) => document.querySelector(`.live-game[data-game='${g}']`)?.dataset.lastId === String(id))",
+        "ids => ids.every(([g, id]) => "
+        "document.querySelector(`.live-game[data-game='${g}']`)?.dataset.lastId === String(id))",
         arg=[[g, e["id"]] for g, e in last.items()],
         timeout=60_000,
     )
@@ -306,7 +307,7 @@ def test_the_live_panel_shows_what_the_stream_sent(live_service, night, browser,
             (e for e in stream.events if e["game_id"] == game_id and e["halftime"] is not None), None
         )
         assert card.locator(".live-teams").text_content() == f"{f['away_team']} @ {f['home_team']}"
-        assert card.locator(".live-score").text_content() == f"{f['away_score']}–{f['home_score']}"
+        assert card.locator(".live-score").text_content() == f"{f['away_score']}\N{EN DASH}{f['home_score']}"
         assert card.locator(".live-clock").text_content() == "Final"
         assert card.locator(".live-win").text_content() == f"{f['home_team']} win {100 * f['win_prob']:.1f}%"
         assert first_half is not None and f["halftime"] == first_half["halftime"]

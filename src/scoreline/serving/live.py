@@ -58,8 +58,10 @@ class LiveBroadcaster:
         store: PredictionStore,
         poll_s: float,
         on_forecasts: Callable[[list[dict]], None] | None = None,
+        subscribers_gauge: Any = None,
     ) -> None:
         self.store, self.poll_s, self.on_forecasts = store, poll_s, on_forecasts
+        self._gauge = subscribers_gauge
         self.subscribers: dict[str, set[asyncio.Queue[Batch | None]]] = {}
         self.last_id: int | None = None
         self._task: asyncio.Task | None = None
@@ -103,6 +105,8 @@ class LiveBroadcaster:
         self.start()
         queue: asyncio.Queue[Batch | None] = asyncio.Queue()
         self.subscribers.setdefault(competition, set()).add(queue)
+        if self._gauge is not None:
+            self._gauge.inc()
         sent = last_event_id or 0
         since = None if last_event_id is not None else _utc_now() - dt.timedelta(hours=HISTORY_HOURS)
         try:
@@ -127,6 +131,8 @@ class LiveBroadcaster:
                     yield b"".join(fresh)
         finally:
             self.subscribers.get(competition, set()).discard(queue)
+            if self._gauge is not None:
+                self._gauge.dec()
 
     @property
     def subscriber_count(self) -> int:
@@ -167,6 +173,15 @@ class LiveMetrics:
             "Share of the latest halftime intervals that held the actual half-time margin",
             ["competition", "nominal"],
             multiprocess_mode="mostrecent",
+        )
+        self._nominal = Gauge(
+            "scoreline_live_coverage_nominal",
+            "The nominal coverage of those intervals (the coverage alert fires 10 points under it)",
+            ["competition", "nominal"],
+            multiprocess_mode="mostrecent",
+        )
+        self.subscribers = Gauge(
+            "scoreline_live_subscribers", "Clients connected to GET /live/stream", multiprocess_mode="livesum"
         )
         self._error = Histogram(
             "scoreline_live_halftime_error_points",
@@ -216,3 +231,4 @@ class LiveMetrics:
             latest = halves.tail(self.window)
             for nominal, of_level in latest.groupby("halftime_coverage"):
                 self._coverage.labels(code, f"{nominal:g}").set(float(of_level["covered"].mean()))
+                self._nominal.labels(code, f"{nominal:g}").set(float(nominal))

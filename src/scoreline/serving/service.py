@@ -157,7 +157,9 @@ class Scoreline:
         self.metrics = ServiceMetrics(self.forecasters, self.models)
         self.ingame = {code: package.load_ingame(stored) for code, stored in self._stored_ingame().items()}
         self.live_metrics = LiveMetrics(recorder=_first_worker(), window=SETTINGS.live_coverage_window)
-        self.live = LiveBroadcaster(self.store, SETTINGS.live_poll_s, self.live_metrics.forecasts)
+        self.live = LiveBroadcaster(
+            self.store, SETTINGS.live_poll_s, self.live_metrics.forecasts, self.live_metrics.subscribers
+        )
         logging.getLogger("bentoml._internal.server.http_app").addFilter(_without_client_errors)
         frozen = freeze_loaded_heap()
         logger.info(
