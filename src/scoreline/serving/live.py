@@ -139,6 +139,11 @@ class LiveBroadcaster:
         return sum(len(queues) for queues in self.subscribers.values())
 
     async def stop(self) -> None:
+        """Stop polling and end every subscriber's stream (so a shutdown does not wait for
+        them; browsers reconnect to another worker or the restarted service)."""
+        for queues in self.subscribers.values():
+            for queue in queues:
+                queue.put_nowait(None)
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -199,6 +199,10 @@ class Scoreline:
         subscriber connected)."""
         self.live.start()
 
+    @bentoml.on_shutdown
+    async def _stop_live(self) -> None:
+        await self.live.stop()
+
     def __is_ready__(self) -> bool:
         return bool(self.forecasters) and len(self.forecasters) == len(self.models)
 

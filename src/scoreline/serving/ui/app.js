@@ -349,6 +349,7 @@ function drawGame(id, game) {
   const f = game.last;
   const card = gameCard(id);
   card.classList.toggle("final", f.final);
+  card.style.order = f.final ? "1" : "0";  // games in progress first
   card.dataset.lastId = String(f.id);
   card.dataset.points = String(game.points.length);
   card.querySelector(".live-teams").textContent = `${f.away_team} @ ${f.home_team}`;
@@ -368,8 +369,8 @@ function drawChart(svg, points) {
   const end = Math.max(4 * QUARTER_S, points[points.length - 1].elapsed_s);
   const x = (s) => 4 + (292 * s) / end;
   const win = (p) => 66 - 62 * p;
-  const reach = Math.max(10, ...points.map((p) => Math.abs(p.home_score - p.away_score)),
-    ...points.filter((p) => p.halftime !== null).map((p) => Math.max(Math.abs(p.halftime_low), Math.abs(p.halftime_high))));
+  const reach = Math.ceil(Math.max(10, ...points.map((p) => Math.abs(p.home_score - p.away_score)),
+    ...points.filter((p) => p.halftime !== null).map((p) => Math.max(Math.abs(p.halftime_low), Math.abs(p.halftime_high)))));
   const margin = (m) => 115 - (33 * m) / reach;
   const shapes = [
     ["line", { class: "axis", x1: 4, x2: 296, y1: win(0.5), y2: win(0.5) }],
