@@ -48,6 +48,13 @@ def ingest(source: str | None, codes: tuple[str, ...], as_json: bool) -> None:
         f"{int(table['fixtures'].sum())} fixtures, {int(table['quarantined'].sum())} quarantined "
         f"from {len(report.files)} files in {report.seconds:.1f} s"
     )
+    if report.ingame is not None:
+        ingame = report.ingame.summary()
+        click.echo(
+            f"NBA in-game timelines: {ingame['games']} games ({ingame['games_with_lines']} with pre-game "
+            f"lines), {ingame['events']} scoring events; {ingame['rows_rejected']} rows rejected, "
+            f"{ingame['games_excluded']} games excluded (see the quarantine)"
+        )
     if len(report.quarantine):
         reasons = (
             report.quarantine["reason"].str.split("; ").explode().str.replace(r"\(.*\)", "(...)", regex=True)

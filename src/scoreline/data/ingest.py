@@ -4,6 +4,11 @@ Re-running over the same files adds nothing (matches are keyed by a stable ``mat
 seasons append; a row read again replaces its earlier copy (corrected scores or prices). Played
 matches and upcoming fixtures are kept apart. Any file that cannot be parsed aborts the run
 before anything is written.
+
+When NBA is ingested from a folder that has ``nba_pbp/``, its in-game timelines are validated and
+joined to the NBA results (:mod:`scoreline.data.ingame`) and committed in the same snapshot as
+the extra tables ``ingame_games`` / ``ingame_events``; games read again replace their earlier
+copies (and events), other stored games are kept.
 """
 
 from __future__ import annotations
@@ -15,12 +20,16 @@ from pathlib import Path
 
 import pandas as pd
 
-from scoreline.config import COMPETITIONS, Competition, Settings
+from scoreline.config import COMPETITIONS, Competition, Settings, Sport
 from scoreline.data import schema
-from scoreline.data.adapters import FileRead, adapter
+from scoreline.data.adapters import FileRead, adapter, nba_pbp
+from scoreline.data.ingame import COMPETITION as INGAME_COMPETITION
+from scoreline.data.ingame import TABLES as INGAME_TABLES
+from scoreline.data.ingame import InGameBuild, build_ingame
 from scoreline.data.sources import ResolvedSource, resolve
 from scoreline.data.store import MatchStore, Snapshot
 from scoreline.data.validation import RESULT_GRACE, validate
+from scoreline.progress import track
 
 COUNTS = ("rows", "results", "fixtures", "quarantined", "prices_removed")
 
@@ -37,6 +46,8 @@ class IngestReport:
     store_rows: dict[str, dict[str, int]]  # competition -> table -> rows in the store
     notes: tuple[str, ...] = field(default_factory=tuple)
     seconds: float = 0.0
+    #: the NBA in-game timelines read this run (None when the source has no ``nba_pbp/``)
+    ingame: InGameBuild | None = None
 
     def by_competition(self) -> pd.DataFrame:
         counts = self.files.groupby("competition")[list(COUNTS)].sum()
@@ -53,6 +64,11 @@ class IngestReport:
                 for comp, row in self.by_competition().iterrows()
             },
             "files": self.files.to_dict(orient="records"),
+            "ingame": (
+                {**self.ingame.summary(), "files": self.ingame.files.to_dict(orient="records")}
+                if self.ingame is not None
+                else None
+            ),
             "notes": list(self.notes),
         }
 
@@ -75,6 +91,29 @@ def read_files(source: ResolvedSource, competitions: list[Competition]) -> tuple
             notes.extend(read.notes)
             reads.append(read)
     return reads, notes
+
+
+def read_ingame_files(source: ResolvedSource, competitions: list[Competition]) -> list[FileRead]:
+    """The ``nba_pbp/`` files when NBA is wanted and the source is a folder that has them."""
+    wanted = any(c.code == INGAME_COMPETITION for c in competitions)
+    if not wanted or Sport.BASKETBALL not in source.sports:
+        return []
+    paths = nba_pbp.discover(source.root)
+    return [nba_pbp.read(path, source.root) for path in track(paths, "nba_pbp files", unit="files")]
+
+
+def merge_ingame(store: MatchStore, built: InGameBuild) -> dict[str, pd.DataFrame]:
+    """The extra tables after this ingest: games read now replace their stored copies (and
+    their events), other stored games stay."""
+    read_ids = set(built.game_ids_read)
+    merged = {}
+    for name, new in (("ingame_games", built.tables.games), ("ingame_events", built.tables.events)):
+        old = store.extra_table(name)
+        keep = old.loc[~old["game_id"].isin(read_ids)] if old is not None else new.iloc[:0]
+        key = ["date", "game_id"] if name == "ingame_games" else ["game_id", "seq"]
+        frame = pd.concat([keep, new], ignore_index=True) if len(keep) else new
+        merged[name] = frame.astype(INGAME_TABLES[name]).sort_values(key).reset_index(drop=True)
+    return merged
 
 
 def _file_counts(
@@ -137,6 +176,7 @@ def ingest(
     competitions = [COMPETITIONS[c] for c in codes] if codes else list(COMPETITIONS.values())
     resolved = resolve(source or settings.source, competitions, settings, today)
     reads, notes = read_files(resolved, competitions)
+    ingame_reads = read_ingame_files(resolved, competitions)
     wanted = {c.code for c in competitions}
 
     rows = (
@@ -154,15 +194,27 @@ def ingest(
     with store.lock():
         old = store.load()
         files_read = set(rows["source_file"].dropna())
-        new = merge(old, results, fixtures, checked.quarantine, files_read, today)
-        changed = new.content_hash() != old.content_hash()
+        ingame, extra, quarantine = None, {}, checked.quarantine
+        if ingame_reads:  # joined to the NBA results as they stand after this ingest
+            nba = pd.concat([old.results, results], ignore_index=True).drop_duplicates(
+                "match_id", keep="last"
+            )
+            ingame = build_ingame(ingame_reads, nba.loc[nba["competition"] == INGAME_COMPETITION])
+            files_read |= {r.file for r in ingame_reads}
+            quarantine = pd.concat([quarantine, ingame.quarantine], ignore_index=True)
+            extra = merge_ingame(store, ingame)
+            notes.extend(ingame.notes)
+        new = merge(old, results, fixtures, quarantine, files_read, today)
+        changed = store.hash_with(new, extra) != store.manifest().get("content_hash", old.content_hash())
         file_counts = _file_counts(rows, results, fixtures, checked.quarantine)
         manifest = {
             "source": resolved.description,
             "ingested_at": pd.Timestamp.now(tz="UTC"),
             "files": file_counts.to_dict(orient="records"),
         }
-        name = store.commit(new, manifest) if changed else old.name
+        if ingame is not None:
+            manifest["ingame_files"] = ingame.files.to_dict(orient="records")
+        name = store.commit(new, manifest, extra) if changed else old.name
     store_rows = {
         comp: {
             "results": int((new.results["competition"] == comp).sum()),
@@ -175,10 +227,11 @@ def ingest(
         name,
         changed,
         file_counts,
-        checked.quarantine,
+        quarantine,
         store_rows,
         tuple(resolved.notes) + tuple(notes),
         time.perf_counter() - started,
+        ingame,
     )
 
 

@@ -8,6 +8,7 @@ into a quarantine reason naming the column and the bad value.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,10 +32,14 @@ class RowProblems:
         self._messages: list[pd.Series] = []
         self._index = index
 
-    def add(self, mask: pd.Series | np.ndarray, message: str | pd.Series) -> None:
+    def add(self, mask: pd.Series | np.ndarray, message: str | pd.Series | Callable[[], pd.Series]) -> None:
+        """Record ``message`` on the rows of ``mask``; a callable message is built only when
+        some row is flagged (per-row texts over a million clean rows cost seconds)."""
         mask = pd.Series(np.asarray(mask, dtype=bool), index=self._index)
         if not mask.any():
             return
+        if callable(message):
+            message = message()
         text = message if isinstance(message, pd.Series) else pd.Series(message, index=self._index)
         self._messages.append(text.astype("string").where(mask))
 
@@ -89,6 +94,12 @@ def read_text_csv(path: Path, *, display: str, required: list[str], **kwargs) ->
     data = frame.drop(columns="_line")
     blank = data.isna().all(axis=1)
     return frame.loc[~blank].reset_index(drop=True)
+
+
+def value_message(prefix: str, values: pd.Series) -> Callable[[], pd.Series]:
+    """A per-row message ``"<prefix> (<value>)"``, built only when :meth:`RowProblems.add`
+    flags a row."""
+    return lambda: prefix + " (" + values.astype("string").fillna("") + ")"
 
 
 @dataclass(frozen=True)
@@ -149,6 +160,6 @@ def numeric_block(
             continue
         parsed = parse_numbers(raw[source], integer=integer)
         kind = "an integer" if integer else "a number"
-        problems.add(parsed.bad, f"{source}: not {kind} (" + raw[source].astype("string") + ")")
+        problems.add(parsed.bad, value_message(f"{source}: not {kind}", raw[source]))
         out[canonical] = parsed.values
     return out
