@@ -1,4 +1,5 @@
-"""A real night's scoring events for the live tests: 2022-11-25, 14 games."""
+"""A real night's scoring events for the live tests: 2022-11-25, 14 games, from the match store's
+in-game tables (the session's ingest of the real data)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,16 @@ NIGHT = dt.date(2022, 11, 25)
 
 
 @pytest.fixture(scope="session")
-def night(real_data):
-    """The night's events (no pre-game lines: the match store is not needed here)."""
+def ingame_tables(real_ingest):
+    from scoreline.data.ingame import load_ingame
+    from scoreline.data.store import MatchStore
+
+    _, settings = real_ingest
+    return load_ingame(MatchStore(settings.store_dir))
+
+
+@pytest.fixture(scope="session")
+def night(ingame_tables):
     from scoreline.live.feed import night_events
 
-    return night_events(real_data, NIGHT)
+    return night_events(ingame_tables, NIGHT)

@@ -25,13 +25,14 @@ def test_a_night_has_every_game_and_scores_that_never_go_back(night, real_data):
             final["clean_final_home"],
             final["clean_final_away"],
         )
-    # team codes as the nba/ lines spell them (the match store's names)
-    assert {"GS", "NY", "SA", "UTAH", "WSH", "NO"} & set(night["home_team"]) | set(night["away_team"])
+    # team codes as the nba/ lines spell them (the match store's names), lines joined
+    assert {"GS", "NY", "SA", "UTAH", "WSH", "NO"} <= set(night["home_team"]) | set(night["away_team"])
+    assert night["spread"].notna().all() and night["total"].notna().all()
 
 
-def test_no_game_that_night_is_a_clear_error(real_data):
+def test_no_game_that_night_is_a_clear_error(ingame_tables):
     with pytest.raises(ValueError, match="no NBA game on 2022-07-04"):
-        night_events(real_data, dt.date(2022, 7, 4))
+        night_events(ingame_tables, dt.date(2022, 7, 4))
 
 
 def test_the_feed_plays_in_game_clock_order_at_speed(night):

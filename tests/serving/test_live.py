@@ -71,10 +71,18 @@ def live_service(live_champions, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def night(real_data):
+def ingame_tables(real_ingest):
+    from scoreline.data.ingame import load_ingame
+    from scoreline.data.store import MatchStore
+
+    return load_ingame(MatchStore(real_ingest[1].store_dir))
+
+
+@pytest.fixture(scope="module")
+def night(ingame_tables):
     from scoreline.live.feed import night_events
 
-    return night_events(real_data, NIGHT)
+    return night_events(ingame_tables, NIGHT)
 
 
 def replay(service: RunningService, night: pd.DataFrame, speed: float = SPEED) -> None:
@@ -261,11 +269,11 @@ def test_every_dashboard_panel_reads_a_metric_the_service_exports(live_service):
                 assert not missing, f"{path.name}: panel {panel['title']!r} reads {missing}, not in /metrics"
 
 
-def test_the_live_panel_shows_what_the_stream_sent(live_service, real_data, browser, tmp_path):
+def test_the_live_panel_shows_what_the_stream_sent(live_service, ingame_tables, browser, tmp_path):
     from scoreline.live.feed import night_events
     from scoreline.predictions.store import PredictionStore
 
-    night = night_events(real_data, NIGHT + dt.timedelta(days=1))  # not yet replayed here
+    night = night_events(ingame_tables, NIGHT + dt.timedelta(days=1))  # not yet replayed here
     games = sorted(set(night["game_id"]))
 
     start = PredictionStore(live_service.store_url).last_live_id()
@@ -292,7 +300,9 @@ def test_the_live_panel_shows_what_the_stream_sent(live_service, real_data, brow
     replay_thread.start()
     # mid-night: the page follows the stream as events arrive
     tab.wait_for_function(
-        "games => games.every(g => document.querySelector(`.live-game[data-game='${g}']`))", arg=games, timeout=60_000
+        "games => games.every(g => document.querySelector(`.live-game[data-game='${g}']`))",
+        arg=games,
+        timeout=60_000,
     )
     # SCORELINE_TEST_SCREENSHOTS=<folder> keeps pictures of the panel to look at
     screens = Path(os.environ.get("SCORELINE_TEST_SCREENSHOTS", tmp_path))

@@ -1,31 +1,30 @@
 """Score feeds: what a live provider sends (one :class:`ScoreEvent` per score change) and the
-replay of a real night from the ``nba_pbp/`` timelines as such a feed.
+replay of a real night from the match store's in-game tables (:mod:`scoreline.data.ingame`,
+ingested from ``nba_pbp/``) as such a feed.
 
 A provider adapter implements :class:`Feed` (``competition`` and ``events()``, a blocking
 iterator that yields each event when it happens); the loop (:mod:`scoreline.live.loop`) takes any
 feed. :class:`ReplayFeed` plays a night's scoring events in game-clock order, accelerated: the
 timelines carry no tip-off times, so every game of the night tips off at the start of the replay
-and an event ``elapsed_s`` game seconds in is published ``elapsed_s / speed`` seconds after it.
+and an event ``elapsed_s`` game seconds in is published ``elapsed_s / speed`` seconds after it
+(a season plays its nights one after another, each from the start of the replay: pace 0 for it).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import gzip
 import math
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Protocol
 
 import pandas as pd
 
-__all__ = ["PBP_TEAMS", "Feed", "ReplayFeed", "ScoreEvent", "night_events", "season_events"]
+from scoreline.data.ingame import InGameTables
 
-#: play-by-play team codes that the ``nba/`` lines (and so the match store) spell differently
-PBP_TEAMS = {"GSW": "GS", "NOP": "NO", "NYK": "NY", "SAS": "SA", "UTA": "UTAH", "WAS": "WSH"}
+__all__ = ["Feed", "ReplayFeed", "ScoreEvent", "night_events", "replay_events", "season_events"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,7 +120,7 @@ class Feed(Protocol):
 
 class ReplayFeed:
     """A recorded night played back as a live feed, ``speed`` times faster than the game clock
-    (``speed=0``: as fast as the loop takes them). ``events`` is :func:`night_events`'s frame."""
+    (``speed=0``: as fast as the loop takes them). ``events`` is :func:`replay_events`' frame."""
 
     def __init__(
         self,
@@ -176,74 +175,37 @@ _EVENT_COLUMNS = (
 )
 
 
-def _season_label(season: int) -> str:
-    return f"{season}_{(season + 1) % 100:02d}"
+def replay_events(tables: InGameTables) -> pd.DataFrame:
+    """The scoring events of ``tables``' games as a feed replays them: each with its game's
+    date, teams and pre-game lines (``spread``, ``total``: NaN without a joined ``nba/`` game),
+    in each game's feed order."""
+    games = tables.games[["game_id", "date", "home_team", "away_team", "spread_home", "total_line"]].rename(
+        columns={"spread_home": "spread", "total_line": "total"}
+    )
+    games = games.assign(
+        date=pd.to_datetime(games["date"]).dt.date,
+        home_team=games["home_team"].astype(object),
+        away_team=games["away_team"].astype(object),
+    )
+    events = tables.events.astype(
+        {"game_id": object, "seq": int, "period": int, "clock": object, "home_score": int, "away_score": int}
+    )
+    return events.merge(games.astype({"game_id": object}), on="game_id").sort_values(
+        ["game_id", "seq"], ignore_index=True
+    )
 
 
-def _timeline(folder: Path, season: int, game_ids: set[str]) -> pd.DataFrame:
-    """The consistent scoring events of ``game_ids`` in ``season`` (both season types)."""
-    frames = []
-    for kind in ("regular", "playoffs"):
-        path = folder / "score_timeline" / f"nba_score_timeline_{_season_label(season)}_{kind}.csv.gz"
-        if not path.exists():
-            continue
-        with gzip.open(path, "rt") as handle:
-            frame = pd.read_csv(handle, dtype={"game_id": str, "clock": str})
-        frames.append(frame[frame["game_id"].isin(game_ids) & frame["consistent"]])
-    if not frames:
-        raise FileNotFoundError(f"no score timelines of season {season} in {folder / 'score_timeline'}")
-    return pd.concat(frames, ignore_index=True)
+def night_events(tables: InGameTables, date: dt.date) -> pd.DataFrame:
+    """Every kept scoring event of the games played on ``date``; ValueError when none was."""
+    night = tables.on(pd.Timestamp(date))
+    if night.games.empty:
+        raise ValueError(f"no NBA game on {date} in the match store's in-game tables")
+    return replay_events(night)
 
 
-def _games(source: Path) -> pd.DataFrame:
-    folder = source / "nba_pbp"
-    path = folder / "games.csv"
-    if not path.exists():
-        raise FileNotFoundError(f"{path} is missing: the live replay needs the nba_pbp/ timelines")
-    games = pd.read_csv(path, dtype={"game_id": str})
-    games = games[games["quality_ok"].astype(bool)].copy()
-    games["date"] = pd.to_datetime(games["date"]).dt.date
-    games["season_start"] = games["season"].str[:4].astype(int)
-    for side in ("home", "away"):
-        games[f"{side}_team"] = games[f"{side}_abbr"].replace(PBP_TEAMS)
-    return games
-
-
-def _events(source: Path, games: pd.DataFrame, lines: pd.DataFrame | None) -> pd.DataFrame:
-    """``games``' scoring events with the game's teams, date and pre-game lines."""
-    frames = [
-        _timeline(source / "nba_pbp", season, set(of_season["game_id"]))
-        for season, of_season in games.groupby("season_start")
-    ]
-    events = pd.concat(frames, ignore_index=True).rename(columns={"row_order": "seq"})
-    keys = games[["game_id", "date", "home_team", "away_team"]]
-    if lines is not None and len(lines):
-        keys = keys.merge(
-            lines[["date", "home_team", "away_team", "spread", "total"]],
-            how="left",
-            on=["date", "home_team", "away_team"],
-        )
-    else:
-        keys = keys.assign(spread=math.nan, total=math.nan)
-    events = events.merge(keys, on="game_id", how="inner")
-    return events.sort_values(["game_id", "seq"], ignore_index=True)
-
-
-def night_events(source: Path, date: dt.date, lines: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Every consistent scoring event of the games played on ``date`` (``quality_ok`` games
-    only), with ``lines`` (``date, home_team, away_team, spread, total``: the match store's
-    NBA rows) joined on date and teams. ValueError when no game was played that day."""
-    games = _games(source)
-    of_night = games[games["date"] == date]
-    if of_night.empty:
-        raise ValueError(f"no NBA game on {date} in {source / 'nba_pbp' / 'games.csv'}")
-    return _events(source, of_night, lines)
-
-
-def season_events(source: Path, season: int, lines: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Every consistent scoring event of a season (start year), regular season and playoffs."""
-    games = _games(source)
-    of_season = games[games["season_start"] == season]
-    if of_season.empty:
-        raise ValueError(f"no NBA game of season {season} in {source / 'nba_pbp' / 'games.csv'}")
-    return _events(source, of_season, lines)
+def season_events(tables: InGameTables, season: int) -> pd.DataFrame:
+    """Every kept scoring event of a season (start year), regular season and playoffs."""
+    games = tables.games[tables.games["season"] == season].reset_index(drop=True)
+    if games.empty:
+        raise ValueError(f"no NBA game of season {season} in the match store's in-game tables")
+    return replay_events(InGameTables(games, tables.events[tables.events["game_id"].isin(games["game_id"])]))

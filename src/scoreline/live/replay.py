@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from pathlib import Path
 
 import pandas as pd
 
@@ -17,41 +16,30 @@ from scoreline.live.model import InGameModel
 from scoreline.predictions.store import PredictionStore
 from scoreline.progress import Progress
 
-__all__ = ["LiveReplay", "pregame_lines", "replay_events"]
-
-
-def pregame_lines(settings: Settings, competition: str) -> pd.DataFrame:
-    """The match store's closing lines of ``competition`` (``date, home_team, away_team, spread,
-    total``); empty when nothing was ingested (the model then sees NaN lines)."""
-    from scoreline.data.store import MatchStore
-
-    results = MatchStore(settings.store_dir).results(competition)
-    if results.empty:
-        return pd.DataFrame(columns=["date", "home_team", "away_team", "spread", "total"])
-    lines = results[["date", "home_team", "away_team", "spread_home", "total_line"]].rename(
-        columns={"spread_home": "spread", "total_line": "total"}
-    )
-    lines["date"] = pd.to_datetime(lines["date"]).dt.date
-    return lines
+__all__ = ["LiveReplay", "replay_events"]
 
 
 def replay_events(
     settings: Settings, competition: str, date: dt.date | None, season: int | None
 ) -> pd.DataFrame:
-    """The scoring events of a night (``date``) or a whole ``season``, with their pre-game lines."""
+    """The scoring events of a night (``date``) or a whole ``season`` from the match store's
+    in-game tables, with their pre-game lines."""
+    from scoreline.data.ingame import load_ingame
+    from scoreline.data.store import MatchStore
+
     if competition != "NBA":
         raise ValueError(f"live replay needs in-game score timelines; only NBA has them, not {competition}")
-    source = Path(settings.source)
-    if not source.is_dir():
+    tables = load_ingame(MatchStore(settings.store_dir))
+    if tables.games.empty:
         raise ValueError(
-            f"the data source {settings.source} is not a folder with nba_pbp/ (SCORELINE_DATA_SOURCE)"
+            f"no in-game tables in the match store at {settings.store_dir}: run `scoreline ingest` "
+            "on a source with nba_pbp/ first"
         )
-    lines = pregame_lines(settings, competition)
     if season is not None:
-        return season_events(source, season, lines)
+        return season_events(tables, season)
     if date is None:
         raise ValueError("give a --date or a --season to replay")
-    return night_events(source, date, lines)
+    return night_events(tables, date)
 
 
 @dataclass
