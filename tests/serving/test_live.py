@@ -206,7 +206,9 @@ def test_live_predict_answers_the_18_value_shape(live_service):
     assert other.status_code == 404 and "no in-game champion serves E0" in other.text
 
 
-def test_half_time_results_score_the_live_forecasts_in_the_metrics(live_service, night, real_data):
+def test_half_time_results_score_the_live_forecasts_in_the_metrics(
+    live_champions, live_service, night, real_data
+):
     from scoreline.predictions.store import PredictionStore
 
     store = PredictionStore(live_service.store_url)
@@ -331,13 +333,18 @@ def test_the_live_panel_shows_what_the_stream_sent(live_service, ingame_tables, 
         assert card.locator(".live-teams").text_content() == f"{f['away_team']} @ {f['home_team']}"
         assert card.locator(".live-score").text_content() == f"{f['away_score']}\N{EN DASH}{f['home_score']}"
         assert card.locator(".live-clock").text_content() == "Final"
-        assert card.locator(".live-win").text_content() == f"{f['home_team']} win {100 * f['win_prob']:.1f}%"
+        win = re.fullmatch(rf"{f['home_team']} win ([\d.]+)%", card.locator(".live-win").text_content())
+        assert win and abs(float(win.group(1)) - 100 * f["win_prob"]) <= 0.05 + 1e-9  # to the shown 0.1
         assert first_half is not None and f["halftime"] == first_half["halftime"]
-        half = card.locator(".live-half").text_content()
-        assert half == (
-            f"HT {f['halftime']:+.1f} ({f['halftime_low']:+.1f} to {f['halftime_high']:+.1f}, "
-            f"{round(100 * f['halftime_coverage'])}%)"
+        half = re.fullmatch(
+            r"HT ([+-][\d.]+) \(([+-][\d.]+) to ([+-][\d.]+), (\d+)%\)",
+            card.locator(".live-half").text_content(),
         )
+        assert half, card.locator(".live-half").text_content()
+        shown = [float(v) for v in half.groups()[:3]]
+        for value, exact in zip(shown, (f["halftime"], f["halftime_low"], f["halftime_high"])):
+            assert abs(value - exact) <= 0.05 + 1e-9
+        assert int(half.group(4)) == round(100 * f["halftime_coverage"])
         assert card.locator(".live-explanation").text_content() == f["explanation"]
         assert int(card.get_attribute("data-points")) >= counts[game_id]  # the whole line is drawn
     context.close()
