@@ -105,7 +105,7 @@ def build_workspace(folder: Path, data: str, kind: str):
 class Service:
     """``bentoml serve`` of the service in the workspace (stopped through its process tree)."""
 
-    def __init__(self, settings, workers: int) -> None:
+    def __init__(self, settings, workers: int, poll_s: float) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {k: v for k, v in os.environ.items() if not k.startswith(("SCORELINE_", "MLFLOW_", "BENTOML_"))}
@@ -115,6 +115,7 @@ class Service:
             "SCORELINE_HOME": str(settings.home),
             "SCORELINE_SERVE_WORKERS": str(workers),
             "SCORELINE_PREDICTION_STORE_URL": settings.prediction_store,
+            "SCORELINE_LIVE_POLL_S": str(poll_s),
         }
         self.log = (settings.home / "service.log").open("w")
         self.process = subprocess.Popen(
@@ -245,7 +246,7 @@ def night_section(settings, model, args) -> dict:
 
     events = replay_events(settings, CODE, dt.date.fromisoformat(args.date), None)
     teams = sorted(set(events["home_team"]) | set(events["away_team"]))
-    service = Service(settings, args.workers)
+    service = Service(settings, args.workers, args.poll)
     try:
         import httpx
 
@@ -312,6 +313,8 @@ def night_section(settings, model, args) -> dict:
         "games": int(events["game_id"].nunique()),
         "events": len(events),
         "speed": args.speed,
+        "poll_s": args.poll,
+        "workers": args.workers,
         "replay_seconds": round(figures.seconds, 1),
         "subscribers": args.subscribers,
         "subscribers_connected": int(subscribers),
@@ -384,6 +387,7 @@ def main() -> None:
     parser.add_argument("--subscribers", type=int, default=500)
     parser.add_argument("--client-procs", type=int, default=2)
     parser.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)))
+    parser.add_argument("--poll", type=float, default=0.02, help="the service's SCORELINE_LIVE_POLL_S")
     parser.add_argument("--rate", type=float, default=20.0, help="pre-game /predict requests per second")
     parser.add_argument("--predict-seconds", type=float, default=40.0)
     parser.add_argument("--season", type=int, default=2023)

@@ -34,7 +34,7 @@ __all__ = [
     "bentoml_store",
     "build_bento",
     "export_champions",
-    "export_ingame_champion",
+    "export_ingame_champions",
     "export_ingame_model",
     "ingame_bento_name",
     "load_forecaster",
@@ -245,11 +245,19 @@ def export_ingame_model(settings: Settings, code: str, model) -> str:
     return str(stored.tag)
 
 
-def export_ingame_champion(settings: Settings, code: str) -> str:
-    """Copy ``code``'s in-game champion from the registry into the BentoML store."""
-    from scoreline.live.champion import ingame_champion
+def export_ingame_champions(settings: Settings, codes: Iterable[str]) -> dict[str, str]:
+    """Copy the in-game champion of each of ``codes`` that has one in the registry into the
+    BentoML store; returns the stored tags by competition."""
+    from scoreline.live.champion import ingame_champion, ingame_model_name
+    from scoreline.promotion import registry_client
 
-    return export_ingame_model(settings, code, ingame_champion(settings, code))
+    client = registry_client(settings)
+    exported = {}
+    for code in codes:
+        if not client.search_model_versions(f"name = '{ingame_model_name(code)}'", max_results=1):
+            continue
+        exported[code] = export_ingame_model(settings, code, ingame_champion(settings, code))
+    return exported
 
 
 def served_ingame_models(codes: Iterable[str] = ()) -> dict[str, bentoml.Model]:

@@ -74,7 +74,10 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("scoreline.serving")
 
-PREDICT_ROUTES = ("/predict", "/predict_batch")
+PREDICT_ROUTES = ("/predict", "/predict_batch", "/live/predict")
+#: the live stream: OpenTelemetry's ASGI middleware would make a span of every event sent to every
+#: subscriber (500 subscribers of a night at 60x: ~20,000 spans a second)
+STREAM_ROUTES = ("/live/stream",)
 
 # The worker's configuration, read once from its environment: BentoML takes the service's
 # settings (workers, models, middleware) when the class is decorated.
@@ -93,15 +96,16 @@ def _response(rejected: Rejected) -> JSONResponse:
 
 
 def _tracing_config() -> dict:
-    """Leave the prediction routes out of OpenTelemetry unless an exporter is configured: with
-    nothing collecting, BentoML's per-request spans cost about half of a /predict's CPU."""
+    """Leave the prediction routes out of OpenTelemetry unless an exporter is configured (with
+    nothing collecting, BentoML's per-request spans cost about half of a /predict's CPU), and
+    the live stream always."""
     try:
         from bentoml._internal.configuration.containers import BentoMLContainer
 
         exporter = BentoMLContainer.config.tracing.exporter_type.get()
     except Exception:  # configuration not loaded: BentoML's default, no exporter
         exporter = None
-    return {} if exporter else {"excluded_urls": list(PREDICT_ROUTES)}
+    return {"excluded_urls": list(STREAM_ROUTES if exporter else PREDICT_ROUTES + STREAM_ROUTES)}
 
 
 class JsonBodies:
