@@ -287,6 +287,22 @@ def night_section(settings, model, args) -> dict:
         )
         print(f"{subscribers:.0f} subscribers connected", flush=True)
 
+        import psutil
+
+        def cpu_seconds(pids: list[int]) -> float:
+            total = 0.0
+            for pid in pids:
+                try:
+                    times = psutil.Process(pid).cpu_times()
+                    total += times.user + times.system
+                except psutil.NoSuchProcess:
+                    pass
+            return total
+
+        server = psutil.Process(service.process.pid)
+        service_pids = [server.pid, *(p.pid for p in server.children(recursive=True))]
+        client_pids = [c.pid for c in clients]
+        cpu_before = (cpu_seconds(service_pids), cpu_seconds(client_pids), cpu_seconds([os.getpid()]))
         busy: list[float] = []
         loader = threading.Thread(
             target=lambda: busy.extend(predict_load(service.url, args.rate, args.predict_seconds, teams))
@@ -297,6 +313,7 @@ def night_section(settings, model, args) -> dict:
             ReplayFeed(events, speed=args.speed), bus, Predictor(model, store, bus), len(events)
         )
         loader.join()
+        cpu_after = (cpu_seconds(service_pids), cpu_seconds(client_pids), cpu_seconds([os.getpid()]))
         got = [results.get(timeout=seconds + 60) for _ in range(args.subscribers)]
         for client in clients:
             client.join(30)
@@ -332,6 +349,10 @@ def night_section(settings, model, args) -> dict:
         "predict_replay_ms_p50": round(pct(busy, 50), 2),
         "predict_replay_ms_p99": round(pct(busy, 99), 2),
         "predict_requests": [len(idle), len(busy)],
+        # CPU seconds used during the replay (and its /predict load), per process group
+        "cpu_s_service": round(cpu_after[0] - cpu_before[0], 1),
+        "cpu_s_subscribers": round(cpu_after[1] - cpu_before[1], 1),
+        "cpu_s_feed_predictor_and_predict_load": round(cpu_after[2] - cpu_before[2], 1),
     }
     out["predict_p99_ratio"] = round(out["predict_replay_ms_p99"] / out["predict_idle_ms_p99"], 2)
     return out
