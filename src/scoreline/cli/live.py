@@ -31,7 +31,7 @@ def replay_command(code: str, day: str | None, season: int | None, speed: float,
     """Play a real night's scoring events as a live feed through the in-game champion; every
     forecast is stored with its game clock and pushed by the service (GET /live/stream)."""
     from scoreline.live.champion import ingame_champion
-    from scoreline.live.replay import LiveReplay, replay_events
+    from scoreline.live.replay import LiveReplay, check_competition, replay_events
 
     settings = Settings()
     try:
@@ -39,8 +39,9 @@ def replay_command(code: str, day: str | None, season: int | None, speed: float,
     except ValueError:
         fail(f"--date: {day!r} is not YYYY-MM-DD")
     try:
+        check_competition(code)
+        model = ingame_champion(settings, code)  # before reading 1.7 M events: fail fast
         events = replay_events(settings, code, date, season)
-        model = ingame_champion(settings, code)
     except (ValueError, FileNotFoundError) as err:
         fail(str(err))
     replay = LiveReplay.open(settings, events, model, code)

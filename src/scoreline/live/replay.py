@@ -16,7 +16,19 @@ from scoreline.live.model import InGameModel
 from scoreline.predictions.store import PredictionStore
 from scoreline.progress import Progress
 
-__all__ = ["LiveReplay", "replay_events"]
+__all__ = ["LIVE_COMPETITIONS", "LiveReplay", "check_competition", "replay_events"]
+
+#: competitions with in-game score timelines
+LIVE_COMPETITIONS = ("NBA",)
+
+
+def check_competition(competition: str) -> None:
+    """ValueError unless ``competition`` has in-game timelines to replay."""
+    if competition not in LIVE_COMPETITIONS:
+        raise ValueError(
+            f"live replay needs in-game score timelines; only {', '.join(LIVE_COMPETITIONS)} has them, "
+            f"not {competition}"
+        )
 
 
 def replay_events(
@@ -27,8 +39,7 @@ def replay_events(
     from scoreline.data.ingame import load_ingame
     from scoreline.data.store import MatchStore
 
-    if competition != "NBA":
-        raise ValueError(f"live replay needs in-game score timelines; only NBA has them, not {competition}")
+    check_competition(competition)
     tables = load_ingame(MatchStore(settings.store_dir))
     if tables.games.empty:
         raise ValueError(
