@@ -31,7 +31,8 @@ logger = logging.getLogger("scoreline.serving.live")
 HISTORY_HOURS = 6.0
 #: batches a subscriber may fall behind before it is disconnected (it then resumes from the store)
 QUEUE_LIMIT = 2000
-#: seconds of silence after which a comment line keeps proxies from closing the stream
+#: seconds without a forecast after which every stream gets a comment line (proxies close idle
+#: connections)
 KEEPALIVE_S = 15.0
 #: a game with no score change for this long (wall clock) no longer counts as in progress
 STALE_GAME_S = 1800.0
@@ -74,6 +75,7 @@ class LiveBroadcaster:
     async def _poll(self) -> None:
         if self.last_id is None:
             self.last_id = await asyncio.to_thread(self.store.last_live_id)
+        quiet_since = time.monotonic()
         while True:
             try:
                 rows = await asyncio.to_thread(self.store.live_forecasts, None, self.last_id, 5000)
@@ -85,6 +87,12 @@ class LiveBroadcaster:
                 self._dispatch(rows)
                 if self.on_forecasts is not None:
                     self.on_forecasts(rows)
+                quiet_since = time.monotonic()
+            elif time.monotonic() - quiet_since > KEEPALIVE_S:
+                for queues in self.subscribers.values():
+                    for queue in queues:
+                        queue.put_nowait([])  # a keep-alive comment
+                quiet_since = time.monotonic()
             if len(rows) < 5000:
                 await asyncio.sleep(self.poll_s)
 
@@ -118,13 +126,12 @@ class LiveBroadcaster:
                 yield b"".join(sse_event(row) for row in rows)
                 sent = rows[-1]["id"]
             while True:
-                try:
-                    batch = await asyncio.wait_for(queue.get(), KEEPALIVE_S)
-                except TimeoutError:
-                    yield b": keepalive\n\n"
-                    continue
+                batch = await queue.get()  # no timer per wait: the poller sends keep-alives
                 if batch is None:
                     return
+                if not batch:
+                    yield b": keepalive\n\n"
+                    continue
                 fresh = [event for event_id, event in batch if event_id > sent]
                 if fresh:
                     sent = batch[-1][0]
