@@ -245,6 +245,22 @@ def test_half_time_results_score_the_live_forecasts_in_the_metrics(
         metric(metrics, 'scoreline_live_halftime_error_points_bucket{competition="NBA",le="5.0"}') == within_5
     )
 
+    # `scoreline monitor` judges the same rolling coverage, and raises the same alert
+    import mlflow
+
+    from scoreline.monitoring.monitor import monitor
+    from scoreline.monitoring.policy import MonitoringPolicy
+
+    settings = live_champions.model_copy(update={"prediction_store_url": live_service.store_url})
+    strict = MonitoringPolicy(live_min_games=14, live_coverage_below_nominal_max=max(0.8 - covered - 0.01, 0))
+    summary = monitor(settings, "NBA", days=1, policy=strict).summary
+    assert summary["quality"]["ingame_coverage"]["0.8"]["coverage"] == pytest.approx(covered)
+    assert summary["quality"]["ingame_coverage"]["0.8"]["n"] == 14
+    assert [a for a in summary["alerts"] if a.startswith("ALERT: NBA live halftime 80% intervals held")]
+    lenient = MonitoringPolicy(live_min_games=14, live_coverage_below_nominal_max=1.0)
+    assert not [a for a in monitor(settings, "NBA", days=1, policy=lenient).alerts if "live halftime" in a]
+    mlflow.set_tracking_uri(None)
+
 
 def test_every_dashboard_panel_reads_a_metric_the_service_exports(live_service):
     # a service that has answered each kind of request (labelled series appear with their first)
