@@ -1,6 +1,8 @@
 """The MLflow Model Registry side of promotion: one registered model per competition, aliases.
 
-``scoreline-{code}`` holds every evaluated candidate as a version; the alias ``champion`` names
+``scoreline-{code}`` holds every evaluated candidate as a version (a model for another task of
+the competition, such as the NBA in-game models, is ``scoreline-{code}-{task}``: every function
+here takes ``task``, "" for the pre-game model); the alias ``champion`` names
 the version the service answers with and ``previous`` the champion it replaced. Every alias move
 reads the current aliases, decides and writes them (and the ``champion_history`` tag of the
 registered model) under one lock per competition (a file lock, and in team mode also a
@@ -35,14 +37,16 @@ HISTORY_LIMIT = 200
 LOCK_TIMEOUT_S = 120.0
 
 
-def registered_model_name(code: str) -> str:
-    """``scoreline-{code}``: the registered model of competition ``code``."""
-    return f"scoreline-{competition(code).code}"
+def registered_model_name(code: str, task: str = "") -> str:
+    """``scoreline-{code}``: the registered model of competition ``code``; with ``task`` (e.g.
+    ``ingame``) ``scoreline-{code}-{task}``."""
+    suffix = f"-{task}" if task else ""
+    return f"scoreline-{competition(code).code}{suffix}"
 
 
-def champion_uri(code: str) -> str:
+def champion_uri(code: str, task: str = "") -> str:
     """The model URI the service loads: ``models:/scoreline-{code}@champion``."""
-    return f"models:/{registered_model_name(code)}@{CHAMPION}"
+    return f"models:/{registered_model_name(code, task)}@{CHAMPION}"
 
 
 def registry_client(settings: Settings) -> mlflow.MlflowClient:
@@ -52,7 +56,9 @@ def registry_client(settings: Settings) -> mlflow.MlflowClient:
 
 
 @contextmanager
-def promotion_lock(settings: Settings, code: str, timeout_s: float = LOCK_TIMEOUT_S) -> Iterator[None]:
+def promotion_lock(
+    settings: Settings, code: str, timeout_s: float = LOCK_TIMEOUT_S, task: str = ""
+) -> Iterator[None]:
     """Exclusive lock of ``code``'s aliases across threads and processes on this machine, and
     in team mode across machines (a PostgreSQL advisory lock in the team database, taken by
     the outermost holder on this machine)."""
@@ -60,7 +66,8 @@ def promotion_lock(settings: Settings, code: str, timeout_s: float = LOCK_TIMEOU
     folder.mkdir(parents=True, exist_ok=True)
     # a singleton per path is re-entrant within a thread (promote holds the lock while it
     # registers and moves aliases) and still exclusive between threads and processes
-    path = folder / f"promote-{competition(code).code}.lock"
+    lock_name = f"promote-{registered_model_name(code, task).removeprefix('scoreline-')}"
+    path = folder / f"{lock_name}.lock"
     lock = FileLock(str(path), timeout=timeout_s, is_singleton=True)
     try:
         lock.acquire()
@@ -70,7 +77,7 @@ def promotion_lock(settings: Settings, code: str, timeout_s: float = LOCK_TIMEOU
         ) from None
     try:
         if settings.team_mode and lock.lock_counter == 1:
-            with _database_lock(settings.team_database, f"promote-{competition(code).code}", timeout_s):
+            with _database_lock(settings.team_database, lock_name, timeout_s):
                 yield
         else:
             yield
@@ -151,16 +158,16 @@ def _source(client: mlflow.MlflowClient, model_uri: str) -> tuple[str, str | Non
 
 
 def register_model(
-    settings: Settings, code: str, model_uri: str, tags: dict[str, str], description: str = ""
+    settings: Settings, code: str, model_uri: str, tags: dict[str, str], description: str = "", task: str = ""
 ) -> ModelVersion:
     """A new version of ``scoreline-{code}`` for the logged model ``model_uri``, with ``tags``.
 
     Aliases are untouched: registering records a candidate, :func:`set_champion` serves it.
     """
     client = registry_client(settings)
-    name = registered_model_name(code)
+    name = registered_model_name(code, task)
     source, run_id, model_id = _source(client, model_uri)
-    with promotion_lock(settings, code):  # SQLite takes one writer at a time
+    with promotion_lock(settings, code, task=task):  # SQLite takes one writer at a time
         _ensure_registered_model(client, name, code)
         return client.create_model_version(
             name,
@@ -172,12 +179,12 @@ def register_model(
         )
 
 
-def champion_history(settings: Settings, code: str) -> list[dict]:
+def champion_history(settings: Settings, code: str, task: str = "") -> list[dict]:
     """The recorded alias moves of ``code``, oldest first: ``{"action", "version", "replaced",
     "reason", "at"}`` (``replaced``: the champion before the move, None for the first)."""
     client = registry_client(settings)
     try:
-        tags = client.get_registered_model(registered_model_name(code)).tags
+        tags = client.get_registered_model(registered_model_name(code, task)).tags
     except MlflowException:
         return []
     return json.loads(tags.get(HISTORY_TAG, "[]"))
@@ -202,16 +209,16 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def set_champion(settings: Settings, code: str, version: str | int, reason: str) -> None:
+def set_champion(settings: Settings, code: str, version: str | int, reason: str, task: str = "") -> None:
     """Point ``champion`` at ``version``; the champion it replaces becomes ``previous``.
 
     Setting the version that already is the champion changes nothing. Read, decision and
     writes happen under :func:`promotion_lock`.
     """
     client = registry_client(settings)
-    name = registered_model_name(code)
+    name = registered_model_name(code, task)
     version = str(version)
-    with promotion_lock(settings, code):
+    with promotion_lock(settings, code, task=task):
         try:
             client.get_model_version(name, version)
         except MlflowException:
@@ -233,7 +240,7 @@ def set_champion(settings: Settings, code: str, version: str | int, reason: str)
         )
 
 
-def rollback(settings: Settings, code: str) -> ModelVersion:
+def rollback(settings: Settings, code: str, task: str = "") -> ModelVersion:
     """Move ``champion`` back to the ``previous`` version and return it.
 
     ``previous`` then steps one further back: to the champion that version had replaced when it
@@ -241,8 +248,8 @@ def rollback(settings: Settings, code: str) -> ModelVersion:
     there is no champion or no previous version.
     """
     client = registry_client(settings)
-    name = registered_model_name(code)
-    with promotion_lock(settings, code):
+    name = registered_model_name(code, task)
+    with promotion_lock(settings, code, task=task):
         current = _alias_version(client, name, CHAMPION)
         if current is None:
             raise ValueError(f"{name} has no {CHAMPION}: nothing to roll back")
@@ -279,9 +286,11 @@ def rollback(settings: Settings, code: str) -> ModelVersion:
         return client.get_model_version(name, back)
 
 
-def champion_version(settings: Settings, code: str, alias: str = CHAMPION) -> ModelVersion | None:
+def champion_version(
+    settings: Settings, code: str, alias: str = CHAMPION, task: str = ""
+) -> ModelVersion | None:
     """The version ``alias`` (``champion`` or ``previous``) of ``code`` names, None if unset."""
-    return _alias_version(registry_client(settings), registered_model_name(code), alias)
+    return _alias_version(registry_client(settings), registered_model_name(code, task), alias)
 
 
 def champions(settings: Settings) -> dict[str, ModelVersion]:
