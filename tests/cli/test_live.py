@@ -15,13 +15,14 @@ pytestmark = pytest.mark.realdata
 
 
 class InGamePyfunc(mlflow.pyfunc.PythonModel):
-    """The registry's form of an in-game model: a pyfunc holding it as ``model``."""
+    """The registry's form of an in-game model (as ``scoreline.tracking.ingame.InGamePyfunc``):
+    a pyfunc holding it as ``forecaster``."""
 
-    def __init__(self, model) -> None:
-        self.model = model
+    def __init__(self, forecaster) -> None:
+        self.forecaster = forecaster
 
     def predict(self, context, model_input):
-        return self.model.predict_states(model_input)
+        raise NotImplementedError("the live loop uses the forecaster itself")
 
 
 @pytest.fixture

@@ -31,7 +31,7 @@ def test_a_night_has_every_game_and_scores_that_never_go_back(night, real_data):
 
 
 def test_no_game_that_night_is_a_clear_error(ingame_tables):
-    with pytest.raises(ValueError, match="no NBA game on 2022-07-04"):
+    with pytest.raises(ValueError, match="no NBA game with pre-game lines on 2022-07-04"):
         night_events(ingame_tables, dt.date(2022, 7, 4))
 
 

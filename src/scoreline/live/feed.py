@@ -196,16 +196,22 @@ def replay_events(tables: InGameTables) -> pd.DataFrame:
 
 
 def night_events(tables: InGameTables, date: dt.date) -> pd.DataFrame:
-    """Every kept scoring event of the games played on ``date``; ValueError when none was."""
+    """Every kept scoring event of the games played on ``date`` that have a pre-game spread and
+    total (the in-game model needs them); ValueError when there is none."""
     night = tables.on(pd.Timestamp(date))
+    night = InGameTables(night.with_lines(), night.events)
     if night.games.empty:
-        raise ValueError(f"no NBA game on {date} in the match store's in-game tables")
+        raise ValueError(f"no NBA game with pre-game lines on {date} in the match store's in-game tables")
     return replay_events(night)
 
 
 def season_events(tables: InGameTables, season: int) -> pd.DataFrame:
-    """Every kept scoring event of a season (start year), regular season and playoffs."""
-    games = tables.games[tables.games["season"] == season].reset_index(drop=True)
+    """Every kept scoring event of a season (start year), regular season and playoffs, of the
+    games with pre-game lines."""
+    games = tables.with_lines()
+    games = games[games["season"] == season].reset_index(drop=True)
     if games.empty:
-        raise ValueError(f"no NBA game of season {season} in the match store's in-game tables")
+        raise ValueError(
+            f"no NBA game with pre-game lines in season {season} in the match store's in-game tables"
+        )
     return replay_events(InGameTables(games, tables.events[tables.events["game_id"].isin(games["game_id"])]))

@@ -5,25 +5,25 @@ service pushes to subscribers (``GET /live/stream``).
 Exactly once, in order: the predictor acknowledges a batch of events only after its forecasts
 are committed; a predictor that dies before that gets the batch again when it restarts
 (:mod:`scoreline.live.bus`), and the store skips events it already holds. A restarted predictor
-rebuilds the state of the games in progress from the stored forecasts, so its features are the
-ones it would have had (:meth:`Predictor.restore`).
+rebuilds the games in progress from the stored forecasts, so its features are the ones it would
+have had (:meth:`Predictor.restore`). The in-game model keeps each game's point-in-time state
+(:mod:`scoreline.live.model`): a forecast never sees a later event.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
-import pandas as pd
 
 from scoreline.live.bus import EventBus
 from scoreline.live.feed import Feed, ScoreEvent
-from scoreline.live.model import HalftimeForecast, InGameModel
-from scoreline.live.state import STATE_COLUMNS, GameTracker
+from scoreline.live.model import InGameForecast, InGameModel, LiveGame
 from scoreline.predictions.store import PredictionStore
 
 __all__ = ["GROUP", "Predictor", "ReplayFigures", "events_stream", "publish_feed", "run_replay"]
@@ -52,114 +52,96 @@ class Predictor:
         self.model, self.store, self.bus = model, store, bus
         self.competition, self.consumer, self.batch = competition, consumer, batch
         self.stream = events_stream(competition)
-        self.tracker = GameTracker()
-        self.halftimes: dict[str, HalftimeForecast] = {}
-        self.forecasts = 0
+        #: the games in progress: the model's live game and the last event applied to it
+        self.games: dict[str, tuple[LiveGame, int]] = {}
+        #: events read and acknowledged so far
+        self.events = 0
         self.restore()
 
     def restore(self) -> None:
-        """Rebuild the states of the games in progress (stored forecasts, no final event yet)
-        as they were when their last forecast was made."""
+        """Rebuild the games in progress (stored forecasts, no final event yet) by feeding the
+        model the events it had forecast, so their states are those of an unbroken run."""
         open_games = self.store.live_games(self.competition, since=_hours_ago(24))
         if open_games.empty:
             return
         open_ids = open_games.loc[~open_games["final"].astype(bool), "game_id"].tolist()
         stored = self.store.live_game_events(self.competition, open_ids)
-        for row in stored.itertuples(index=False):
-            event = ScoreEvent(
-                competition=self.competition,
-                game_id=row.game_id,
-                seq=int(row.seq),
-                date=row.date,
-                home_team=row.home_team,
-                away_team=row.away_team,
-                period=int(row.period),
-                clock=row.clock,
-                elapsed_s=float(row.elapsed_s),
-                home_score=int(row.home_score),
-                away_score=int(row.away_score),
-            )
-            self.tracker.update(event)
-            if row.halftime is not None and not pd.isna(row.halftime) and row.game_id not in self.halftimes:
-                self.halftimes[row.game_id] = HalftimeForecast(
-                    float(row.halftime),
-                    float(row.halftime_low),
-                    float(row.halftime_high),
-                    float(row.halftime_coverage),
-                    str(row.explanation or ""),
-                )
+        for game_id, rows in stored.groupby("game_id", sort=False):
+            first = rows.iloc[0]
+            game = self._start(game_id, first["spread"], first["total"])
+            for row in rows.itertuples(index=False):
+                game.update(float(row.elapsed_s), int(row.home_score), int(row.away_score))
+            self.games[game_id] = (game, int(rows["seq"].max()))
+
+    def _start(self, game_id: str, spread: float | None, total: float | None) -> LiveGame:
+        if spread is None or not np.isfinite(spread):
+            raise ValueError(f"game {game_id}: spread: the in-game model needs the pre-game spread")
+        return self.model.start_game(
+            float(spread), None if total is None or not np.isfinite(total) else total
+        )
 
     def step(self, block_ms: int = 100) -> list[dict]:
-        """Read, forecast, store and acknowledge one batch of events; returns its forecasts."""
+        """Read, forecast, store and acknowledge one batch of events; returns its new forecasts
+        (an event already forecast before a restart gets none)."""
         entries = self.bus.read(self.stream, GROUP, self.consumer, self.batch, block_ms)
         if not entries:
             return []
-        events = [ScoreEvent.from_message(fields) for _, fields in entries]
-        rows = self.forecast(events)
+        rows = self.forecast([ScoreEvent.from_message(fields) for _, fields in entries])
         self.store.record_live_forecasts(rows)
         self.bus.ack(self.stream, GROUP, [entry_id for entry_id, _ in entries])
-        self.forecasts += len(rows)
+        self.events += len(entries)
         return rows
 
     def forecast(self, events: list[ScoreEvent]) -> list[dict]:
-        """One forecast row per event, in order (each from its game's state at that event)."""
-        states = []
-        #: games whose 18-minute pattern completes in this batch: pattern, spread, first event
-        pending: dict[str, tuple[np.ndarray, float, int]] = {}
-        for i, event in enumerate(events):
-            state = self.tracker.update(event)
-            states.append(GameTracker.row(state, event))
-            pattern = state.pattern()
-            if pattern is not None and event.game_id not in self.halftimes and event.game_id not in pending:
-                pending[event.game_id] = (pattern, event.spread, i)
-        if pending:
-            games = list(pending)
-            made = self.model.predict_halftime(
-                np.vstack([pending[g][0] for g in games]),
-                np.array([pending[g][1] for g in games], dtype=float),
-            )
-            self.halftimes.update(zip(games, made))
-        answers = self.model.predict_states(pd.DataFrame(states, columns=list(STATE_COLUMNS)))
-        columns = {
-            c: answers[c].to_numpy(dtype=float).tolist()
-            for c in ("win_prob", "margin", "margin_low", "margin_high")
-        }
+        """A forecast row per event not yet applied to its game, in order, each from its game's
+        state right after that event."""
         rows = []
-        for i, event in enumerate(events):
-            # a halftime forecast made in this batch is on its events from the one that made it
-            half = (
-                self.halftimes.get(event.game_id) if i >= pending.get(event.game_id, (0, 0, 0))[2] else None
+        for event in events:
+            game, last = self.games.get(event.game_id) or (
+                self._start(event.game_id, event.spread, event.total),
+                -1,
             )
-            rows.append(
-                {
-                    "competition": event.competition,
-                    "date": event.date,
-                    "home_team": event.home_team,
-                    "away_team": event.away_team,
-                    "game_id": event.game_id,
-                    "seq": event.seq,
-                    "period": event.period,
-                    "clock": event.clock,
-                    "elapsed_s": event.elapsed_s,
-                    "home_score": event.home_score,
-                    "away_score": event.away_score,
-                    "final": event.final,
-                    "emitted_at": event.emitted_at,
-                    "spread": event.spread,
-                    **{c: columns[c][i] for c in columns},
-                    "halftime": half.differential if half else None,
-                    "halftime_low": half.lower if half else None,
-                    "halftime_high": half.upper if half else None,
-                    "halftime_coverage": half.coverage if half else None,
-                    "explanation": half.explanation if half else None,
-                    "model_name": self.model.model_name,
-                    "model_version": self.model.version,
-                }
-            )
+            if event.seq <= last:
+                continue
+            answer = game.update(event.elapsed_s, event.home_score, event.away_score)
+            self.games[event.game_id] = (game, event.seq)
+            rows.append(self._row(event, answer))
             if event.final:
-                self.halftimes.pop(event.game_id, None)
-                self.tracker.games.pop(event.game_id, None)
+                del self.games[event.game_id]
         return rows
+
+    def _row(self, event: ScoreEvent, answer: InGameForecast) -> dict:
+        half = answer.halftime
+        level = half.coverage_probability if half is not None else max(answer.margin_intervals, default=None)
+        low, high = answer.margin_intervals.get(level, (None, None)) if level is not None else (None, None)
+        return {
+            "competition": event.competition,
+            "date": event.date,
+            "home_team": event.home_team,
+            "away_team": event.away_team,
+            "game_id": event.game_id,
+            "seq": event.seq,
+            "period": event.period,
+            "clock": event.clock,
+            "elapsed_s": event.elapsed_s,
+            "home_score": event.home_score,
+            "away_score": event.away_score,
+            "final": event.final,
+            "emitted_at": event.emitted_at,
+            "spread": event.spread,
+            "total": event.total,
+            "win_prob": answer.p_home_win,
+            "margin": answer.margin,
+            "margin_low": low,
+            "margin_high": high,
+            "halftime": half.forecast if half is not None else None,
+            "halftime_low": half.lower if half is not None else None,
+            "halftime_high": half.upper if half is not None else None,
+            "halftime_coverage": half.coverage_probability if half is not None else None,
+            "explanation": json.dumps(half.explanation, default=str) if half is not None else None,
+            "model_name": self.model.model_name,
+            "model_version": self.model.version,
+        }
 
 
 def _hours_ago(hours: float) -> dt.datetime:
@@ -180,8 +162,9 @@ def publish_feed(feed: Feed, bus: EventBus, stop: threading.Event | None = None)
 
 @dataclass
 class ReplayFigures:
-    """What a replay did: events published and forecast, wall seconds, and the event-to-store
-    latency (feed publication to committed forecast) of every forecast."""
+    """What a replay did: events published, new forecasts stored (an event forecast before a
+    predictor restart is not forecast again), wall seconds, and the event-to-store latency (feed
+    publication to committed forecast) of every forecast."""
 
     events: int = 0
     forecasts: int = 0
@@ -208,7 +191,7 @@ def run_replay(
     on_forecasts: Callable[[int], None] | None = None,
 ) -> ReplayFigures:
     """Play ``feed`` onto ``bus`` (a thread) while ``predictor`` forecasts its events, until the
-    ``expected`` events are forecast. ``on_forecasts(n)`` is told of each stored batch."""
+    ``expected`` events are acknowledged. ``on_forecasts(n)`` is told of each batch's events."""
     figures = ReplayFigures()
     failure: list[BaseException] = []
     stop = threading.Event()
@@ -222,23 +205,24 @@ def run_replay(
     started = time.perf_counter()
     publisher = threading.Thread(target=play, name="live-feed", daemon=True)
     publisher.start()
-    done = 0
+    start = predictor.events
     try:
-        while done < expected:
+        while predictor.events - start < expected:
             if failure:
                 raise failure[0]
+            before = predictor.events
             rows = predictor.step(block_ms=100)
             if rows:
                 committed = time.time()
-                done += len(rows)
+                figures.forecasts += len(rows)
                 figures.latencies_ms.extend((committed - row["emitted_at"]) * 1000 for row in rows)
+            if predictor.events > before:
                 if on_forecasts is not None:
-                    on_forecasts(len(rows))
-            elif not publisher.is_alive() and figures.events <= done:
+                    on_forecasts(predictor.events - before)
+            elif not publisher.is_alive() and figures.events <= predictor.events - start:
                 break
     finally:
         stop.set()
         publisher.join(timeout=10)
-    figures.forecasts = done
     figures.seconds = time.perf_counter() - started
     return figures

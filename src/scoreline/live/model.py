@@ -1,53 +1,40 @@
-"""What the live loop and ``POST /live/predict`` ask of an in-game model: the contract an in-game
-champion honours (:class:`InGameModel`) and the halftime forecast it returns.
+"""What the live loop and ``POST /live/predict`` ask of an in-game champion: the contract of
+:class:`scoreline.models.ingame.forecaster.InGameForecaster` (the registered champion's model).
 
-Columns of :meth:`InGameModel.predict_states`' answer, one row per state in order:
-``win_prob`` (home win, overtime included), ``margin`` (expected final home-minus-away margin),
-``margin_low`` / ``margin_high`` (its interval at the model's nominal coverage).
+* ``start_game(spread_home, total_line)`` -> a :class:`LiveGame` fed every scoring event in
+  clock order (``update(elapsed_s, home_score, away_score)``), each answered with an
+  :class:`~scoreline.models.ingame.forecaster.InGameForecast` from the game's point-in-time
+  state (P(home win), the final margin with its intervals per level, and the halftime answer
+  once minute 18 is over);
+* ``halftime(pattern, spread_home, total_line)`` -> a
+  :class:`~scoreline.models.ingame.forecaster.HalftimeAnswer` for an 18-value pattern.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
 from typing import Protocol
 
 import numpy as np
-import pandas as pd
 
-__all__ = ["STATE_FORECAST_COLUMNS", "HalftimeForecast", "InGameModel"]
+from scoreline.models.ingame.forecaster import HalftimeAnswer, InGameForecast
 
-STATE_FORECAST_COLUMNS = ("win_prob", "margin", "margin_low", "margin_high")
+__all__ = ["HalftimeAnswer", "InGameForecast", "InGameModel", "LiveGame"]
 
 
-@dataclass(frozen=True)
-class HalftimeForecast:
-    """The home-minus-away margin at half-time forecast from the first 18 minutes: ``differential``
-    with the interval ``lower``..``upper`` meant to hold it with probability ``coverage``, and an
-    ``explanation`` a person can read (the matched past games, the spread's pull)."""
+class LiveGame(Protocol):
+    """One game in progress."""
 
-    differential: float
-    lower: float
-    upper: float
-    coverage: float
-    explanation: str
-
-    def as_dict(self) -> dict:
-        return asdict(self)
+    def update(self, elapsed_s: float, home_score: int, away_score: int) -> InGameForecast: ...
 
 
 class InGameModel(Protocol):
-    """An in-game champion: win probability and final margin at any game second, and the
-    halftime margin from an 18-minute pattern."""
+    """An in-game champion (``model_name`` and ``version`` name it in stored forecasts)."""
 
     model_name: str
     version: str
 
-    def predict_states(self, states: pd.DataFrame) -> pd.DataFrame:
-        """:data:`STATE_FORECAST_COLUMNS` for each row of ``states``
-        (:data:`scoreline.live.state.STATE_COLUMNS`)."""
-        ...
+    def start_game(self, spread_home: float, total_line: float | None = None) -> LiveGame: ...
 
-    def predict_halftime(self, patterns: np.ndarray, spreads: np.ndarray) -> list[HalftimeForecast]:
-        """One forecast per row of ``patterns`` (n x 18 margins, minute 1 first) given each
-        game's pre-game home spread (NaN when unknown)."""
-        ...
+    def halftime(
+        self, pattern: list[float] | np.ndarray, spread_home: float, total_line: float | None = None
+    ) -> HalftimeAnswer: ...

@@ -75,7 +75,9 @@ live_forecasts_table = Table(
     Column("final", Boolean, nullable=False),
     #: when the feed published the event (Unix seconds): where latency is measured from
     Column("emitted_at", Float, nullable=False),
+    #: the pre-game lines the model had (home spread, total)
     Column("spread", Float),
+    Column("total", Float),
     Column("win_prob", Float, nullable=False),
     Column("margin", Float, nullable=False),
     Column("margin_low", Float),
@@ -122,6 +124,7 @@ def _checked(i: int, row: Mapping[str, Any], now: dt.datetime) -> dict[str, Any]
         raise ValueError(f"row {i}: win_prob {record['win_prob']} is not a probability")
     for name in (
         "spread",
+        "total",
         "margin_low",
         "margin_high",
         "halftime",

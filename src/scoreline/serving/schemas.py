@@ -342,7 +342,10 @@ class HalftimeRequest(BaseModel):
     pattern: list[Annotated[float, Field(ge=-100, le=100, allow_inf_nan=False)]] = Field(
         min_length=PATTERN_MINUTES, max_length=PATTERN_MINUTES
     )
-    spread: float | None = Field(default=None, ge=-60, le=60, allow_inf_nan=False)
+    spread: float = Field(ge=-60, le=60, allow_inf_nan=False, description="pre-game home spread")
+    total: float | None = Field(
+        default=None, ge=100, le=350, allow_inf_nan=False, description="pre-game total"
+    )
     game_id: str | None = Field(default=None, max_length=32, description="echoed back")
 
 
@@ -355,7 +358,8 @@ class HalftimeAnswer(BaseModel):
     lower: float
     upper: float
     coverage_probability: float = Field(description="nominal probability that the interval holds the margin")
-    explanation: str
+    intervals: list[dict[str, float]] = Field(description="every level's interval: level, lower, upper")
+    explanation: dict[str, Any] = Field(description="what drove the forecast (the matched past games)")
     model_name: str
     model_version: str
     timestamp: dt.datetime = Field(description="when the forecast was made (UTC)")

@@ -247,24 +247,25 @@ class Scoreline:
     def live_predict(self, **request: Any) -> HalftimeAnswer:
         """The half-time margin forecast from the first 18 minutes' margins, with its interval,
         nominal coverage and explanation."""
-        import numpy as np
-
         code = request["competition"]
         model = self.ingame.get(code)
         if model is None:
             served = ", ".join(self.ingame) or "none"
             return _response(Rejected(404, f"no in-game champion serves {code}; served: {served}"))  # type: ignore[return-value]
-        spread = request.get("spread")
-        (forecast,) = model.predict_halftime(
-            np.asarray([request["pattern"]], dtype=float), np.asarray([np.nan if spread is None else spread])
-        )
+        try:
+            forecast = model.halftime(request["pattern"], request["spread"], request.get("total"))
+        except ValueError as error:  # the model's own checks of its inputs
+            return _response(Rejected(422, str(error)))  # type: ignore[return-value]
         answer = HalftimeAnswer(
             competition=code,
             game_id=request.get("game_id"),
-            halftime_differential=forecast.differential,
+            halftime_differential=forecast.forecast,
             lower=forecast.lower,
             upper=forecast.upper,
-            coverage_probability=forecast.coverage,
+            coverage_probability=forecast.coverage_probability,
+            intervals=[
+                {"level": k, "lower": lo, "upper": hi} for k, (lo, hi) in sorted(forecast.intervals.items())
+            ],
             explanation=forecast.explanation,
             model_name=model.model_name,
             model_version=model.version,
