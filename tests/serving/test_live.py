@@ -186,23 +186,23 @@ def metric(text: str, series: str) -> float:
 
 def test_live_predict_answers_the_18_value_shape(live_service):
     pattern = [0, 2, 2, 4, 1, -1, 0, 3, 5, 5, 7, 6, 8, 10, 9, 11, 12, 12]
-    answer = httpx.post(
-        f"{live_service.url}/live/predict", json={"pattern": pattern, "spread": -4.0, "game_id": "x"}
-    )
+    url = f"{live_service.url}/live/predict"
+    answer = httpx.post(url, json={"pattern": pattern, "spread": -4.0, "game_id": "x"})
     assert answer.status_code == 200, answer.text
     body = answer.json()
-    (expected,) = BrownianModel().predict_halftime(
-        pd.DataFrame([pattern]).to_numpy(float), pd.Series([-4.0]).to_numpy()
-    )
-    assert body["halftime_differential"] == pytest.approx(expected.differential)
+    expected = BrownianModel().halftime(pattern, -4.0)
+    assert body["halftime_differential"] == pytest.approx(expected.forecast)
     assert (body["lower"], body["upper"]) == pytest.approx((expected.lower, expected.upper))
     assert body["coverage_probability"] == 0.8 and body["explanation"] == expected.explanation
+    assert [i["level"] for i in body["intervals"]] == [0.8, 0.95]
     assert (body["model_name"], body["model_version"], body["game_id"]) == ("brownian_test", "7", "x")
     made = dt.datetime.fromisoformat(body["timestamp"])
     assert abs((dt.datetime.now(dt.UTC) - made).total_seconds()) < 60
-    short = httpx.post(f"{live_service.url}/live/predict", json={"pattern": pattern[:17]})
+    short = httpx.post(url, json={"pattern": pattern[:17], "spread": -4.0})
     assert short.status_code == 400 and "pattern" in short.text
-    other = httpx.post(f"{live_service.url}/live/predict", json={"competition": "E0", "pattern": pattern})
+    no_spread = httpx.post(url, json={"pattern": pattern})
+    assert no_spread.status_code == 400 and "spread" in no_spread.text
+    other = httpx.post(url, json={"competition": "E0", "pattern": pattern, "spread": 1.0})
     assert other.status_code == 404 and "no in-game champion serves E0" in other.text
 
 
@@ -266,7 +266,7 @@ def test_every_dashboard_panel_reads_a_metric_the_service_exports(live_service):
     # a service that has answered each kind of request (labelled series appear with their first)
     fixture = {"competition": "NBA", "home_team": "BOS", "away_team": "SAC"}
     assert httpx.post(f"{live_service.url}/predict", json=fixture).status_code == 200
-    pattern = {"pattern": [0] * 18}
+    pattern = {"pattern": [0] * 18, "spread": -2.5}
     assert httpx.post(f"{live_service.url}/live/predict", json=pattern).status_code == 200
     metrics = httpx.get(f"{live_service.url}/metrics").text
     exported = {
@@ -285,6 +285,13 @@ def test_every_dashboard_panel_reads_a_metric_the_service_exports(live_service):
                 assert names, f"{panel['title']!r}: no service metric in {expr}"
                 missing = names - exported
                 assert not missing, f"{path.name}: panel {panel['title']!r} reads {missing}, not in /metrics"
+
+
+def shown_explanation(text: str) -> str:
+    """What the page shows of the test model's explanation (its fields, numbers as JavaScript
+    prints them)."""
+    fields = json.loads(text)
+    return ", ".join(f"{k} {v:g}" if isinstance(v, float) else f"{k} {v}" for k, v in fields.items())
 
 
 def test_the_live_panel_shows_what_the_stream_sent(live_service, ingame_tables, browser, tmp_path):
@@ -361,7 +368,7 @@ def test_the_live_panel_shows_what_the_stream_sent(live_service, ingame_tables, 
         for value, exact in zip(shown, (f["halftime"], f["halftime_low"], f["halftime_high"])):
             assert abs(value - exact) <= 0.05 + 1e-9
         assert int(half.group(4)) == round(100 * f["halftime_coverage"])
-        assert card.locator(".live-explanation").text_content() == f["explanation"]
+        assert card.locator(".live-explanation").text_content() == shown_explanation(f["explanation"])
         assert int(card.get_attribute("data-points")) >= counts[game_id]  # the whole line is drawn
     context.close()
     assert not elsewhere, f"the page fetched from outside the service: {elsewhere}"

@@ -360,8 +360,24 @@ function drawGame(id, game) {
   half.textContent = f.halftime === null
     ? "half-time forecast after 18 min"
     : `HT ${signedPoints(f.halftime)} (${signedPoints(f.halftime_low)} to ${signedPoints(f.halftime_high)}, ${Math.round(100 * f.halftime_coverage)}%)`;
-  card.querySelector(".live-explanation").textContent = f.explanation || "";
+  card.querySelector(".live-explanation").textContent = explanation(f.explanation);
   drawChart(card.querySelector(".live-chart"), game.points);
+}
+
+// the halftime forecast's explanation (JSON): the closest past games when the model matched
+// some (Dejavu, alone or in the ensemble), else its fields
+function explanation(text) {
+  if (!text) return "";
+  let e;
+  try { e = JSON.parse(text); } catch { return text; }
+  const members = Array.isArray(e.members) ? e.members : [];
+  const games = e.matched_games || members.find((m) => Array.isArray(m.matched_games))?.matched_games;
+  if (games) {
+    const parts = members.map((m) => `${m.name} ${signedPoints(m.forecast)}`);
+    const like = games.slice(0, 3).map((g) => `${g.away_team} @ ${g.home_team} ${g.date} (HT ${signedPoints(g.ht_margin)})`);
+    return [...parts, `like ${like.join(", ")}`].join("; ");
+  }
+  return Object.entries(e).map(([key, value]) => `${key} ${typeof value === "object" ? JSON.stringify(value) : value}`).join(", ");
 }
 
 function drawChart(svg, points) {
