@@ -5,9 +5,10 @@
 
 Builds a throwaway workspace: ingests NBA (with ``nba_pbp/``) from ``--data``, trains an Elo
 pre-game champion and exports it with the in-game champion to the workspace's BentoML store.
-``--model registry`` takes the in-game champion from the registry
-(``scoreline-NBA-ingame@champion``); ``--model test`` the tests' Brownian-motion model
-(``tests/ingame.py``), for when none is registered. Then, on loopback:
+``--model fit`` (default) fits part A's in-game forecaster (state model and pattern
+ensemble, ``evaluation.ingame.fit_forecaster``) on the seasons before the replayed ones;
+``--model registry`` takes the champion from the registry (``scoreline-NBA-ingame@champion``);
+``--model test`` the tests' Brownian-motion model (``tests/ingame.py``). Then, on loopback:
 
 * ``night``: ``bentoml serve`` of the service (one worker per core). First *idle*: pre-game
   ``POST /predict`` at a fixed ``--rate`` for ``--predict-seconds``, nothing else running. Then
@@ -57,21 +58,37 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def ingame_model(kind: str, settings):
+def ingame_model(kind: str, settings, through: int):
+    """The in-game model: the registry's champion, one fitted here on the seasons up to
+    ``through`` (part A's forecaster, as ``scoreline.promotion.ingame.train_ingame`` fits it,
+    without its walk-forward evaluation), or the tests' Brownian model."""
     if kind == "registry":
         from scoreline.live.champion import ingame_champion
 
         return ingame_champion(settings, CODE)
+    if kind == "fit":
+        from scoreline.data.ingame import load_ingame
+        from scoreline.data.store import MatchStore
+        from scoreline.evaluation.ingame import fit_forecaster, ingame_data
+
+        started = time.perf_counter()
+        data = ingame_data(load_ingame(MatchStore(settings.store_dir)), seasons=range(2000, through + 1))
+        forecaster = fit_forecaster(data)
+        forecaster.model_name, forecaster.version = "ingame_ensemble", f"fitted-through-{through}"
+        print(
+            f"in-game forecaster fitted on seasons to {through} in {time.perf_counter() - started:.0f} s",
+            flush=True,
+        )
+        return forecaster
     sys.path.insert(0, str(ROOT / "tests"))
     import cloudpickle
-
     import ingame
 
     cloudpickle.register_pickle_by_value(ingame)
     return ingame.BrownianModel(version="test")
 
 
-def build_workspace(folder: Path, data: str, kind: str):
+def build_workspace(folder: Path, data: str, kind: str, through: int):
     """Settings of a workspace with the NBA champions exported; the in-game model."""
     import mlflow
 
@@ -90,7 +107,7 @@ def build_workspace(folder: Path, data: str, kind: str):
     logged = train_and_log(settings, CODE, "elo")
     version = register_model(settings, CODE, logged["model_uri"], {"model_name": "elo"})
     set_champion(settings, CODE, version.version, "live_replay benchmark")
-    model = ingame_model(kind, settings)
+    model = ingame_model(kind, settings, through)
     mlflow.set_tracking_uri(None)
     export_champions(settings, [CODE])
     export_ingame_model(settings, CODE, model)
@@ -367,9 +384,9 @@ def season_section(settings, model, args) -> dict:
 
     events = replay_events(settings, CODE, None, args.season)
     out = {"season": args.season, "games": int(events["game_id"].nunique()), "events": len(events)}
-    buses = [("memory", MemoryBus, None)]
+    buses = [("memory", MemoryBus, None)] if "memory" in args.buses else []
     server = None
-    if shutil.which("redis-server"):
+    if "redis" in args.buses and shutil.which("redis-server"):
         port = free_port()
         folder = tempfile.mkdtemp(prefix="redis-", dir=settings.home)
         server = subprocess.Popen(
@@ -412,12 +429,20 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=20.0, help="pre-game /predict requests per second")
     parser.add_argument("--predict-seconds", type=float, default=40.0)
     parser.add_argument("--season", type=int, default=2023)
-    parser.add_argument("--model", choices=["registry", "test"], default="registry")
+    parser.add_argument("--model", choices=["registry", "fit", "test"], default="fit")
+    parser.add_argument("--buses", default="memory,redis", help="buses of the season section")
     parser.add_argument("--sections", default="night,season")
     args = parser.parse_args()
     sections = set(args.sections.split(","))
     with tempfile.TemporaryDirectory(prefix="live-bench-") as folder:
-        settings, model = build_workspace(Path(folder), args.data, args.model)
+        through = (
+            min(
+                dt.date.fromisoformat(args.date).year - (dt.date.fromisoformat(args.date).month < 8),
+                args.season,
+            )
+            - 1
+        )
+        settings, model = build_workspace(Path(folder), args.data, args.model, through)
         figures: dict = {"model": f"{model.model_name} v{model.version}", "cpus": os.cpu_count(),
                          "load_before": os.getloadavg()}  # fmt: skip
         if "night" in sections:
