@@ -82,6 +82,7 @@ def ingame_model(kind: str, settings, through: int):
         return forecaster
     sys.path.insert(0, str(ROOT / "tests"))
     import cloudpickle
+
     import ingame
 
     cloudpickle.register_pickle_by_value(ingame)
