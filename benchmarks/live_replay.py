@@ -384,7 +384,13 @@ def season_section(settings, model, args) -> dict:
     from scoreline.predictions.store import PredictionStore
 
     events = replay_events(settings, CODE, None, args.season)
-    out = {"season": args.season, "games": int(events["game_id"].nunique()), "events": len(events)}
+    out = {"season": args.season, "games": int(events["game_id"].nunique()), "events_in_season": len(events)}
+    if args.season_games:  # the season's first games (by date), for a model too slow for all
+        first = events.drop_duplicates("game_id").sort_values(["date", "game_id"])["game_id"][
+            : args.season_games
+        ]
+        events = events[events["game_id"].isin(set(first))]
+    out |= {"games_replayed": int(events["game_id"].nunique()), "events": len(events)}
     buses = [("memory", MemoryBus, None)] if "memory" in args.buses else []
     server = None
     if "redis" in args.buses and shutil.which("redis-server"):
@@ -432,6 +438,7 @@ def main() -> None:
     parser.add_argument("--season", type=int, default=2023)
     parser.add_argument("--model", choices=["registry", "fit", "test"], default="fit")
     parser.add_argument("--buses", default="memory,redis", help="buses of the season section")
+    parser.add_argument("--season-games", type=int, default=0, help="replay only the season's first N games")
     parser.add_argument("--sections", default="night,season")
     args = parser.parse_args()
     sections = set(args.sections.split(","))
@@ -448,6 +455,7 @@ def main() -> None:
                          "load_before": os.getloadavg()}  # fmt: skip
         if "night" in sections:
             figures["night"] = night_section(settings, model, args)
+            print("night:", json.dumps(figures["night"]), flush=True)
         if "season" in sections:
             figures["season"] = season_section(settings, model, args)
     print(json.dumps(figures, indent=2))
@@ -470,8 +478,8 @@ def main() -> None:
             f"{k.split('_')[0]} bus {v} events/s" for k, v in season.items() if k.endswith("per_second")
         )
         print(
-            f"season {season['season']} ({season['games']} games, {season['events']} events) "
-            f"at full speed: {rates}"
+            f"season {season['season']} ({season['games_replayed']} of {season['games']} games, "
+            f"{season['events']} of {season['events_in_season']} events) at full speed: {rates}"
         )
 
 
