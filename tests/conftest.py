@@ -115,3 +115,26 @@ def redis_url(tmp_path_factory):
     yield f"redis://127.0.0.1:{port}/0"
     server.terminate()
     server.wait(timeout=20)
+
+
+@pytest.fixture(scope="session")
+def ingame_slice(real_data):
+    """Real NBA timelines of the 2016-17 .. 2019-20 regular seasons with their nba/ lines, read
+    and checked without a full ingest: an :class:`InGameTables` (about 4,600 games)."""
+    import pandas as pd
+
+    from scoreline.data.adapters import nba, nba_pbp
+    from scoreline.data.ingame import build_ingame
+    from scoreline.data.validation import validate
+
+    lines = pd.concat([nba.read(p, real_data).frame for p in nba.discover(real_data)], ignore_index=True)
+    results = validate(lines, pd.Timestamp("2026-01-01")).kept
+    folder = real_data / "nba_pbp"
+    paths = [folder / "games.csv"] + [
+        folder / "score_timeline" / f"nba_score_timeline_{y}_{str(y + 1)[2:]}_regular.csv.gz"
+        for y in (2016, 2017, 2018, 2019)
+    ]
+    built = build_ingame(
+        [nba_pbp.read(p, real_data) for p in paths], results.loc[results["competition"] == "NBA"]
+    )
+    return built.tables

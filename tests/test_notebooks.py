@@ -18,6 +18,7 @@ PARAMETERS = {
     "backtest": {"competition", "models", "from_season", "window", "run_dir", "parent_run_id"},
     "promote": {"competition", "model", "fail_on_reject", "run_dir", "parent_run_id"},
     "monitor": {"competition", "days", "since", "fail_on_alert", "run_dir", "parent_run_id"},
+    "ingame": {"seasons", "promote", "fail_on_reject", "run_dir", "parent_run_id"},
 }
 
 

@@ -141,12 +141,16 @@ def _state_predictions(
     frames = []
     margin = fitted.predict_margin(test)
     ours = base.assign(model="state", p_home_win=fitted.predict_proba(test)[:, 0], margin=margin.mean)
+    # normalised residuals (over the error scale at the time left) roll forward per minute
     calibrators = fitted.calibrators()
+    scale = pd.Series(fitted.scale(test), index=test.index)
+    normalised = ours.assign(final_margin=ours["final_margin"] / scale, margin=ours["margin"] / scale)
     minute = game_minute(test["t"])
     parts = []
     for bucket in np.unique(minute):
         rows = minute == bucket
-        parts.append(_rolling(ours.loc[rows], calibrators[int(bucket)], "final_margin", "margin"))
+        intervals = _rolling(normalised.loc[rows], calibrators[int(bucket)], "final_margin", "margin")
+        parts.append(intervals.mul(scale[rows], axis=0))
     frames.append(ours.join(pd.concat(parts)))
     for name, anchor in (("stern", stern), ("spread_share", share)):
         forecast = anchor.predict_margin(test)

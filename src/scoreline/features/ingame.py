@@ -19,6 +19,7 @@ Units: seconds of game time (quarters 720 s, overtimes 300 s), points, home pers
 
 from __future__ import annotations
 
+import hashlib
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -34,6 +35,7 @@ __all__ = [
     "pattern_table",
     "patterns",
     "remaining_seconds",
+    "state_matrix",
     "state_table",
     "states",
 ]
@@ -187,33 +189,61 @@ def state_features(
     last_score: np.ndarray,
     index: pd.Index | None = None,
 ) -> pd.DataFrame:
-    """:data:`STATE_FEATURES` from the running quantities (shared by :func:`states` and
-    :class:`GameTracker`, so the batch and the live path cannot drift apart)."""
+    """:data:`STATE_FEATURES` from the running quantities, as a frame."""
+    matrix = state_matrix(
+        elapsed=elapsed,
+        margin=margin,
+        points=points,
+        spread_home=spread_home,
+        total_line=total_line,
+        lead_changes=lead_changes,
+        run=run,
+        max_home_lead=max_home_lead,
+        max_away_lead=max_away_lead,
+        margin_before=margin_before,
+        last_score=last_score,
+    )
+    return pd.DataFrame(matrix, columns=list(STATE_FEATURES), index=index)
+
+
+def state_matrix(
+    *,
+    elapsed: np.ndarray,
+    margin: np.ndarray,
+    points: np.ndarray,
+    spread_home: np.ndarray,
+    total_line: np.ndarray,
+    lead_changes: np.ndarray,
+    run: np.ndarray,
+    max_home_lead: np.ndarray,
+    max_away_lead: np.ndarray,
+    margin_before: np.ndarray,
+    last_score: np.ndarray,
+) -> np.ndarray:
+    """:data:`STATE_FEATURES` (columns, in order) from the running quantities: shared by
+    :func:`states` and :class:`GameTracker`, so the batch and the live path cannot drift apart."""
     remaining = remaining_seconds(elapsed)
     share = remaining / REGULATION_S
     expected = -spread_home * share  # the spread's drift over the time left (Stern)
-    frame = pd.DataFrame(
-        {
-            "elapsed_s": elapsed,
-            "remaining_s": remaining,
-            "overtime": (elapsed > REGULATION_S).astype(float),
-            "margin": margin,
-            "points": points,
-            "spread_home": spread_home,
-            "total_line": total_line,
-            "expected_remaining": expected,
-            "drift_z": (margin + expected) / np.sqrt(share + 0.01),
-            "pace": points - total_line * np.minimum(elapsed, REGULATION_S) / REGULATION_S,
-            "lead_changes": lead_changes,
-            "run": run,
-            "max_home_lead": max_home_lead,
-            "max_away_lead": max_away_lead,
-            "recent_change": margin - margin_before,
-            "since_score": elapsed - last_score,
-        },
-        index=index,
-    )
-    return frame[list(STATE_FEATURES)]
+    columns = {
+        "elapsed_s": elapsed,
+        "remaining_s": remaining,
+        "overtime": (elapsed > REGULATION_S).astype(float),
+        "margin": margin,
+        "points": points,
+        "spread_home": spread_home,
+        "total_line": total_line,
+        "expected_remaining": expected,
+        "drift_z": (margin + expected) / np.sqrt(share + 0.01),
+        "pace": points - total_line * np.minimum(elapsed, REGULATION_S) / REGULATION_S,
+        "lead_changes": lead_changes,
+        "run": run,
+        "max_home_lead": max_home_lead,
+        "max_away_lead": max_away_lead,
+        "recent_change": margin - margin_before,
+        "since_score": elapsed - last_score,
+    }
+    return np.column_stack([np.asarray(columns[name], dtype=float) for name in STATE_FEATURES])
 
 
 @dataclass
@@ -283,12 +313,16 @@ class GameTracker:
 
     def state(self, elapsed_s: float | None = None) -> pd.DataFrame:
         """:data:`STATE_FEATURES` at ``elapsed_s`` (default: the last event's second), one row."""
+        return pd.DataFrame(self.vector(elapsed_s).reshape(1, -1), columns=list(STATE_FEATURES))
+
+    def vector(self, elapsed_s: float | None = None) -> np.ndarray:
+        """:data:`STATE_FEATURES` at ``elapsed_s`` (default: the last event's second), a vector."""
         t = self.last_t if elapsed_s is None else float(elapsed_s)
         if t < max(self.last_t, self.now):
             raise ValueError(f"state at {t} s asked after {max(self.last_t, self.now)} s")
         self.now = t
         one = np.array
-        return state_features(
+        return state_matrix(
             elapsed=one([t]),
             margin=one([self.margin]),
             points=one([self.home + self.away]),
@@ -300,7 +334,7 @@ class GameTracker:
             max_away_lead=one([self.max_away_lead]),
             margin_before=one([self._margin_at(t - RECENT_S)]),
             last_score=one([self.last_t if self.recent else 0.0]),
-        )
+        )[0]
 
     def pattern(self, minutes: int = 18, elapsed_s: float | None = None) -> np.ndarray | None:
         """The differential at the end of minutes 1..``minutes``, once the clock (the last event,
@@ -332,17 +366,37 @@ def game_end_seconds(periods: pd.Series) -> np.ndarray:
     return REGULATION_S + np.maximum(periods.to_numpy(dtype=float) - 4, 0) * OVERTIME_S
 
 
+def _offsets(ids: np.ndarray, step_s: float) -> np.ndarray:
+    """A fixed pseudo-random offset in [0, step_s) per game id (the same on every run)."""
+    return np.array(
+        [
+            int.from_bytes(hashlib.blake2b(i.encode(), digest_size=4).digest(), "big") % int(step_s)
+            for i in ids
+        ],
+        dtype=float,
+    )
+
+
 def state_table(
-    games: pd.DataFrame, events: pd.DataFrame, step_s: float = 30.0, seconds: list[float] | None = None
+    games: pd.DataFrame,
+    events: pd.DataFrame,
+    step_s: float = 60.0,
+    seconds: list[float] | None = None,
+    jitter: bool = True,
 ) -> pd.DataFrame:
     """Game states of every game of ``games`` every ``step_s`` game seconds to its final horn
     (or only at ``seconds``), with ``game_id``, ``t``, ``season``, ``date`` and the targets
-    ``final_margin`` and ``home_win`` (1.0 / 0.0). What the state models fit and are scored on."""
+    ``final_margin`` and ``home_win`` (1.0 / 0.0). What the state models fit and are scored on.
+
+    ``jitter``: shift each game's grid back by a fixed offset in [0, step_s) drawn from its id,
+    so the states cover every second of a minute across games (not only the minute's end)."""
     ends = game_end_seconds(games["periods"])
     if seconds is None:
         counts = (ends // step_s).astype(int)
-        t = np.concatenate([np.arange(1, n + 1) * step_s for n in counts])
-        ids = np.repeat(games["game_id"].astype(str).to_numpy(), counts)
+        game_ids = games["game_id"].astype(str).to_numpy()
+        shift = np.repeat(_offsets(game_ids, step_s) if jitter else np.zeros(len(games)), counts)
+        t = np.concatenate([np.arange(1, n + 1) * step_s for n in counts]) - shift
+        ids = np.repeat(game_ids, counts)
     else:
         t = np.tile(np.asarray(seconds, dtype=float), len(games))
         ids = np.repeat(games["game_id"].astype(str).to_numpy(), len(seconds))

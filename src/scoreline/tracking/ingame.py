@@ -111,10 +111,9 @@ class InGamePyfunc(PythonModel):
 
 def _signature() -> ModelSignature:
     """Both request shapes, every column optional (the shape is told by the columns present)."""
-    names = [*pattern_columns(18), *(c for c in EVENT_COLUMNS if c not in ("spread_home", "total_line"))]
+    types = {"game_id": "string", "seq": "long", "home_score": "long", "away_score": "long"}
     inputs: list[ColSpec | TensorSpec] = [
-        ColSpec("string" if c == "game_id" else "double", c, required=False)
-        for c in (*names, "spread_home", "total_line")
+        ColSpec(types.get(c, "double"), c, required=False) for c in (*pattern_columns(18), *EVENT_COLUMNS)
     ]
     return ModelSignature(inputs=Schema(inputs))
 

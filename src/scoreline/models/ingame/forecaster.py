@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from scoreline.features.ingame import STATE_FEATURES, GameTracker, pattern_columns
+from scoreline.features.ingame import GameTracker, pattern_columns
 from scoreline.models.conformal import interval_columns
 from scoreline.models.ingame.patterns import MINUTES, PatternModel
 from scoreline.models.ingame.states import StateModel
@@ -209,24 +209,18 @@ class LiveGame:
     def update(self, elapsed_s: float, home_score: int, away_score: int) -> InGameForecast:
         """Apply a scoring event (game second, score after it) and forecast from the new state."""
         self.tracker.update(float(elapsed_s), float(home_score), float(away_score))
-        state = self.tracker.state()
         if self.halftime is None and elapsed_s > PATTERN_END_S:
             pattern = self.tracker.pattern(MINUTES)
             if pattern is not None:
                 self.halftime = self.forecaster.halftime(
                     pattern, self.tracker.spread_home, self.tracker.total_line
                 )
-        answer = self.forecaster.forecast_states(state[list(STATE_FEATURES)])
-        intervals = {}
-        for level in self.forecaster.state_model.levels:
-            lower, upper = interval_columns(level)
-            intervals[level] = (float(answer[lower].iloc[0]), float(answer[upper].iloc[0]))
+        model = self.forecaster.state_model
+        p_home, margin, radius = model.predict_row(self.tracker.vector())
+        intervals = {
+            level: (margin - float(r), margin + float(r))
+            for level, r in zip(model.levels, radius, strict=True)
+        }
         return InGameForecast(
-            float(elapsed_s),
-            int(home_score),
-            int(away_score),
-            float(answer["p_home_win"].iloc[0]),
-            float(answer["margin"].iloc[0]),
-            intervals,
-            self.halftime,
+            float(elapsed_s), int(home_score), int(away_score), p_home, margin, intervals, self.halftime
         )
