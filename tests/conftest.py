@@ -63,6 +63,61 @@ def real_ingest(real_data, tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def redis_url(tmp_path_factory):
+    """A throwaway ``redis-server`` (Debian's) on a free loopback port, no persistence, stopped at
+    the end of the session; its URL. A missing binary fails the run in CI and skips elsewhere."""
+    import shutil
+    import socket
+    import subprocess
+    import time
+
+    binary = shutil.which("redis-server")
+    if binary is None:
+        message = "redis-server is missing (apt-get install redis-server)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    folder = tmp_path_factory.mktemp("redis")
+    server = subprocess.Popen(
+        [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(folder),
+        ],
+        stdout=(folder / "redis.log").open("w"),
+        stderr=subprocess.STDOUT,
+    )
+    import redis
+
+    client = redis.Redis(host="127.0.0.1", port=port)
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            client.ping()
+            break
+        except redis.ConnectionError:
+            if server.poll() is not None or time.monotonic() > deadline:
+                server.kill()
+                pytest.fail(f"redis-server did not start:\n{(folder / 'redis.log').read_text()}")
+            time.sleep(0.05)
+    client.close()
+    yield f"redis://127.0.0.1:{port}/0"
+    server.terminate()
+    server.wait(timeout=20)
+
+
+@pytest.fixture(scope="session")
 def ingame_slice(real_data):
     """Real NBA timelines of the 2016-17 .. 2019-20 regular seasons with their nba/ lines, read
     and checked without a full ingest: an :class:`InGameTables` (about 4,600 games)."""

@@ -162,15 +162,83 @@ def test_images_are_the_containerized_bento(app, compose, k8s, container):
     assert listed == {p.name for p in (DEPLOY / "k8s").glob("*.yaml")} - {"kustomization.yaml"}
 
 
-def test_prometheus_scrapes_the_service(app, compose):
-    config = yaml.safe_load((DEPLOY / "prometheus.yml").read_text())
+def test_prometheus_scrapes_the_service_and_loads_the_alert_rules(app, compose):
+    config = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text())
     (job,) = config["scrape_configs"]
     assert job["metrics_path"] in app["routes"]
     (targets,) = [c["targets"] for c in job["static_configs"]]
     assert targets == [f"scoreline:{app['port']}"]
     assert "scoreline" in compose["services"]
+    mounts = _mounts(compose["services"]["prometheus"])
+    assert mounts["/etc/prometheus/prometheus.yml"] == "./prometheus/prometheus.yml"
+    assert [mounts[path] for path in config["rule_files"]] == ["./prometheus/alerts.yml"]
+
+
+def _mounts(service: dict) -> dict[str, str]:
+    """A compose service's bind mounts: container path -> host path."""
+    found = {}
+    for volume in service["volumes"]:
+        host, inside = volume.split(":")[:2]
+        if host.startswith("./"):
+            found[inside] = host
+    return found
+
+
+def _promtool() -> str:
+    import shutil
+
+    found = shutil.which("promtool")
+    if found is None:
+        message = "promtool is missing (apt-get install prometheus)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return found
+
+
+def test_the_alert_rules_are_valid_and_pass_their_unit_tests():
+    """``promtool check rules`` and ``promtool test rules``: the four live alerts (latency > 1 s
+    for 5 min, coverage 10 points under nominal for 10 min, p95 halftime error > 10 points for
+    15 min, API down for 1 min) and the service's own fire when they should, and not before."""
+    promtool = _promtool()
+    folder = DEPLOY / "prometheus"
+    for command in (["check", "rules", "alerts.yml"], ["test", "rules", "alerts.test.yml"]):
+        done = subprocess.run([promtool, *command], cwd=folder, capture_output=True, text=True)
+        assert done.returncode == 0, f"promtool {' '.join(command)}:\n{done.stdout}\n{done.stderr}"
+    rules = yaml.safe_load((folder / "alerts.yml").read_text())
+    alerts = {r["alert"]: r for group in rules["groups"] for r in group["rules"]}
+    expected = {"LiveForecastLatencyHigh": "5m", "LiveCoverageLow": "10m", "LiveHalftimeErrorHigh": "15m"}
+    assert {name: alerts[name]["for"] for name in expected} == expected
+    assert alerts["ScorelineApiDown"]["for"] == "1m"
+    tested = yaml.safe_load((folder / "alerts.test.yml").read_text())
+    fired = {
+        case["alertname"]
+        for test in tested["tests"]
+        for case in test["alert_rule_test"]
+        if case["exp_alerts"]
+    }
+    assert fired == set(alerts), f"alerts without a test that fires them: {set(alerts) - fired}"
+
+
+def test_grafana_is_provisioned_with_the_dashboards(compose):
+    grafana = compose["services"]["grafana"]
+    mounts = _mounts(grafana)
+    assert mounts["/etc/grafana/provisioning"] == "./grafana/provisioning"
+    provisioning = DEPLOY / "grafana" / "provisioning"
+    (provider,) = yaml.safe_load((provisioning / "dashboards" / "scoreline.yml").read_text())["providers"]
+    assert mounts[provider["options"]["path"]] == "./grafana/dashboards"
+    (source,) = yaml.safe_load((provisioning / "datasources" / "prometheus.yml").read_text())["datasources"]
     prometheus = compose["services"]["prometheus"]
-    assert any(v.startswith("./prometheus.yml:") for v in prometheus["volumes"])
+    assert source["url"] == f"http://prometheus:{prometheus['ports'][0].split(':')[-1]}"
+    home = grafana["environment"]["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"]
+    dashboards = sorted((DEPLOY / "grafana" / "dashboards").glob("*.json"))
+    assert home in {f"{provider['options']['path']}/{p.name}" for p in dashboards}
+    for path in dashboards:
+        dashboard = json.loads(path.read_text())
+        uids = {panel["datasource"]["uid"] for panel in dashboard["panels"]}
+        assert uids == {source["uid"]}, path.name
+        ids = [panel["id"] for panel in dashboard["panels"]]
+        assert len(ids) == len(set(ids)), f"{path.name}: duplicate panel ids"
 
 
 def test_kubernetes_objects_reference_each_other(k8s, container):

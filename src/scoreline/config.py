@@ -157,6 +157,13 @@ class Settings(BaseSettings):
     serve_workers: int = Field(default_factory=lambda: len(os.sched_getaffinity(0)), ge=1)
     #: BentoML store (models, bentos); unset means ``BENTOML_HOME``, else ``<home>/.bentoml``
     bentoml_dir: Path | None = None
+    #: Redis (``redis://host:port/db``) carrying the live event bus as Redis Streams, so feed,
+    #: predictor and service can be processes of their own; unset = the bus inside one process
+    redis_url: str | None = None
+    #: seconds between the service's reads of new live forecasts from the prediction store
+    live_poll_s: float = Field(default=0.02, gt=0, le=5)
+    #: halftime forecasts the rolling live coverage is measured over (the latest scored games)
+    live_coverage_window: int = Field(default=100, ge=10)
 
     @field_validator("api_keys", "serve_competitions", mode="before")
     @classmethod

@@ -23,6 +23,17 @@ API_KEY = "test-key-0123456789abcdef"
 LIMITED_KEY = "limited-key-0123456789abcdef"
 LIMIT = 5
 SERVED = {"E0": "dixon_coles", "NFL": "elo"}
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def free_port() -> int:
@@ -190,3 +201,18 @@ def client(service):
 def teams(client) -> dict[str, list[str]]:
     """The served teams of each competition, as /teams lists them."""
     return {code: client.get("/teams", params={"competition": code}).json()["teams"] for code in SERVED}
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not CHROMIUM.exists():
+        message = f"{CHROMIUM} is missing (apt-get install chromium)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()

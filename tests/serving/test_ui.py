@@ -5,45 +5,17 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import re
 import shutil
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 
 pytestmark = pytest.mark.realdata
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 TODAY = dt.datetime.now(dt.UTC).date()
 #: the page's forecasts: inside the upcoming list's default 7 days
 MATCH_DAY = TODAY + dt.timedelta(days=2)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not CHROMIUM.exists():
-        message = f"{CHROMIUM} is missing (apt-get install chromium)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
 
 
 @pytest.fixture

@@ -22,13 +22,15 @@ from scoreline.config import COMPETITIONS, Settings
 @click.option("--build", is_flag=True, help="Then build the bento (bentos/bentofile.yaml).")
 @json_option
 def package_command(codes: tuple[str, ...], build: bool, as_json: bool) -> None:
-    """Export the registry's champions into the BentoML model store (and build the bento)."""
-    from scoreline.serving.package import build_bento, export_champions
+    """Export the registry's champions (and in-game champions) into the BentoML model store (and
+    build the bento)."""
+    from scoreline.serving.package import build_bento, export_champions, export_ingame_champions
 
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     settings = Settings()
     try:
         exported = export_champions(settings, list(codes) or None)
+        ingame = export_ingame_champions(settings, [e.competition for e in exported])
         bento = build_bento(settings) if build else None
     except (ValueError, RuntimeError) as err:
         fail(str(err))
@@ -38,6 +40,7 @@ def package_command(codes: tuple[str, ...], build: bool, as_json: bool) -> None:
                 "bentoml_home": str(settings.bentoml_home),
                 "bento": bento,
                 "models": [e.to_dict() for e in exported],
+                "ingame_models": ingame,
             }
         )
         return
@@ -46,6 +49,8 @@ def package_command(codes: tuple[str, ...], build: bool, as_json: bool) -> None:
             f"{e.competition}: {e.registered_model} version {e.registry_version} "
             f"({e.model_name}) -> {e.bento_model}" + ("" if e.created else " (already exported)")
         )
+    for code, tag in ingame.items():
+        click.echo(f"{code} in-game champion -> {tag}")
     click.echo(f"BentoML store: {settings.bentoml_home}")
     if bento:
         click.echo(f"bento: {bento} (run it: BENTOML_HOME={settings.bentoml_home} bentoml serve {bento})")

@@ -24,6 +24,7 @@ from scoreline.forecasts.champion import load_champion
 from scoreline.monitoring.alerts import alerts
 from scoreline.monitoring.drift import Drift, data_drift, reference_features
 from scoreline.monitoring.gauges import gauge_text, write_gauges
+from scoreline.monitoring.live import live_alerts, live_coverage
 from scoreline.monitoring.policy import MonitoringPolicy, load_monitoring_policy
 from scoreline.monitoring.quality import backtest_figures, live_quality
 from scoreline.monitoring.summaries import monitoring_dir, new_run_folder
@@ -60,9 +61,12 @@ def evaluate(
     backtest: Mapping[str, float],
     policy: MonitoringPolicy,
     now: dt.datetime | None = None,
+    live_scores: pd.DataFrame | None = None,
 ) -> MonitorResult:
     """Drift of ``current`` features against ``reference`` features, live quality of
-    ``settled`` predictions against ``backtest`` figures, and the alerts ``policy`` raises.
+    ``settled`` predictions against ``backtest`` figures, the rolling coverage of the live
+    halftime intervals (``live_scores``: the store's ``live_scores``), and the alerts ``policy``
+    raises.
 
     Drift is skipped (with a note) below ``policy.min_current`` current rows.
     """
@@ -84,6 +88,8 @@ def evaluate(
             f"quality not judged: {live['n']} settled predictions (min_settled {policy.min_settled})"
         )
     found = alerts(code, drift, live, backtest, policy)
+    ingame = live_coverage(live_scores, policy.live_coverage_window) if live_scores is not None else {}
+    found += live_alerts(code, ingame, policy)
     summary = {
         "competition": code,
         "at": now.isoformat(timespec="seconds"),
@@ -92,7 +98,7 @@ def evaluate(
         "alerts": found,
         "notes": notes,
         "drift": drift.to_dict() if drift is not None else None,
-        "quality": {"live": live, "backtest": dict(backtest)},
+        "quality": {"live": live, "backtest": dict(backtest), "ingame_coverage": ingame},
         "policy": policy.model_dump(),
     }
     return MonitorResult(summary, drift)
@@ -111,6 +117,8 @@ def _metrics(summary: Mapping[str, Any]) -> dict[str, float]:
     live = summary["quality"]["live"]
     out |= {f"live.{k}": float(v) for k, v in live.items() if isinstance(v, (int, float))}
     out |= {f"coverage.{k}": v["coverage"] for k, v in live.get("coverage", {}).items()}
+    ingame = summary["quality"].get("ingame_coverage", {})
+    out |= {f"ingame_coverage.{k}": v["coverage"] for k, v in ingame.items()}
     return {k: v for k, v in out.items() if math.isfinite(v)}
 
 
@@ -146,12 +154,15 @@ def monitor(
         recent = store.predictions(code, since=since)
         settled = store.predictions(code, since=since, settled=True)
         current = store.features(code, since=since).reset_index(drop=True)
+        ingame = store.live_scores(code)
     finally:
         store.close()
     reference = reference_features(pyfunc.history, code, policy.reference_seasons)
     base = monitoring_dir(settings, code)
     with step_run(parent_run_id, "monitor", code, settings) as run:
-        result = evaluate(code, reference, current, settled, backtest_figures(version.tags), policy, now)
+        result = evaluate(
+            code, reference, current, settled, backtest_figures(version.tags), policy, now, ingame
+        )
         folder = new_run_folder(base, now)
         summary = result.summary | {
             "champion": {

@@ -39,6 +39,12 @@ class MonitoringPolicy(BaseModel):
     brier_worse_by_max: float = Field(0.03, ge=0.0)
     #: two-way sports: alert when an interval's live coverage is below its level by more
     coverage_below_target_max: float = Field(0.05, ge=0.0, le=1.0)
+    #: live halftime intervals: the rolling window (latest games with a half-time score), the
+    #: games needed before judging, and the alert when coverage is under nominal by more than
+    #: this (0.10: 85 % for the 95 % interval, as the Prometheus rule)
+    live_coverage_window: int = Field(100, ge=1)
+    live_min_games: int = Field(30, ge=1)
+    live_coverage_below_nominal_max: float = Field(0.10, ge=0.0, le=1.0)
 
 
 def parse_monitoring_policy(data: Any, source: str = "policy") -> MonitoringPolicy:

@@ -25,7 +25,7 @@ import pandas as pd
 from sqlalchemy import Connection, and_, create_engine, insert, select, tuple_
 from sqlalchemy.engine import make_url
 
-from scoreline.predictions import reads, sqlite
+from scoreline.predictions import live, reads, sqlite
 from scoreline.predictions.migration import upgrade_schema
 from scoreline.predictions.outputs import OUTPUT_IDS_KEPT, output_item, store_feature_sets, store_outputs
 from scoreline.predictions.postgres import dialect_insert, serialise
@@ -185,12 +185,17 @@ class PredictionStore:
 
     def record_results(self, results: Sequence[Mapping[str, Any]]) -> int:
         """Insert or correct results (``competition``, ``date``, ``home_team``, ``away_team``,
-        ``home_score``, ``away_score``) in one transaction; returns how many rows were new or
-        changed (re-sending a stored result writes nothing)."""
+        ``home_score``, ``away_score``; optionally the half-time ``home_half`` and ``away_half``,
+        which score live halftime forecasts) in one transaction; returns how many results were
+        new or changed (re-sending a stored result writes nothing)."""
         now = utc_now()
         latest: dict[tuple, tuple[int, dict]] = {}
+        halves = []
         for i, row in enumerate(results):
             record = result_row(i, row, now)
+            half = live.halftime_row(i, row, record)
+            if half is not None:
+                halves.append(half)
             key = tuple(record[k] for k in MATCH_KEY)
             if key in latest and scores(latest[key][1]) != scores(record):
                 raise ValueError(
@@ -226,6 +231,7 @@ class PredictionStore:
                         recorded_at=rec["recorded_at"],
                     )
                 )
+            live.record_halftimes(conn, halves, now)
         return len(new) + len(changed)
 
     def settle(self) -> dict[str, int]:
@@ -254,6 +260,37 @@ class PredictionStore:
     ) -> pd.DataFrame:
         """The features of stored predictions (:func:`scoreline.predictions.reads.features`)."""
         return reads.features(self.engine, self._feature_names, competition, since, model_version)
+
+    # -- live forecasts (:mod:`scoreline.predictions.live`) -------------------------------------
+    def record_live_forecasts(self, rows: Sequence[Mapping[str, Any]]) -> int:
+        """Store in-game forecasts in one transaction (an event already stored is skipped);
+        returns how many were new."""
+        with self.write_transaction() as conn:
+            return live.write_live_forecasts(conn, rows, utc_now())
+
+    def last_live_id(self) -> int:
+        """The id of the latest live forecast (0 before the first)."""
+        return live.last_live_id(self.engine)
+
+    def live_forecasts(
+        self, competition: str | None, after_id: int = 0, limit: int = 1000, since: dt.datetime | None = None
+    ) -> list[dict[str, Any]]:
+        """Live forecasts after ``after_id`` in the order they were written
+        (:func:`scoreline.predictions.live.live_forecasts_after`)."""
+        return live.live_forecasts_after(self.engine, competition, after_id, limit, since)
+
+    def live_games(self, competition: str, since: dt.datetime) -> pd.DataFrame:
+        """Each game forecast live since ``since``, at its latest forecast."""
+        return live.live_games(self.engine, competition, since)
+
+    def live_game_events(self, competition: str, game_ids: Sequence[str]) -> pd.DataFrame:
+        """The stored live forecasts of ``game_ids`` in feed order."""
+        return live.game_events(self.engine, competition, game_ids)
+
+    def live_scores(self, competition: str | None = None) -> pd.DataFrame:
+        """Live forecasts judged against half-time and final results, one row per game
+        (:func:`scoreline.predictions.live.live_scores`)."""
+        return live.live_scores(self.engine, competition)
 
     def results(self, competition: str | None = None) -> pd.DataFrame:
         """Stored results, by date."""

@@ -34,7 +34,11 @@ __all__ = [
     "bentoml_store",
     "build_bento",
     "export_champions",
+    "export_ingame_champions",
+    "export_ingame_model",
+    "ingame_bento_name",
     "load_forecaster",
+    "served_ingame_models",
     "served_models",
 ]
 
@@ -42,6 +46,10 @@ __all__ = [
 BENTOFILE = Path("bentos") / "bentofile.yaml"
 #: label marking a BentoML model as a Scoreline champion
 ROLE_LABEL = ("role", "scoreline-champion")
+#: the pickled in-game model inside its BentoML model folder
+INGAME_FILE = "ingame.pkl"
+#: label marking a BentoML model as a Scoreline in-game champion
+INGAME_ROLE_LABEL = ("role", "scoreline-ingame-champion")
 
 
 def bento_model_name(code: str) -> str:
@@ -207,6 +215,71 @@ def load_forecaster(model: bentoml.Model) -> Forecaster:
         version=labels.get("registry_version", str(model.tag.version)),
         competition=labels["competition"],
     )
+
+
+def ingame_bento_name(code: str) -> str:
+    """``scoreline-<code>-ingame``: an in-game champion in the BentoML store."""
+    return f"{bento_model_name(code)}-ingame"
+
+
+def export_ingame_model(settings: Settings, code: str, model) -> str:
+    """Save an in-game model (the in-game contract, :class:`scoreline.live.model.InGameModel`)
+    into the BentoML store as ``scoreline-<code>-ingame`` (cloudpickled); returns its tag. An
+    identical model (same name and version) already there is kept."""
+    import bentoml
+    import cloudpickle
+
+    labels = {
+        "competition": code,
+        "model_name": str(model.model_name),
+        "registry_version": str(model.version),
+        INGAME_ROLE_LABEL[0]: INGAME_ROLE_LABEL[1],
+    }
+    with bentoml_store(settings):
+        current = _latest(ingame_bento_name(code))
+        if current is not None and all(current.info.labels.get(k) == v for k, v in labels.items()):
+            return str(current.tag)
+        with bentoml.models.create(ingame_bento_name(code), labels=labels) as stored:
+            with open(stored.path_of(INGAME_FILE), "wb") as handle:
+                cloudpickle.dump(model, handle)
+    return str(stored.tag)
+
+
+def export_ingame_champions(settings: Settings, codes: Iterable[str]) -> dict[str, str]:
+    """Copy the in-game champion of each of ``codes`` that has one in the registry into the
+    BentoML store; returns the stored tags by competition."""
+    from scoreline.live.champion import ingame_champion, ingame_model_name
+    from scoreline.promotion import registry_client
+
+    client = registry_client(settings)
+    exported = {}
+    for code in codes:
+        if not client.search_model_versions(f"name = '{ingame_model_name(code)}'", max_results=1):
+            continue
+        exported[code] = export_ingame_model(settings, code, ingame_champion(settings, code))
+    return exported
+
+
+def served_ingame_models(codes: Iterable[str] = ()) -> dict[str, bentoml.Model]:
+    """The latest in-game champion per competition in BentoML's current store (none is fine:
+    ``POST /live/predict`` then answers 404 for that competition)."""
+    found = {}
+    for code in codes or COMPETITIONS:
+        model = _latest(ingame_bento_name(code))
+        if model is not None and model.info.labels.get(INGAME_ROLE_LABEL[0]) == INGAME_ROLE_LABEL[1]:
+            found[code] = model
+    return found
+
+
+def load_ingame(model: bentoml.Model):
+    """The in-game model saved by :func:`export_ingame_model`, its version from the labels.
+    Unpickling runs the stored code: only models this workspace exported are loaded."""
+    import pickle  # nosec B403
+
+    with open(model.path_of(INGAME_FILE), "rb") as handle:
+        loaded = pickle.load(handle)  # nosec B301 - a model this workspace exported
+    loaded.version = model.info.labels.get("registry_version", str(model.tag.version))
+    return loaded
 
 
 def build_bento(settings: Settings) -> str:

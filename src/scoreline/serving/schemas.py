@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING, Annotated, Any, Literal, NotRequired
 
-from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, with_config
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, model_validator, with_config
 from typing_extensions import TypedDict
 
 from scoreline.config import COMPETITIONS, Sport
@@ -22,6 +22,8 @@ __all__ = [
     "CompetitionCode",
     "Fixture",
     "FixtureRow",
+    "HalftimeAnswer",
+    "HalftimeRequest",
     "ModelInfo",
     "MonitoringStatus",
     "PredictBatchRequest",
@@ -239,6 +241,21 @@ class Result(BaseModel):
     date: FixtureDate
     home_score: int = Field(ge=0, le=200)
     away_score: int = Field(ge=0, le=200)
+    #: the half-time score, which scores live halftime forecasts (both or neither)
+    home_half: int | None = Field(default=None, ge=0, le=200)
+    away_half: int | None = Field(default=None, ge=0, le=200)
+
+    @model_validator(mode="after")
+    def _both_halves(self) -> Result:
+        if (self.home_half is None) != (self.away_half is None):
+            raise ValueError("give both home_half and away_half, or neither")
+        if (
+            self.home_half is not None
+            and self.away_half is not None
+            and (self.home_half > self.home_score or self.away_half > self.away_score)
+        ):
+            raise ValueError("a half-time score above the final score")
+        return self
 
 
 class ResultsRequest(BaseModel):
@@ -300,3 +317,49 @@ class MonitoringStatus(BaseModel):
     window_settled: OptionalInt = None
     live: dict[str, float] = Field(default_factory=dict)
     coverage: dict[str, float] = Field(default_factory=dict)
+
+
+#: minutes of the halftime forecast's pattern
+PATTERN_MINUTES = 18
+
+
+class HalftimeRequest(BaseModel):
+    """The body of POST /live/predict: the home-minus-away margin at the end of each of the first
+    18 game minutes (minute 1 first) and the pre-game home spread (negative = home favoured)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "example": {
+                "competition": "NBA",
+                "pattern": [0, 2, 2, 4, 1, -1, 0, 3, 5, 5, 7, 6, 8, 10, 9, 11, 12, 12],
+                "spread": -4.5,
+            }
+        },
+    )
+
+    competition: CompetitionCode = "NBA"
+    pattern: list[Annotated[float, Field(ge=-100, le=100, allow_inf_nan=False)]] = Field(
+        min_length=PATTERN_MINUTES, max_length=PATTERN_MINUTES
+    )
+    spread: float = Field(ge=-60, le=60, allow_inf_nan=False, description="pre-game home spread")
+    total: float | None = Field(
+        default=None, ge=100, le=350, allow_inf_nan=False, description="pre-game total"
+    )
+    game_id: str | None = Field(default=None, max_length=32, description="echoed back")
+
+
+class HalftimeAnswer(BaseModel):
+    """The halftime forecast: the home-minus-away margin at half-time and its interval."""
+
+    competition: str
+    game_id: str | None
+    halftime_differential: float
+    lower: float
+    upper: float
+    coverage_probability: float = Field(description="nominal probability that the interval holds the margin")
+    intervals: list[dict[str, float]] = Field(description="every level's interval: level, lower, upper")
+    explanation: dict[str, Any] = Field(description="what drove the forecast (the matched past games)")
+    model_name: str
+    model_version: str
+    timestamp: dt.datetime = Field(description="when the forecast was made (UTC)")

@@ -6,6 +6,11 @@
 * ``GET /teams``, ``GET /models``, ``POST /results`` (API key), ``GET /upcoming`` and
   ``GET /monitoring`` are a mounted FastAPI app, which also serves the match-centre page at
   ``/ui/``.
+* Live in-game forecasts (:mod:`scoreline.serving.live`): ``GET /live/stream?competition=NBA``
+  pushes every forecast the live loop stores as Server-Sent Events (resume with
+  ``Last-Event-ID``); ``POST /live/predict`` (a BentoML API) forecasts the half-time margin from
+  an 18-minute pattern with the exported in-game champion; ``POST /results`` takes half-time
+  scores too, which score the live forecasts.
 * ``GET /healthz`` / ``/livez``, ``/readyz`` (every champion loaded) and ``/metrics`` are
   BentoML's own; the metrics add predictions per competition and each competition's serving
   model version (``scoreline_model_info``) to BentoML's request counts and latency histograms
@@ -36,7 +41,7 @@ from fastapi import FastAPI, Query
 from fastapi.exceptions import RequestValidationError
 from starlette.background import BackgroundTask
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
 from starlette.staticfiles import StaticFiles
 
 from scoreline.config import Settings
@@ -45,10 +50,13 @@ from scoreline.serving import package
 from scoreline.serving.answers import Answers, Rejected
 from scoreline.serving.heap import freeze_loaded_heap, release_free_memory
 from scoreline.serving.limits import AccessControl, parse_api_keys
+from scoreline.serving.live import LiveBroadcaster, LiveMetrics
 from scoreline.serving.matchcentre import monitoring_status
 from scoreline.serving.schemas import (
     CompetitionCode,
     Fixture,
+    HalftimeAnswer,
+    HalftimeRequest,
     ModelInfo,
     MonitoringStatus,
     PredictBatchRequest,
@@ -66,12 +74,16 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("scoreline.serving")
 
-PREDICT_ROUTES = ("/predict", "/predict_batch")
+PREDICT_ROUTES = ("/predict", "/predict_batch", "/live/predict")
+#: the live stream: OpenTelemetry's ASGI middleware would make a span of every event sent to every
+#: subscriber (500 subscribers of a night at 60x: ~20,000 spans a second)
+STREAM_ROUTES = ("/live/stream",)
 
 # The worker's configuration, read once from its environment: BentoML takes the service's
 # settings (workers, models, middleware) when the class is decorated.
 SETTINGS = Settings()
 CHAMPIONS = package.served_models(SETTINGS.serve_competitions)
+INGAME_CHAMPIONS = package.served_ingame_models(SETTINGS.serve_competitions)
 if not CHAMPIONS:
     raise RuntimeError(
         f"no champion models in the BentoML store at {SETTINGS.bentoml_home}: "
@@ -84,15 +96,16 @@ def _response(rejected: Rejected) -> JSONResponse:
 
 
 def _tracing_config() -> dict:
-    """Leave the prediction routes out of OpenTelemetry unless an exporter is configured: with
-    nothing collecting, BentoML's per-request spans cost about half of a /predict's CPU."""
+    """Leave the prediction routes out of OpenTelemetry unless an exporter is configured (with
+    nothing collecting, BentoML's per-request spans cost about half of a /predict's CPU), and
+    the live stream always."""
     try:
         from bentoml._internal.configuration.containers import BentoMLContainer
 
         exporter = BentoMLContainer.config.tracing.exporter_type.get()
     except Exception:  # configuration not loaded: BentoML's default, no exporter
         exporter = None
-    return {} if exporter else {"excluded_urls": list(PREDICT_ROUTES)}
+    return {"excluded_urls": list(STREAM_ROUTES if exporter else PREDICT_ROUTES + STREAM_ROUTES)}
 
 
 class JsonBodies:
@@ -146,6 +159,11 @@ class Scoreline:
         self.store = PredictionStore(SETTINGS.prediction_store)
         self.answers = Answers(self.forecasters, self.store)
         self.metrics = ServiceMetrics(self.forecasters, self.models)
+        self.ingame = {code: package.load_ingame(stored) for code, stored in self._stored_ingame().items()}
+        self.live_metrics = LiveMetrics(recorder=_first_worker(), window=SETTINGS.live_coverage_window)
+        self.live = LiveBroadcaster(
+            self.store, SETTINGS.live_poll_s, self.live_metrics.forecasts, self.live_metrics.subscribers
+        )
         logging.getLogger("bentoml._internal.server.http_app").addFilter(_without_client_errors)
         frozen = freeze_loaded_heap()
         logger.info(
@@ -166,6 +184,28 @@ class Scoreline:
             for code in CHAMPIONS
             if package.bento_model_name(code) in pinned
         }
+
+    def _stored_ingame(self) -> dict[str, bentoml.Model]:
+        """The in-game champions: a bento's own when serving one, else the store's latest."""
+        bento = Scoreline.bento  # type: ignore[attr-defined]  # the Service object once decorated
+        if bento is None:
+            return {code: getattr(self, _attribute(code, "ingame")) for code in INGAME_CHAMPIONS}
+        pinned = {m.tag.name: m.tag for m in bento.info.all_models}
+        return {
+            code: bentoml.models.get(pinned[package.ingame_bento_name(code)])
+            for code in INGAME_CHAMPIONS
+            if package.ingame_bento_name(code) in pinned
+        }
+
+    @bentoml.on_startup
+    async def _start_live(self) -> None:
+        """Read live forecasts from the worker's start (the metrics count them with no
+        subscriber connected)."""
+        self.live.start()
+
+    @bentoml.on_shutdown
+    async def _stop_live(self) -> None:
+        await self.live.stop()
 
     def __is_ready__(self) -> bool:
         return bool(self.forecasters) and len(self.forecasters) == len(self.models)
@@ -201,6 +241,64 @@ class Scoreline:
         for code, n in Counter(record["competition"] for record in records).items():
             self.metrics.predicted(code, endpoint, n)
         return records
+
+    # -- live in-game forecasts -------------------------------------------------------------------
+    @bentoml.api(route="/live/predict", input_spec=HalftimeRequest)
+    def live_predict(self, **request: Any) -> HalftimeAnswer:
+        """The half-time margin forecast from the first 18 minutes' margins, with its interval,
+        nominal coverage and explanation."""
+        code = request["competition"]
+        model = self.ingame.get(code)
+        if model is None:
+            served = ", ".join(self.ingame) or "none"
+            return _response(Rejected(404, f"no in-game champion serves {code}; served: {served}"))  # type: ignore[return-value]
+        try:
+            forecast = model.halftime(request["pattern"], request["spread"], request.get("total"))
+        except ValueError as error:  # the model's own checks of its inputs
+            return _response(Rejected(422, str(error)))  # type: ignore[return-value]
+        answer = HalftimeAnswer(
+            competition=code,
+            game_id=request.get("game_id"),
+            halftime_differential=forecast.forecast,
+            lower=forecast.lower,
+            upper=forecast.upper,
+            coverage_probability=forecast.coverage_probability,
+            intervals=[
+                {"level": k, "lower": lo, "upper": hi} for k, (lo, hi) in sorted(forecast.intervals.items())
+            ],
+            explanation=forecast.explanation,
+            model_name=model.model_name,
+            model_version=model.version,
+            timestamp=dt.datetime.now(dt.UTC),
+        )
+        return Response(answer.model_dump_json(), media_type="application/json")  # type: ignore[return-value]
+
+    @routes.get(
+        "/live/stream",
+        response_class=StreamingResponse,
+        responses={200: {"content": {"text/event-stream": {}}, "description": "Server-Sent Events"}},
+    )
+    def live_stream(
+        self,
+        request: Request,
+        competition: CompetitionCode = Query(description="competition code"),
+        last_event_id: int | None = Query(
+            None, ge=0, description="resume after this id (or the Last-Event-ID header)"
+        ),
+    ):
+        """Every live forecast of a competition as Server-Sent Events (``event: forecast``, id =
+        the forecast's store id, data = the forecast as JSON): first those after
+        ``Last-Event-ID`` (without one, those of the last hours), then each as it is made."""
+        header = request.headers.get("last-event-id")
+        if header is not None and last_event_id is None:
+            if not header.strip().isdigit():
+                return _response(Rejected(400, f"Last-Event-ID: {header!r} is not a forecast id"))
+            last_event_id = int(header)
+        return StreamingResponse(
+            self.live.stream(competition, last_event_id),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
 
     # -- teams, models, results ------------------------------------------------------------------
     @routes.get(
@@ -268,7 +366,15 @@ class Scoreline:
             return _response(Rejected(422, re.sub(r"^row (\d+):", r"results[\1]:", str(error))))
         for code in {r["competition"] for r in rows}:
             self.metrics.results(code, sum(r["competition"] == code for r in rows))
-        return ResultsAccepted(recorded=recorded, settled=self.store.settle())
+        settled = self.store.settle()
+        halves = {
+            (r["competition"], r["date"], r["home_team"].strip(), r["away_team"].strip())
+            for r in rows
+            if r.get("home_half") is not None
+        }
+        if halves:
+            self.live_metrics.scored(self.store, {key[0] for key in halves}, halves)
+        return ResultsAccepted(recorded=recorded, settled=settled)
 
     # -- match centre: upcoming fixtures, monitoring ---------------------------------------------
     @routes.get("/upcoming", response_model=UpcomingList)
@@ -304,8 +410,15 @@ def _without_client_errors(record: logging.LogRecord) -> bool:
     return not isinstance(error, pydantic.ValidationError)
 
 
-def _attribute(code: str) -> str:
-    return f"champion_{code.lower()}"
+def _attribute(code: str, kind: str = "champion") -> str:
+    return f"{kind}_{code.lower()}"
+
+
+def _first_worker() -> bool:
+    """Whether this is the service's first worker (or BentoML runs no workers of its own)."""
+    from bentoml._internal.context import server_context
+
+    return server_context.worker_index in (None, 1)
 
 
 class ServiceMetrics:
@@ -340,6 +453,8 @@ class ServiceMetrics:
 # champions as class attributes: what `bentoml build` packs into the bento
 for _code, _model in CHAMPIONS.items():
     setattr(Scoreline, _attribute(_code), bentoml.models.BentoModel(_model.tag))
+for _code, _model in INGAME_CHAMPIONS.items():
+    setattr(Scoreline, _attribute(_code, "ingame"), bentoml.models.BentoModel(_model.tag))
 
 use_in_bentoml()  # BentoML's own timeout middleware keeps every request for the whole timeout
 Scoreline = bentoml.service(  # type: ignore[misc]  # the class becomes a bentoml Service

@@ -290,8 +290,129 @@ async function loadMonitoring() {
   panel.replaceChildren(...parts);
 }
 
+// -- live games: GET /live/stream (Server-Sent Events; the browser resumes with Last-Event-ID) ----
+const live = { games: new Map(), drawn: new Set(), frame: 0 };
+const QUARTER_S = 720;
+const signedPoints = (x) => `${x >= 0 ? "+" : ""}${x.toFixed(1)}`;
+const periodName = (period) => (period <= 4 ? `Q${period}` : `OT${period - 4}`);
+
+function startLive() {
+  const source = new EventSource(API("live/stream?competition=NBA"));
+  source.addEventListener("open", () => { $("live-status").textContent = "connected"; });
+  source.addEventListener("error", () => { $("live-status").textContent = "reconnecting…"; });
+  source.addEventListener("forecast", (message) => {
+    const forecast = JSON.parse(message.data);
+    let game = live.games.get(forecast.game_id);
+    if (!game) {
+      game = { points: [] };
+      live.games.set(forecast.game_id, game);
+    }
+    game.points.push(forecast);
+    game.last = forecast;
+    live.drawn.delete(forecast.game_id);
+    if (!live.frame) live.frame = requestAnimationFrame(drawLive);
+  });
+}
+
+function drawLive() {
+  live.frame = 0;
+  for (const [id, game] of live.games) {
+    if (!live.drawn.has(id)) {
+      drawGame(id, game);
+      live.drawn.add(id);
+    }
+  }
+  $("live-empty").hidden = live.games.size > 0;
+  const playing = [...live.games.values()].filter((g) => !g.last.final).length;
+  $("live-status").textContent = `${playing} in progress, ${live.games.size - playing} final`;
+}
+
+function gameCard(id) {
+  let card = document.querySelector(`.live-game[data-game="${CSS.escape(id)}"]`);
+  if (card) return card;
+  card = el("article", null, "live-game");
+  card.dataset.game = id;
+  const head = el("div", null, "live-head");
+  head.append(el("span", null, "live-teams"), el("span", null, "live-score"), el("span", null, "live-clock"));
+  const figures = el("div", null, "live-figures");
+  figures.append(el("span", null, "live-win"), el("span", null, "live-half"));
+  const chart = document.createElementNS(SVG, "svg");
+  chart.setAttribute("class", "live-chart");
+  chart.setAttribute("viewBox", "0 0 300 150");
+  chart.setAttribute("preserveAspectRatio", "none");
+  card.append(head, figures, chart, el("p", null, "live-explanation muted"));
+  $("live-games").append(card);
+  return card;
+}
+
+function drawGame(id, game) {
+  const f = game.last;
+  const card = gameCard(id);
+  card.classList.toggle("final", f.final);
+  card.style.order = f.final ? "1" : "0";  // games in progress first
+  card.dataset.lastId = String(f.id);
+  card.dataset.points = String(game.points.length);
+  card.querySelector(".live-teams").textContent = `${f.away_team} @ ${f.home_team}`;
+  card.querySelector(".live-score").textContent = `${f.away_score}–${f.home_score}`;
+  card.querySelector(".live-clock").textContent = f.final ? "Final" : `${periodName(f.period)} ${f.clock}`;
+  card.querySelector(".live-win").textContent = `${f.home_team} win ${percent(f.win_prob)}`;
+  const half = card.querySelector(".live-half");
+  half.textContent = f.halftime === null
+    ? "half-time forecast after 18 min"
+    : `HT ${signedPoints(f.halftime)} (${signedPoints(f.halftime_low)} to ${signedPoints(f.halftime_high)}, ${Math.round(100 * f.halftime_coverage)}%)`;
+  card.querySelector(".live-explanation").textContent = explanation(f.explanation);
+  drawChart(card.querySelector(".live-chart"), game.points);
+}
+
+// the halftime forecast's explanation (JSON): the closest past games when the model matched
+// some (Dejavu, alone or in the ensemble), else its fields
+function explanation(text) {
+  if (!text) return "";
+  let e;
+  try { e = JSON.parse(text); } catch { return text; }
+  const members = Array.isArray(e.members) ? e.members : [];
+  const games = e.matched_games || members.find((m) => Array.isArray(m.matched_games))?.matched_games;
+  if (games) {
+    const parts = members.map((m) => `${m.name} ${signedPoints(m.forecast)}`);
+    const like = games.slice(0, 3).map((g) => `${g.away_team} @ ${g.home_team} ${g.date} (HT ${signedPoints(g.ht_margin)})`);
+    return [...parts, `like ${like.join(", ")}`].join("; ");
+  }
+  return Object.entries(e).map(([key, value]) => `${key} ${typeof value === "object" ? JSON.stringify(value) : value}`).join(", ");
+}
+
+function drawChart(svg, points) {
+  // top 0..70: win probability 0..1; bottom 80..150: margin, symmetric around 0
+  const end = Math.max(4 * QUARTER_S, points[points.length - 1].elapsed_s);
+  const x = (s) => 4 + (292 * s) / end;
+  const win = (p) => 66 - 62 * p;
+  const reach = Math.ceil(Math.max(10, ...points.map((p) => Math.abs(p.home_score - p.away_score)),
+    ...points.filter((p) => p.halftime !== null).map((p) => Math.max(Math.abs(p.halftime_low), Math.abs(p.halftime_high)))));
+  const margin = (m) => 115 - (33 * m) / reach;
+  const shapes = [
+    ["line", { class: "axis", x1: 4, x2: 296, y1: win(0.5), y2: win(0.5) }],
+    ["line", { class: "axis", x1: 4, x2: 296, y1: margin(0), y2: margin(0) }],
+    ["line", { class: "half", x1: x(2 * QUARTER_S), x2: x(2 * QUARTER_S), y1: 2, y2: 148 }],
+    ["polyline", { class: "win", points: points.map((p) => `${x(p.elapsed_s).toFixed(1)},${win(p.win_prob).toFixed(1)}`).join(" ") }],
+    ["polyline", { class: "margin", points: points.map((p) => `${x(p.elapsed_s).toFixed(1)},${margin(p.home_score - p.away_score).toFixed(1)}`).join(" ") }],
+  ];
+  const forecast = points.find((p) => p.halftime !== null);
+  if (forecast) {
+    const at = x(2 * QUARTER_S);
+    shapes.push(["line", { class: "interval", x1: at, x2: at, y1: margin(forecast.halftime_low), y2: margin(forecast.halftime_high) }]);
+    shapes.push(["circle", { class: "forecast", cx: at, cy: margin(forecast.halftime), r: 3 }]);
+  }
+  const labels = [["text", { x: 6, y: 10 }, "win 100%"], ["text", { x: 6, y: 78 }, `margin ±${reach}`]];
+  svg.replaceChildren(...[...shapes, ...labels].map(([tag, attrs, text]) => {
+    const node = document.createElementNS(SVG, tag);
+    for (const [name, value] of Object.entries(attrs)) node.setAttribute(name, value);
+    if (text) node.textContent = text;
+    return node;
+  }));
+}
+
 // -- start ---------------------------------------------------------------------------------------
 async function start() {
+  startLive();
   $("fixture-form").addEventListener("submit", predict);
   const guarded = (load) => async () => {
     track(+1);
