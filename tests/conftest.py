@@ -28,6 +28,23 @@ def pytest_sessionstart(session: pytest.Session) -> None:
             f"{REAL_DATA_ENV}={os.environ.get(REAL_DATA_ENV)!r} is not a data folder with soccer/; "
             "CI must run the real-data tests"
         )
+    session.config.stash[_LEAKS] = {p for p in _LEAK_PATHS if p.exists()}
+
+
+#: what tests must never leave in the checkout (MLflow's default artifact folder, a stray store)
+_LEAK_PATHS = tuple(Path(__file__).resolve().parents[1] / name for name in ("mlruns", "mlartifacts"))
+_LEAKS = pytest.StashKey[set]()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the run when a test wrote into the checkout (a test that logs a model in MLflow's
+    default experiment writes ``./mlruns``)."""
+    leaked = sorted(
+        str(p) for p in _LEAK_PATHS if p.exists() and p not in session.config.stash.get(_LEAKS, set())
+    )
+    if leaked:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        print(f"\nERROR: tests wrote into the checkout: {', '.join(leaked)}", file=sys.stderr)
 
 
 @pytest.fixture(scope="session")
