@@ -277,7 +277,7 @@ def load_ingame(model: bentoml.Model):
     import pickle  # nosec B403
 
     with open(model.path_of(INGAME_FILE), "rb") as handle:
-        loaded = pickle.load(handle)  # nosec B301 - a model this workspace exported
+        loaded = pickle.load(handle)  # a model this workspace exported  # nosec B301
     loaded.version = model.info.labels.get("registry_version", str(model.tag.version))
     return loaded
 
