@@ -174,36 +174,10 @@ def states(events: pd.DataFrame, games: pd.DataFrame, at: pd.DataFrame) -> pd.Da
     )
 
 
-def state_features(
-    *,
-    elapsed: np.ndarray,
-    margin: np.ndarray,
-    points: np.ndarray,
-    spread_home: np.ndarray,
-    total_line: np.ndarray,
-    lead_changes: np.ndarray,
-    run: np.ndarray,
-    max_home_lead: np.ndarray,
-    max_away_lead: np.ndarray,
-    margin_before: np.ndarray,
-    last_score: np.ndarray,
-    index: pd.Index | None = None,
-) -> pd.DataFrame:
-    """:data:`STATE_FEATURES` from the running quantities, as a frame."""
-    matrix = state_matrix(
-        elapsed=elapsed,
-        margin=margin,
-        points=points,
-        spread_home=spread_home,
-        total_line=total_line,
-        lead_changes=lead_changes,
-        run=run,
-        max_home_lead=max_home_lead,
-        max_away_lead=max_away_lead,
-        margin_before=margin_before,
-        last_score=last_score,
-    )
-    return pd.DataFrame(matrix, columns=list(STATE_FEATURES), index=index)
+def state_features(*, index: pd.Index | None = None, **quantities: np.ndarray) -> pd.DataFrame:
+    """:data:`STATE_FEATURES` from the running quantities (the keyword arguments of
+    :func:`state_matrix`), as a frame."""
+    return pd.DataFrame(state_matrix(**quantities), columns=list(STATE_FEATURES), index=index)
 
 
 def state_matrix(

@@ -77,16 +77,32 @@ def _normal_intervals(mean: np.ndarray, sd: np.ndarray, levels: tuple[float, ...
     return pd.DataFrame(out)
 
 
-class SternModel(BaseEstimator):
-    """Stern's Brownian motion model. ``levels``: interval coverage levels.
-
-    State: ``sigma_`` (points per game).
-    """
+class _NormalAroundStern(BaseEstimator):
+    """An anchor whose final margin is normal around :func:`stern_mean` with the spread of its
+    ``_sd``: the two anchors differ only in that spread."""
 
     outcomes = OUTCOMES_2WAY
 
     def __init__(self, levels: tuple[float, ...] = (0.8, 0.95)):
         self.levels = levels
+
+    def _sd(self, states: pd.DataFrame) -> np.ndarray:
+        raise NotImplementedError
+
+    def predict_margin(self, states: pd.DataFrame) -> MarginForecast:
+        mean, sd = stern_mean(states), self._sd(states)
+        return MarginForecast(mean, sd, _normal_intervals(mean, sd, self.levels).set_axis(states.index))
+
+    def predict_proba(self, states: pd.DataFrame) -> np.ndarray:
+        p = ndtr(stern_mean(states) / self._sd(states))
+        return np.column_stack([p, 1.0 - p])
+
+
+class SternModel(_NormalAroundStern):
+    """Stern's Brownian motion model. ``levels``: interval coverage levels.
+
+    State: ``sigma_`` (points per game).
+    """
 
     def fit(self, games: pd.DataFrame) -> Self:
         """``games``: one row per training game with ``spread_home`` and ``final_margin``."""
@@ -101,26 +117,13 @@ class SternModel(BaseEstimator):
         share = np.maximum(states["remaining_s"].to_numpy(dtype=float) / REGULATION_S, MIN_SHARE)
         return self.sigma_ * np.sqrt(share)
 
-    def predict_margin(self, states: pd.DataFrame) -> MarginForecast:
-        mean, sd = stern_mean(states), self._sd(states)
-        return MarginForecast(mean, sd, _normal_intervals(mean, sd, self.levels).set_axis(states.index))
 
-    def predict_proba(self, states: pd.DataFrame) -> np.ndarray:
-        p = ndtr(stern_mean(states) / self._sd(states))
-        return np.column_stack([p, 1.0 - p])
-
-
-class SpreadShareModel(BaseEstimator):
+class SpreadShareModel(_NormalAroundStern):
     """Current margin + the remaining share of the spread, with the error spread per game minute.
 
     State: ``sd_`` (a Series: game minute -> sd of ``final_margin - stern_mean`` on the training
     states of that minute).
     """
-
-    outcomes = OUTCOMES_2WAY
-
-    def __init__(self, levels: tuple[float, ...] = (0.8, 0.95)):
-        self.levels = levels
 
     def fit(self, states: pd.DataFrame) -> Self:
         """``states``: training game states with ``final_margin``."""
@@ -132,14 +135,6 @@ class SpreadShareModel(BaseEstimator):
     def _sd(self, states: pd.DataFrame) -> np.ndarray:
         minute = game_minute(states["elapsed_s"])
         return self.sd_.reindex(minute).bfill().ffill().to_numpy(dtype=float)
-
-    def predict_margin(self, states: pd.DataFrame) -> MarginForecast:
-        mean, sd = stern_mean(states), self._sd(states)
-        return MarginForecast(mean, sd, _normal_intervals(mean, sd, self.levels).set_axis(states.index))
-
-    def predict_proba(self, states: pd.DataFrame) -> np.ndarray:
-        p = ndtr(stern_mean(states) / self._sd(states))
-        return np.column_stack([p, 1.0 - p])
 
 
 def halftime_baseline(table: pd.DataFrame, minute: int = 18) -> np.ndarray:
