@@ -47,6 +47,18 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         print(f"\nERROR: tests wrote into the checkout: {', '.join(leaked)}", file=sys.stderr)
 
 
+@pytest.fixture(autouse=True)
+def _mlflow_store_as_found():
+    """Each test starts with the MLflow store it found: code under test may export its store
+    (``step_run`` does, for the processes it starts), and a later test must not log into it."""
+    before = os.environ.get("MLFLOW_TRACKING_URI")
+    yield
+    if os.environ.get("MLFLOW_TRACKING_URI") != before:
+        import mlflow
+
+        mlflow.set_tracking_uri(before)  # None unsets the variable too
+
+
 @pytest.fixture(scope="session")
 def real_data() -> Path:
     folder = _real_data_folder()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import mlflow
 import pytest
@@ -66,6 +67,7 @@ def test_replay_a_night_through_the_registry_champion(workspace):
     )
     assert run.exit_code == 0, run.output
     figures = json.loads(run.stdout)
+    assert "MLFLOW_TRACKING_URI" not in os.environ  # loading the champion left MLflow as it was
     assert figures["games"] == 14 and figures["events"] == figures["forecasts"] == 1858
     assert (figures["model_name"], figures["model_version"], figures["bus"]) == (
         "brownian_test",

@@ -128,7 +128,8 @@ def test_the_replay_workspace_ignores_the_callers_stores(tmp_path, monkeypatch):
 
     import mlflow
 
-    from scoreline.matchday.replay import replay_settings, tracking_in
+    from scoreline.matchday.replay import replay_settings, replay_tracking_uri
+    from scoreline.tracking.experiments import tracking_on
 
     elsewhere = f"sqlite:///{tmp_path / 'elsewhere' / 'mlflow.db'}"
     monkeypatch.setenv("SCORELINE_PREDICTION_STORE_URL", f"sqlite:///{tmp_path / 'elsewhere.db'}")
@@ -136,7 +137,7 @@ def test_the_replay_workspace_ignores_the_callers_stores(tmp_path, monkeypatch):
     ws = replay_settings(tmp_path / "replay")
     assert ws.prediction_store == f"sqlite:///{tmp_path / 'replay' / 'registry' / 'predictions.db'}"
     try:
-        with tracking_in(ws):
+        with tracking_on(replay_tracking_uri(ws)):
             assert ws.mlflow_tracking_uri == f"sqlite:///{tmp_path / 'replay' / 'registry' / 'mlflow.db'}"
         assert os.environ["MLFLOW_TRACKING_URI"] == elsewhere
     finally:

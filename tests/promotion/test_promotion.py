@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import json
+import os
 import shutil
 import threading
 from dataclasses import replace
@@ -418,6 +419,7 @@ def test_predict_forecasts_with_the_champion_and_names_unknown_teams(ws):
     none_yet = runner.invoke(main, ["predict", "--competition", "E0", "Arsenal", "Chelsea"])
     assert none_yet.exit_code == 2 and "no champion" in none_yet.stderr
     promote(ws, "E0", model="elo")
+    _forget_tracking_uri()  # the promotion's step run exported its store; predict must not
 
     out = runner.invoke(
         main,
@@ -441,6 +443,9 @@ def test_predict_forecasts_with_the_champion_and_names_unknown_teams(ws):
     assert record["model_version"] == "1" and record["date"] == "2023-08-12"
     assert record["edge_home"] == pytest.approx(probs[0] * 2.0 - 1.0)
     assert record["expected_goals_home"] > 0 and len(record["top_scores"]) == 5
+    # loading the champion leaves the process's MLflow store as it found it (later work in the
+    # same process, and the processes it starts, must not land in this registry)
+    assert "MLFLOW_TRACKING_URI" not in os.environ
     mlflow.set_tracking_uri(ws.mlflow_tracking_uri)
     pyfunc = mlflow.pyfunc.load_model(champion_uri("E0")).predict(
         pd.DataFrame({"home_team": ["Arsenal"], "away_team": ["Chelsea"], "date": ["2023-08-12"]})

@@ -180,6 +180,25 @@ def test_migrate_store_copies_sqlite_to_postgres_all_or_nothing(settings, postgr
         [bet],
     )
     bets_before = book.bets("E0")
+    live = {
+        "competition": "NBA",
+        "date": dt.date(2022, 11, 25),
+        "home_team": "BOS",
+        "away_team": "SAC",
+        "game_id": "0022200275",
+        "period": 1,
+        "clock": "05:00",
+        "final": False,
+        "emitted_at": 1.0,
+        "win_prob": 0.6,
+        "margin": 4.0,
+        "model_name": "brownian_test",
+        "model_version": "1",
+    }
+    local.record_live_forecasts(
+        [{**live, "seq": i, "elapsed_s": 60.0 * i, "home_score": 2 * i, "away_score": i} for i in (1, 2)]
+    )
+    live_before = local.live_forecasts("NBA", 0, 10)
     local.close()
 
     target = new_database(postgres_url)
@@ -193,8 +212,11 @@ def test_migrate_store_copies_sqlite_to_postgres_all_or_nothing(settings, postgr
         "settlements": 10,
         "bets": 1,
         "matchday_predictions": 1,
+        "live_forecasts": 2,
+        "halftime_results": 0,
     }
     moved = PredictionStore(target)
+    assert moved.live_forecasts("NBA", 0, 10) == live_before
     assert BetBook(moved).bets("E0").equals(bets_before)
     after = moved.predictions()
     assert after.drop(columns="created_at").equals(before.drop(columns="created_at"))
@@ -205,7 +227,8 @@ def test_migrate_store_copies_sqlite_to_postgres_all_or_nothing(settings, postgr
     assert moved.settle()["settled"] == 0
     moved.close()
     again = CliRunner().invoke(main, ["migrate-store", "--to", target])
-    assert again.exit_code == 2 and "is not empty (1 feature_sets, 10 results" in again.output
+    assert again.exit_code == 2 and "is not empty (1 feature_sets, 2 live_forecasts" in again.output
+    assert "10 results" in again.output
     assert len(PredictionStore(target).predictions()) == 31  # nothing copied twice
     missing = CliRunner().invoke(
         main, ["migrate-store", "--from", "sqlite:////nonexistent/p.db", "--to", target]

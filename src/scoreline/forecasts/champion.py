@@ -10,7 +10,7 @@ from mlflow.entities.model_registry import ModelVersion
 from scoreline.config import Settings
 from scoreline.forecasts.forecaster import Forecaster
 from scoreline.promotion.registry import champion_uri, champion_version
-from scoreline.tracking.experiments import tracking_uri
+from scoreline.tracking.experiments import tracking_on, tracking_uri
 from scoreline.tracking.pyfunc import MatchModelPyfunc
 
 __all__ = ["champion_forecaster", "load_champion"]
@@ -24,8 +24,8 @@ def load_champion(settings: Settings, code: str) -> tuple[ModelVersion, MatchMod
             f"{code} has no champion: run the weekly_training pipeline or "
             f"`scoreline promote --competition {code}` first"
         )
-    mlflow.set_tracking_uri(tracking_uri(settings))
-    return version, mlflow.pyfunc.load_model(champion_uri(code)).unwrap_python_model()
+    with tracking_on(tracking_uri(settings)):
+        return version, mlflow.pyfunc.load_model(champion_uri(code)).unwrap_python_model()
 
 
 def champion_forecaster(settings: Settings, code: str) -> Forecaster:

@@ -9,7 +9,7 @@ from scoreline.config import Settings
 from scoreline.live.model import InGameModel
 from scoreline.promotion.ingame import TASK
 from scoreline.promotion.registry import CHAMPION, champion_uri, registered_model_name, registry_client
-from scoreline.tracking.experiments import tracking_uri
+from scoreline.tracking.experiments import tracking_on, tracking_uri
 
 __all__ = ["ingame_champion", "ingame_model_name"]
 
@@ -33,8 +33,8 @@ def ingame_champion(settings: Settings, code: str) -> InGameModel:
             f"{code} has no in-game champion ({name}@{CHAMPION} in {tracking_uri(settings)}): "
             "train and register the in-game models first"
         ) from None
-    mlflow.set_tracking_uri(tracking_uri(settings))
-    model = mlflow.pyfunc.load_model(champion_uri(code, TASK)).unwrap_python_model()
+    with tracking_on(tracking_uri(settings)):
+        model = mlflow.pyfunc.load_model(champion_uri(code, TASK)).unwrap_python_model()
     model = getattr(model, "forecaster", model)
     missing = [m for m in ("start_game", "halftime") if not callable(getattr(model, m, None))]
     if missing:

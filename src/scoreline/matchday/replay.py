@@ -24,13 +24,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import shutil
 import tempfile
 import time
 from collections import defaultdict
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -53,7 +50,7 @@ from scoreline.predictions.store import PredictionStore
 from scoreline.promotion import CandidateError, promote
 from scoreline.promotion.policy import policy_path
 from scoreline.promotion.promote import find_policy
-from scoreline.tracking.experiments import step_run
+from scoreline.tracking.experiments import step_run, tracking_on
 from scoreline.tracking.logs import log_backtest, log_data_snapshot
 from scoreline.tracking.training import train_and_log
 
@@ -144,23 +141,9 @@ def replay_settings(workspace: Path) -> Settings:
     )
 
 
-@contextmanager
-def tracking_in(settings: Settings) -> Iterator[None]:
-    """MLflow (the environment variable and the client default) on ``settings``' store for the
-    block; the caller's restored after."""
-    import mlflow
-
-    uri = f"sqlite:///{settings.registry_path / 'mlflow.db'}"
-    before = os.environ.get("MLFLOW_TRACKING_URI")
-    os.environ["MLFLOW_TRACKING_URI"] = uri
-    try:
-        yield
-    finally:
-        if before is None:
-            os.environ.pop("MLFLOW_TRACKING_URI", None)
-        else:
-            os.environ["MLFLOW_TRACKING_URI"] = before
-        mlflow.set_tracking_uri(before)  # type: ignore[arg-type]  # None unsets it
+def replay_tracking_uri(workspace: Settings) -> str:
+    """The replay's own MLflow store, whatever ``MLFLOW_TRACKING_URI`` the caller has set."""
+    return f"sqlite:///{workspace.registry_path / 'mlflow.db'}"
 
 
 def _commit(store: MatchStore, snapshot: Snapshot, day: pd.Timestamp) -> None:
@@ -308,7 +291,7 @@ def replay(
             runs[stage] += 1
 
     try:
-        with tracking_in(ws):
+        with tracking_on(replay_tracking_uri(ws)):
             forecaster, revealed, upcoming, active = None, -1, None, 0
             next_monitor = first + pd.Timedelta(days=config.monitor_every)
             next_retrain = first + pd.Timedelta(days=config.retrain_every)

@@ -10,6 +10,7 @@ pipeline's run only through the parent run id it is given: :func:`step_run` tags
 
 from __future__ import annotations
 
+import os
 import subprocess  # runs git only, with fixed arguments  # nosec B404
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,7 +23,7 @@ from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
 from scoreline.config import Settings
 
-__all__ = ["DEFAULT_EXPERIMENT", "experiment_id", "git_commit", "step_run", "tracking_uri"]
+__all__ = ["DEFAULT_EXPERIMENT", "experiment_id", "git_commit", "step_run", "tracking_on", "tracking_uri"]
 
 #: experiment of steps that are not about one competition (ingest, pipeline parents)
 DEFAULT_EXPERIMENT = "scoreline"
@@ -34,6 +35,20 @@ def tracking_uri(settings: Settings) -> str:
     if uri.startswith("sqlite:///"):
         Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     return uri
+
+
+@contextmanager
+def tracking_on(uri: str) -> Iterator[None]:
+    """MLflow's process-wide tracking URI (and the ``MLFLOW_TRACKING_URI`` it exports to child
+    processes, which :attr:`Settings.mlflow_tracking_uri` reads) on ``uri`` for the block, the
+    caller's restored after: loading a model by ``models:/`` URI needs the global, and a library
+    call must not leave it changed."""
+    before = os.environ.get("MLFLOW_TRACKING_URI")
+    mlflow.set_tracking_uri(uri)
+    try:
+        yield
+    finally:
+        mlflow.set_tracking_uri(before)  # type: ignore[arg-type]  # None unsets it and the variable
 
 
 def experiment_id(name: str, settings: Settings) -> str:
