@@ -123,13 +123,19 @@ class PriceFrame:
     close: np.ndarray
 
     @classmethod
-    def build(cls, market: MarketPrices, sharp: Book = SHARP_BOOK) -> PriceFrame:
-        matches = market.matches.sort_values(["date", "competition", "match_id"], kind="stable")
+    def build(cls, market: MarketPrices, sharp: Book = SHARP_BOOK, *, sort: bool = True) -> PriceFrame:
+        """The frame of ``market``'s matches, by date (``sort``) or in the order given."""
+        matches = market.matches
+        if sort:
+            matches = matches.sort_values(["date", "competition", "match_id"], kind="stable")
         matches = matches.reset_index(drop=True)
         home, away = matches["home_score"].to_numpy(float), matches["away_score"].to_numpy(float)
         outcome = np.where(home > away, 0, np.where(home == away, 1, 2))
         matches["outcome"] = np.where(np.isfinite(home) & np.isfinite(away), outcome, -1)
+        n = len(matches)
         one = market.prices.loc[market.prices["market"] == "1x2"]
+        if one.empty:
+            return cls(matches, {}, np.full((n, 3), np.nan))
         wide = one.pivot_table(
             index="match_id",
             columns=["when", "book", "outcome"],
@@ -137,15 +143,14 @@ class PriceFrame:
             aggfunc="first",
             observed=True,
         ).reindex(matches["match_id"])
+        timings = set(wide.columns.get_level_values("when"))
         pre = {
             str(book): wide["pre"][book].reindex(columns=list(FOOTBALL)).to_numpy(float)
-            for book in wide["pre"].columns.get_level_values("book").unique()
+            for book in (wide["pre"].columns.get_level_values("book").unique() if "pre" in timings else ())
         }
-        n = len(matches)
         close = (
             wide["close"][sharp].reindex(columns=list(FOOTBALL)).to_numpy(float)
-            if "close" in wide.columns.get_level_values("when")
-            and sharp in wide["close"].columns.get_level_values("book")
+            if "close" in timings and sharp in wide["close"].columns.get_level_values("book")
             else np.full((n, 3), np.nan)
         )
         return cls(matches, pre, close)
@@ -205,7 +210,7 @@ def select(strategy: Strategy, frame: PriceFrame, model_probabilities: np.ndarra
     """The bets ``strategy`` chooses over ``frame``'s matches. ``model_probabilities``: (n, 3)
     walk-forward probabilities aligned to ``frame.matches`` (NaN rows = no forecast), needed by
     ``model_edge`` and ``model_market``."""
-    believed, prices, books, edge = _inputs(strategy, frame, model_probabilities)
+    believed, prices, books, edge = strategy_inputs(strategy, frame, model_probabilities)
     observed = frame.matches["outcome"].to_numpy()
     usable = (
         (observed >= 0)
@@ -217,9 +222,12 @@ def select(strategy: Strategy, frame: PriceFrame, model_probabilities: np.ndarra
     return Selection(rows, pick, believed[rows, pick], prices[rows, pick], books[rows, pick], ev)
 
 
-def _inputs(
+def strategy_inputs(
     strategy: Strategy, frame: PriceFrame, model: np.ndarray | None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """What ``strategy`` believes and can take on each match of ``frame``: (n, 3) probability,
+    (n, 3) best price among its books, (n, 3) the book offering it, and its edge. The value rule
+    (:func:`scoreline.evaluation.betting.value_bets`) turns these into bets."""
     if isinstance(strategy, SharpSoft):
         prices, books = frame.best(strategy.books)
         return frame.fair(strategy.sharp, strategy.method), prices, books, strategy.min_ev
@@ -244,9 +252,10 @@ def pooled(model: np.ndarray, market: np.ndarray, weight: float) -> np.ndarray:
     either is missing."""
     with np.errstate(divide="ignore", invalid="ignore"):
         log = weight * np.log(model) + (1.0 - weight) * np.log(market)
-    log -= np.nanmax(log, axis=1, keepdims=True) if len(log) else 0.0
-    pool = np.exp(log)
-    return pool / pool.sum(axis=1, keepdims=True)
+        # shifted by the row's largest term against overflow (rows without one stay NaN)
+        top = np.where(np.isfinite(log), log, -np.inf).max(axis=1, initial=-np.inf, keepdims=True)
+        pool = np.exp(log - np.where(np.isfinite(top), top, 0.0))
+        return pool / pool.sum(axis=1, keepdims=True)
 
 
 def model_matrix(predictions: pd.DataFrame, model: str, match_ids: pd.Series) -> np.ndarray:

@@ -29,6 +29,8 @@ class StakingGate(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
+    #: the leagues whose price files make the evidence (a strategy reads prices, not teams)
+    competitions: tuple[str, ...] = ("E0", "D1", "SP1", "I1", "F1")
     window_seasons: int = Field(default=3, ge=1)  # the last settled seasons the evidence covers
     closing_methods: tuple[DevigMethod, ...] = CLOSING_METHODS
     min_bets: int = Field(default=100, ge=1)
