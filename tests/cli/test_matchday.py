@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from click.testing import CliRunner
 
@@ -23,6 +24,10 @@ def test_bets_report_json_is_one_object_with_every_scope(settings, monkeypatch, 
     assert ("consensus@b365", "pooled") in rows
     assert set(payload["skipped"]) == {"model_edge", "model_market"}  # no backtest in this workspace
     assert payload["gate"]["sharp_soft"]["seasons"] == [2020, 2021, 2022]
+    folder = Path(payload["report_dir"])  # the figures, every bet and the pictures
+    for name in ("figures.csv", "summary.json", "bets_sharp_soft.csv", "bankroll.png", "clv_histogram.png"):
+        assert (folder / name).is_file(), name
+    assert (folder / "bets_per_season.png").is_file() and payload["mlflow_run_id"] is None
     table = CliRunner().invoke(main, [*args, "--scope", "pooled"])
     assert table.exit_code == 0 and "sharp_soft" in table.output and "staking gate" in table.output
 

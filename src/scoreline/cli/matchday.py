@@ -186,6 +186,7 @@ def bets_group() -> None:
     show_default=True,
     help="Which rows the table prints (--json holds them all).",
 )
+@click.option("--mlflow", "to_mlflow", is_flag=True, help="Also log the figures and pictures to MLflow.")
 @json_option
 def bets_report_command(
     codes: tuple[str, ...],
@@ -194,13 +195,16 @@ def bets_report_command(
     to_season: int | None,
     staking: str,
     scope: str,
+    to_mlflow: bool,
     as_json: bool,
 ) -> None:
     """Backtest every strategy on every book's prices: bets, hit rate, ROI, yield, drawdown, CLV
     against Pinnacle's close (multiplicative and Shin) with 95 % bootstrap intervals, per league,
     pooled and per season; and the staking gate's verdict on each."""
+    import pandas as pd
+
     from scoreline.evaluation.betting import Staking
-    from scoreline.matchday.evidence import FOOTBALL_CODES, strategy_report
+    from scoreline.matchday.evidence import FOOTBALL_CODES, log_report, save_report, strategy_report
     from scoreline.matchday.matchday import betting_rules
 
     settings = Settings()
@@ -217,8 +221,11 @@ def bets_report_command(
         )
     except (ValueError, FileNotFoundError) as err:  # no price files, unknown code, bad policy
         fail(str(err))
+    stamp = pd.Timestamp.now().strftime("%Y%m%dT%H%M%S")
+    folder = save_report(report, settings.reports_path / "bets" / stamp)
+    run_id = log_report(settings, report, folder) if to_mlflow else None
     if as_json:
-        emit_json(report.to_dict())
+        emit_json({**report.to_dict(), "report_dir": str(folder), "mlflow_run_id": run_id})
         return
     table = report.evidence.table
     click.echo(
@@ -246,4 +253,4 @@ def bets_report_command(
         click.echo(f"  {name:<16} {'STAKE' if v.staked else 'paper'}: {v.reason}")
     for note in report.notes:
         click.echo(f"  note: {note}")
-    click.echo(f"  {report.seconds:.1f} s")
+    click.echo(f"  {report.seconds:.1f} s; report {folder}" + (f"; MLflow run {run_id}" if run_id else ""))

@@ -9,6 +9,7 @@ and are skipped, saying so, where there is none.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -143,3 +144,43 @@ def strategy_report(
     return StrategyReport(
         tuple(codes), evidence, verdicts, policy, tuple(notes), time.perf_counter() - started
     )
+
+
+def save_report(report: StrategyReport, folder: Path) -> Path:
+    """Write ``figures.csv`` (every strategy and scope), ``summary.json`` (what ``--json``
+    prints), ``bets_<strategy>.csv`` and the three pictures (bankroll, CLV histogram, bets per
+    season) to ``folder``."""
+    from scoreline.evaluation.strategies_plots import bankroll_png, bets_per_season_png, clv_histogram_png
+
+    folder.mkdir(parents=True, exist_ok=True)
+    report.evidence.table.to_csv(folder / "figures.csv")
+    (folder / "summary.json").write_text(json.dumps(report.to_dict(), indent=2, default=str))
+    for name, bets in report.evidence.bets.items():
+        bets.to_csv(folder / f"bets_{name.replace('@', '_at_')}.csv", index=False)
+    bankroll_png(report.evidence, report.policy, folder / "bankroll.png")
+    clv_histogram_png(report.evidence, folder / "clv_histogram.png")
+    bets_per_season_png(report.evidence, folder / "bets_per_season.png")
+    return folder
+
+
+def log_report(settings: Settings, report: StrategyReport, folder: Path) -> str:
+    """Log the pooled figures and ``folder``'s files to MLflow (a ``bets-report`` run of the
+    ``scoreline`` experiment, or of the competition's when there is one); returns the run id."""
+    import mlflow
+
+    from scoreline.tracking.experiments import step_run
+
+    code = report.codes[0] if len(report.codes) == 1 else None
+    with step_run("", "bets-report", code, settings) as run:
+        mlflow.set_tags({"competitions": ",".join(report.codes), "staking": report.policy.label})
+        pooled = report.evidence.table.xs("pooled", level="scope")
+        for strategy, row in pooled.iterrows():
+            mlflow.log_metrics(
+                {
+                    f"{str(strategy).replace('@', '_at_')}.{k}": float(v)
+                    for k, v in row.items()
+                    if np.isfinite(v)
+                }
+            )
+        mlflow.log_artifacts(str(folder), artifact_path="bets_report")
+        return run.info.run_id
