@@ -121,3 +121,23 @@ def test_real_five_leagues_books_per_season(real_data):
     assert share.loc[("E0", 2019, "1x2", "close", "b365")] == 1.0
     assert share.loc[("E0", 2018, "1x2", "close", "pinnacle")] == 1.0
     assert len(market.matches) == 2 * 380 + 2 * 306
+
+
+def test_fixtures_file_adds_the_coming_matches_of_the_wanted_divisions(tmp_path):
+    write_season(tmp_path, header=HEADER, rows=ROWS)
+    (tmp_path / "soccer" / "fixtures.csv").write_text(
+        "Div,Date,Time,HomeTeam,AwayTeam,B365H,B365D,B365A,BWH,BWD,BWA,PSH,PSD,PSA\n"
+        "E0,20/08/2022,15:00,Arsenal,Fulham,1.5,4.2,6.5,1.52,4.1,6.2,1.53,4.3,6.9\n"
+        "D1,20/08/2022,15:00,Bayern Munich,Bochum,1.1,11,21,1.1,10,20,1.11,12,25\n"
+        "E0,12/08/2022,20:00,Arsenal,Chelsea,2.2,3.4,3.5,,,,,,\n"  # already in the season file
+    )
+    market = prices.load_prices(tmp_path, ["E0"])
+    assert len(market.matches) == 4  # three played, one coming
+    coming = market.matches.loc[market.matches["home_score"].isna()].iloc[0]
+    assert (coming["home_team"], coming["away_team"], coming["season"]) == ("Arsenal", "Fulham", 2022)
+    bw = prices.book_matrix(market.prices, [coming["match_id"]], "bw", "pre")
+    np.testing.assert_array_equal(bw, [[1.52, 4.1, 6.2]])
+    played = market.matches.loc[
+        market.matches["home_team"].eq("Arsenal") & market.matches["home_score"].notna()
+    ]
+    assert prices.book_matrix(market.prices, played["match_id"], "b365", "pre")[0, 0] == 2.10  # the file's

@@ -29,7 +29,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from scoreline.data.adapters.football_data import DATE_FORMATS, SEASON_FILE, season_from_code
+from scoreline.data.adapters.football_data import (
+    DATE_FORMATS,
+    FIXTURES_FILE,
+    SEASON_FILE,
+    season_from_code,
+    season_of_date,
+)
 from scoreline.data.parsing import parse_dates, read_text_csv
 from scoreline.data.schema import match_ids
 
@@ -128,29 +134,38 @@ def price_columns(columns: Iterable[str]) -> pd.DataFrame:
 
 
 def read_prices(path: Path) -> MarketPrices:
-    """Every price of one season file ``{DIV}_{YYZZ}.csv``, melted to the long table.
+    """Every price of one season file ``{DIV}_{YYZZ}.csv`` (or of football-data's
+    ``fixtures.csv``, the coming matches of every division, its ``Div`` column naming each),
+    melted to the long table.
 
     Rows without a parseable date or team names are dropped (they cannot be joined to a match);
     prices that are blank, not numbers or not above 1 are dropped; books the file lacks have no
     rows. Raises :class:`~scoreline.data.parsing.FileParseError` naming the file if it lacks
-    Date/HomeTeam/AwayTeam, and ``ValueError`` for a file name that is not a season file.
+    Date/HomeTeam/AwayTeam (and Div for fixtures), and ``ValueError`` for another file name.
     """
     named = SEASON_FILE.match(path.name)
-    if named is None:
-        raise ValueError(f"{path.name}: not a football-data season file ({{DIV}}_{{YYZZ}}.csv)")
-    raw = read_text_csv(path, display=path.name, required=["Date", "HomeTeam", "AwayTeam"])
+    if named is None and path.name != FIXTURES_FILE:
+        raise ValueError(
+            f"{path.name}: not a football-data season file ({{DIV}}_{{YYZZ}}.csv) or {FIXTURES_FILE}"
+        )
+    required = ["Date", "HomeTeam", "AwayTeam"] + ([] if named else ["Div"])
+    raw = read_text_csv(path, display=path.name, required=required)
     dates = parse_dates(raw["Date"], DATE_FORMATS).values
     home = raw["HomeTeam"].astype("string").str.strip()
     away = raw["AwayTeam"].astype("string").str.strip()
-    keep = dates.notna() & home.notna() & away.notna()
-    raw, dates, home, away = raw.loc[keep], dates[keep], home[keep], away[keep]
-    division = pd.Series(named["division"], index=raw.index, dtype="string")
+    division = (
+        pd.Series(named["division"], index=raw.index, dtype="string")
+        if named
+        else raw["Div"].astype("string").str.strip()
+    )
+    keep = dates.notna() & home.notna() & away.notna() & division.notna()
+    raw, dates, home, away, division = raw.loc[keep], dates[keep], home[keep], away[keep], division[keep]
     ids = match_ids(division, dates, home, away)
     matches = pd.DataFrame(
         {
             "match_id": ids,
             "competition": division,
-            "season": season_from_code(named["season"]),
+            "season": season_from_code(named["season"]) if named else season_of_date(dates),
             "date": dates,
             "home_team": home,
             "away_team": away,
@@ -191,7 +206,8 @@ def load_prices(
     root: Path, codes: Sequence[str], from_season: int | None = None, to_season: int | None = None
 ) -> MarketPrices:
     """:func:`read_prices` of every season file of ``codes`` under ``root/soccer`` within the
-    seasons (start years) given, concatenated."""
+    seasons (start years) given, and of the matches of ``codes`` in ``fixtures.csv`` that no
+    season file lists yet, concatenated."""
     files = []
     for path in sorted((root / "soccer").glob("*.csv")):
         named = SEASON_FILE.match(path.name)
@@ -203,6 +219,17 @@ def load_prices(
     if not files:
         raise FileNotFoundError(f"no season files of {', '.join(codes)} under {root / 'soccer'}")
     reads = [read_prices(path) for path in files]
+    fixtures = root / "soccer" / FIXTURES_FILE
+    if fixtures.is_file():  # the coming matches, listed nowhere else yet
+        coming = read_prices(fixtures)
+        season = coming.matches["season"]
+        ours = (
+            coming.matches["competition"].isin(list(codes))
+            & ~coming.matches["match_id"].isin(pd.concat([r.matches["match_id"] for r in reads]))
+            & (season >= (from_season if from_season is not None else season.min()))
+            & (season <= (to_season if to_season is not None else season.max()))
+        )
+        reads.append(coming.only(coming.matches.loc[ours, "match_id"]))
     return MarketPrices(
         pd.concat([r.matches for r in reads], ignore_index=True),
         _categorical(pd.concat([r.prices for r in reads], ignore_index=True)),
