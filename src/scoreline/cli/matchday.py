@@ -38,10 +38,13 @@ def matchday_command(code: str, days: int, day: str | None, as_json: bool) -> No
         f"{result.predicted} forecast ({result.reused} already), champion {result.model_name} "
         f"v{result.model_version}; bankroll {result.bankroll:.2f}"
     )
+    for name, verdict in result.gate.items():
+        click.echo(f"  {name}: {'STAKED' if verdict['staked'] else 'paper'} ({verdict['reason']})")
     for bet in result.bets.itertuples(index=False):
         click.echo(
-            f"  {bet.date} {bet.home_team} v {bet.away_team}: {bet.outcome} @ {bet.price:.2f} "
-            f"(p {bet.probability:.3f}, EV {bet.expected_value:+.3f}) stake {bet.stake:.2f}"
+            f"  {bet.date} {bet.home_team} v {bet.away_team}: {bet.strategy} {bet.outcome} @ "
+            f"{bet.price:.2f} {bet.price_source} (p {bet.probability:.3f}, EV {bet.expected_value:+.3f}) "
+            f"{'paper' if bet.paper else 'stake'} {bet.stake:.2f}"
         )
     click.echo(f"  report {result.folder}")
 
