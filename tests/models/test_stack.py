@@ -243,7 +243,7 @@ def test_the_guarded_stack_is_no_worse_than_its_best_member_out_of_fold():
     model = _elo_stack().fit(league)
     rps = model.guard_rps_
     assert model.best_member_ == 0 and rps["rows"] > 0  # Elo: the only member that knows
-    assert rps["chosen"] <= min(rps["members"]) and rps["chosen"] <= rps["meta"]
+    assert rps["chosen"] <= min(rps["members"])  # a mix only where it clearly beats the member
     # the mix is what predict_proba returns
     fixtures = featured_league(400, seed=5)
     unguarded = _elo_stack(guard=False).fit(league)

@@ -45,11 +45,11 @@ only: a meta-learner fitted on the out-of-fold blocks before block ``k`` predict
 (for every block after the first out-of-fold one), so each of these held-out predictions was
 made without its block's outcomes; on those rows the member with the lowest RPS is the *best
 member*, and the final probabilities are the geometric mix
-``p ∝ meta ** (1 - shrinkage) * best ** shrinkage`` with ``shrinkage`` in 0, 0.25, ..., 1 chosen
-for the lowest RPS on the same rows (ties go to the best member). A meta-learner that does not
-beat its best member out of sample is thus replaced by it (shrinkage 1), one that does keeps
-its weight. With fewer than ``min_meta_rows`` held-out rows there is no evidence and the
-meta-learner is used as it is.
+``p ∝ meta ** (1 - shrinkage) * best ** shrinkage`` with ``shrinkage`` in 0, 0.25, ..., 1: the
+best member alone (shrinkage 1) unless some mix beats it on the same rows by more than two
+standard errors of the paired RPS difference, then the mix with the lowest RPS. A meta-learner
+that does not clearly beat its best member out of sample is thus replaced by it. With fewer
+than ``min_meta_rows`` held-out rows there is no evidence and the meta-learner is used as it is.
 
 Cost: each member is fitted ``n_folds`` times per ``fit`` (``n_folds - 1`` out-of-fold fits on
 growing prefixes, about half the rows on average, plus the final fit; ``min_train_blocks=2``
@@ -269,10 +269,14 @@ class StackedModel(MatchModel):
             return
         members = [float(_rps(probs[held][:, m], y[held]).mean()) for m in range(probs.shape[1])]
         best = int(np.argmin(members))
-        scores = [
-            float(_rps(_mix(meta, probs[held][:, best], lam), y[held]).mean()) for lam in SHRINKAGE_GRID
-        ]
-        choice = int(np.argmin(scores))
+        best_probs, best_rps = probs[held][:, best], _rps(probs[held][:, best], y[held])
+        gains = np.array([_rps(_mix(meta, best_probs, lam), y[held]) - best_rps for lam in SHRINKAGE_GRID])
+        # a mix must beat the member by more than two standard errors of the paired difference:
+        # a held-out edge within the noise is no reason to leave the best member
+        margin = gains.mean(axis=1) + 2.0 * gains.std(axis=1, ddof=1) / np.sqrt(gains.shape[1])
+        clear = np.flatnonzero(margin < 0)
+        choice = int(clear[np.argmin(gains.mean(axis=1)[clear])]) if clear.size else 0
+        scores = [members[best] + float(g) for g in gains.mean(axis=1)]
         self.best_member_ = int(np.flatnonzero(self.active_)[best])
         self.shrinkage_ = SHRINKAGE_GRID[choice]
         self.guard_rps_ = {
