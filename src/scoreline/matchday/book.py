@@ -32,9 +32,11 @@ from sqlalchemy import (
     String,
     Table,
     UniqueConstraint,
+    false,
     func,
     insert,
     inspect,
+    literal,
     select,
     text,
     tuple_,
@@ -235,11 +237,11 @@ def upgrade_bets(conn: Connection) -> None:
     if conn.dialect.name == "postgresql":  # constraint and sequence names are global there
         conn.execute(text("ALTER TABLE bets_before_strategies DROP CONSTRAINT IF EXISTS uq_bets_fixture"))
     bets_table.create(conn)
-    kept = ", ".join(columns)
+    old = Table("bets_before_strategies", MetaData(), autoload_with=conn)
+    kept = [old.c[name] for name in columns]
     conn.execute(
-        text(
-            f"INSERT INTO bets ({kept}, strategy, paper) "  # names from the schema
-            f"SELECT {kept}, 'model_edge', FALSE FROM bets_before_strategies"
+        insert(bets_table).from_select(
+            [*columns, "strategy", "paper"], select(*kept, literal("model_edge"), false())
         )
     )
     if conn.dialect.name == "postgresql":
