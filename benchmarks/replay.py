@@ -4,8 +4,11 @@
 
 Ingests the competition into a temporary workspace, then replays the season day by day
 (``scoreline replay`` defaults: fixtures 7 days ahead, Elo and Dixon-Coles retrained with the
-gate every 7 days, monitoring every 7 days) and prints the wall time per stage, the bets and
-their P/L, ROI, yield, hit rate and CLV, the promotions and the monitor alerts.
+gate every 7 days, monitoring every 7 days) and prints the wall time per stage, the bets with
+money on them and their P/L, ROI, yield, hit rate and CLV, each strategy's bets (staked or on
+paper, as the staking gate decided from the seasons before), the promotions and the monitor
+alerts. The source folder's price files give every book's pre-closing prices and the gate's
+evidence.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def main(source: str, code: str, season: int) -> None:
     with tempfile.TemporaryDirectory() as home:
-        settings = Settings(home=Path(home))
+        settings = Settings(home=Path(home), data_source=source)
         started = time.perf_counter()
         ingest(settings, source, [code])
         ingested = time.perf_counter() - started
@@ -47,6 +50,12 @@ def main(source: str, code: str, season: int) -> None:
         f"yield {s['yield']:+.2%}, hit rate {s['hit_rate']:.2%}, mean CLV {s['mean_clv']:+.4f} "
         f"(bankroll {s['starting_bankroll']:.0f} -> {s['bankroll']:.2f})"
     )
+    for name, f in s["by_strategy"].items():
+        print(
+            f"  {name:<12} {'paper ' if f['paper'] else 'STAKED'} bets {f['n_bets']:4d}, staked "
+            f"{f['staked']:7.2f}, P/L {f['pnl']:+7.2f}, yield {f['yield']:+.2%}, hit rate "
+            f"{f['hit_rate']:.2%}, mean CLV {f['mean_clv']:+.4f} ({f['n_clv']} with a close)"
+        )
     print(
         f"promotions {s['promotions_accepted']} accepted, {s['promotions_rejected']} rejected: "
         + ", ".join(

@@ -22,7 +22,7 @@ def realistic_1x2_odds(n: int, seed: int) -> np.ndarray:
     return np.round(1 / (probs * rng.uniform(1.02, 1.12, (n, 1))), 2)
 
 
-PB_PARAMETER = {DevigMethod.POWER: "k", DevigMethod.SHIN: "z"}
+PB_PARAMETER = {DevigMethod.POWER: "k", DevigMethod.SHIN: "z", DevigMethod.ODDS_RATIO: "c"}
 
 
 @pytest.mark.parametrize("method", list(DevigMethod))
@@ -49,12 +49,12 @@ def test_multiplicative_hand_computed():
     np.testing.assert_allclose(result.overround, [2 / 1.9, 0.75])
 
 
-@pytest.mark.parametrize("method", [DevigMethod.POWER, DevigMethod.SHIN])
+@pytest.mark.parametrize("method", [DevigMethod.POWER, DevigMethod.SHIN, DevigMethod.ODDS_RATIO])
 def test_fair_book_is_left_alone(method):
-    # Booksum exactly 1: power exponent 1, Shin z 0, probabilities 1/odds.
+    # Booksum exactly 1: power exponent 1, Shin z 0, odds ratio 1, probabilities 1/odds.
     result = implied_probabilities(np.array([[2.0, 4.0, 4.0]]), method)
     np.testing.assert_allclose(result.probabilities, [[0.5, 0.25, 0.25]], atol=1e-12)
-    identity = 1.0 if method is DevigMethod.POWER else 0.0
+    identity = 0.0 if method is DevigMethod.SHIN else 1.0
     np.testing.assert_allclose(result.extra, [identity], atol=1e-12)
 
 
@@ -65,7 +65,7 @@ def test_rows_sum_to_one(method):
     assert np.all((probs > 0) & (probs < 1))
 
 
-@pytest.mark.parametrize("method", [DevigMethod.POWER, DevigMethod.SHIN])
+@pytest.mark.parametrize("method", [DevigMethod.POWER, DevigMethod.SHIN, DevigMethod.ODDS_RATIO])
 def test_favourite_longshot_bias_shifts_margin_onto_longshots(method):
     # Power and Shin take more margin off the long shot than multiplicative does.
     odds = np.array([[1.40, 4.50, 8.00]])
@@ -87,6 +87,11 @@ def test_unusable_rows_give_nan_without_raising(method):
     np.testing.assert_allclose(result.probabilities[[0, 4]], clean)
     if result.extra is not None:
         assert np.isnan(result.extra[bad]).all()
+
+
+def test_additive_takes_the_same_margin_off_every_outcome():
+    result = implied_probabilities(np.array([[2.0, 4.0, 4.0 / 1.3]]), DevigMethod.ADDITIVE)
+    np.testing.assert_allclose(result.probabilities, [[0.475, 0.225, 0.3]])  # 0.025 off each
 
 
 def test_shin_handles_an_underround_book():

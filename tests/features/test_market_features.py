@@ -10,6 +10,7 @@ from scoreline.data import schema
 from scoreline.features.builder import feature_table
 from scoreline.features.market import DevigMethod
 from scoreline.features.odds import (
+    FEATURE_METHODS,
     american_market_features,
     market_features,
     market_probabilities,
@@ -52,7 +53,7 @@ def test_columns_and_alignment():
     assert features.index.equals(matches.index)
     for source in ("b365", "pinnacle", "avg"):
         assert f"mkt_{source}_overround" in features
-        for method in DevigMethod:
+        for method in FEATURE_METHODS:
             assert {f"mkt_{source}_{method.value}_{o}" for o in OUTCOMES} <= set(features.columns)
     assert not any("close" in c for c in features.columns)
 
@@ -66,7 +67,7 @@ def test_hand_computed_multiplicative_and_booksum():
 def test_probabilities_sum_to_one_and_missing_prices_give_nan():
     features = market_features(priced_matches())
     for source in ("b365", "pinnacle", "avg"):
-        for method in DevigMethod:
+        for method in FEATURE_METHODS:
             cols = [f"mkt_{source}_{method.value}_{o}" for o in OUTCOMES]
             block = features[cols]
             if source == "pinnacle":
@@ -216,7 +217,7 @@ def test_real_data_feature_table_is_finite_where_inputs_exist(e0_nba):
         assert priced[e0].mean() > 0.5 and not priced[~e0].any()
         block = table.loc[priced, [c for c in table.columns if c.startswith(f"mkt_{source}_")]]
         assert np.isfinite(block.to_numpy()).all()
-        for method in DevigMethod:
+        for method in FEATURE_METHODS:
             cols = [f"mkt_{source}_{method.value}_{o}" for o in OUTCOMES]
             np.testing.assert_allclose(block[cols].sum(axis=1), 1.0, atol=1e-9)
     # home advantage is priced in

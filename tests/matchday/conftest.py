@@ -38,9 +38,10 @@ def champion(real_ingest, tmp_path_factory):
 
 
 @pytest.fixture
-def ws(champion, tmp_path, monkeypatch):
-    """Settings over a private copy of the champion's registry, with the repository's policy;
-    the CLI sees the same through the environment."""
+def ws(champion, real_data, tmp_path, monkeypatch):
+    """Settings over a private copy of the champion's registry, with the repository's policy
+    and the real price files (the staking gate's evidence, every book's prices); the CLI sees
+    the same through the environment."""
     registry = tmp_path / "registry"
     registry.mkdir()
     shutil.copy(champion.registry_path / "mlflow.db", registry / "mlflow.db")
@@ -49,7 +50,10 @@ def ws(champion, tmp_path, monkeypatch):
     monkeypatch.setenv("SCORELINE_HOME", str(champion.home))
     monkeypatch.setenv("SCORELINE_REGISTRY_DIR", str(registry))
     monkeypatch.setenv("SCORELINE_REPORTS_DIR", str(tmp_path / "reports"))
-    yield champion.model_copy(update={"registry_dir": registry, "reports_dir": tmp_path / "reports"})
+    monkeypatch.setenv("SCORELINE_DATA_SOURCE", str(real_data))
+    yield champion.model_copy(
+        update={"registry_dir": registry, "reports_dir": tmp_path / "reports", "data_source": str(real_data)}
+    )
     mlflow.set_tracking_uri(None)
 
 

@@ -21,6 +21,7 @@ from scoreline.predictions import PredictionStore
 pytestmark = pytest.mark.realdata
 
 DAY = "2023-04-01"
+KEY = ["date", "home_team", "away_team"]
 
 
 def _fixtures(e0: pd.DataFrame, day: str = DAY, days: int = 7) -> pd.DataFrame:
@@ -44,7 +45,7 @@ def _pnl(bets: pd.DataFrame, e0: pd.DataFrame) -> np.ndarray:
         ),
         on=["date", "home_team", "away_team"],
         how="left",
-        validate="one_to_one",
+        validate="many_to_one",  # strategies may back the same fixture
     )
     h, a = real["home_score"].to_numpy(int), real["away_score"].to_numpy(int)
     happened = np.where(h > a, "home", np.where(h == a, "draw", "away"))
@@ -67,14 +68,29 @@ def test_matchday_stores_what_the_service_stores_bets_per_policy_and_is_idempote
     assert all(isinstance(f, dict) and len(f) > 10 for f in predictions["features"])  # drift input
     assert {"expected_goals_home", "expected_goals_away", "top_scores"} <= set(predictions["detail"][0])
 
-    # bets: value at the b365 price above the edge, quarter Kelly, per-bet and daily caps
-    assert 0 < len(bets) == len(first.bets) and bets.duplicated(["date", "home_team", "away_team"]).sum() == 0
-    assert (bets["expected_value"] > 0.03).all() and (bets["status"] == "open").all()
-    assert (bets["stake"] <= 0.02 * 100 + 1e-9).all() and bets["stake"].sum() <= 0.10 * 100 + 1e-9
-    assert np.allclose(bets["expected_value"], bets["probability"] * bets["price"] - 1)
-    backed = predictions.set_index("id").loc[bets["prediction_id"]]
+    # one bet per fixture and strategy; the gate's verdict decides which have money on them:
+    # sharp_soft's CLV interval over 2019-2021 lies above zero, the Elo champion has no
+    # walk-forward evidence (no backtest here) so model_edge bets on paper
+    assert 0 < len(bets) == len(first.bets) and not bets.duplicated([*KEY, "strategy"]).any()
+    assert first.gate["sharp_soft"]["staked"] and not first.gate["model_edge"]["staked"]
+    assert first.gate["sharp_soft"]["seasons"] == [2019, 2020, 2021]
+    paper = bets["paper"].astype(bool)
+    assert set(bets.loc[~paper, "strategy"]) == {"sharp_soft"} and (bets["status"] == "open").all()
+    summary = json.loads((first.folder / "summary.json").read_text())
+    assert summary["gate"]["sharp_soft"]["staked"] and summary["bets"] == int((~paper).sum()) > 0
+    # the money: quarter Kelly, per-bet and daily caps over the staked bets only
+    staked = bets.loc[~paper]
+    assert (staked["stake"] <= 0.02 * 100 + 1e-9).all() and staked["stake"].sum() <= 0.10 * 100 + 1e-9
+    assert (staked["expected_value"] > 0).all() and (staked["price_source"] != "").all()
+    # model_edge: the champion's value at the Bet365 price above the edge
+    model = bets.loc[bets["strategy"] == "model_edge"]
+    assert (
+        len(model) > 0 and (model["expected_value"] > 0.03).all() and (model["price_source"] == "b365").all()
+    )
+    assert np.allclose(model["expected_value"], model["probability"] * model["price"] - 1)
+    backed = predictions.set_index("id").loc[model["prediction_id"]]
     assert np.allclose(
-        bets["probability"], [row[f"prob_{o}"] for (_, row), o in zip(backed.iterrows(), bets["outcome"])]
+        model["probability"], [row[f"prob_{o}"] for (_, row), o in zip(backed.iterrows(), model["outcome"])]
     )
     assert (first.folder / "bets.csv").is_file() and (first.folder / "forecasts.csv").is_file()
 
@@ -86,8 +102,8 @@ def test_matchday_stores_what_the_service_stores_bets_per_policy_and_is_idempote
     # the next day: only the fixture entering the window is new, nothing is bet twice
     later = run_matchday(ws, "E0", "2023-04-02", 7, _fixtures(e0, "2023-04-02"))
     assert later.reused == later.fixtures - later.predicted
-    assert not set(zip(later.bets["home_team"], later.bets["away_team"])) & set(
-        zip(bets["home_team"], bets["away_team"])
+    assert not set(zip(later.bets["home_team"], later.bets["away_team"], later.bets["strategy"])) & set(
+        zip(bets["home_team"], bets["away_team"], bets["strategy"])
     )
 
 
@@ -96,11 +112,17 @@ def test_settle_is_idempotent_and_follows_a_corrected_result(ws, e0):
     first = run_settle(ws, "E0")
 
     _, bets = _stored(ws)
+    paper = bets["paper"].astype(bool)
     assert first.results_recorded == first.predictions["settled"] == 16
-    assert first.bets_settled == len(bets) and (bets["status"] != "open").all()
+    assert first.bets_settled == len(bets) and (bets["status"] != "open").all()  # paper ones too
     assert bets["pnl"].to_numpy() == pytest.approx(_pnl(bets, e0))
-    assert first.summary["pnl"] == pytest.approx(_pnl(bets, e0).sum())
+    assert first.summary["pnl"] == pytest.approx(_pnl(bets.loc[~paper], e0).sum())  # money only
+    assert first.summary["n_bets"] == int((~paper).sum()) > 0
     assert first.summary["roi"] == pytest.approx(first.summary["pnl"] / 100)
+    assert first.by_strategy["model_edge"]["paper"] and not first.by_strategy["sharp_soft"]["paper"]
+    assert first.by_strategy["model_edge"]["pnl"] == pytest.approx(
+        _pnl(bets.loc[bets["strategy"] == "model_edge"], e0).sum()
+    )
     assert np.isfinite(bets["clv"]).all()  # the store's results carry Pinnacle's close
 
     second = run_settle(ws, "E0")
@@ -108,8 +130,10 @@ def test_settle_is_idempotent_and_follows_a_corrected_result(ws, e0):
     assert second.predictions == {"settled": 0, "resettled": 0, "unchanged": 16, "pending": 0}
     pd.testing.assert_frame_equal(_stored(ws)[1], bets)
 
-    # a corrected score turns one bet around: only that bet and its prediction are re-settled
-    bet = bets.iloc[0]
+    # a corrected score turns one staked bet around: only the bets on that fixture and its
+    # prediction are re-settled
+    bet = bets.loc[~paper].iloc[0]
+    same_fixture = int((bets[KEY] == bet[KEY]).all(axis=1).sum())
     flipped = (0, 3) if bet["outcome"] == "home" else (3, 0)
     correction = pd.DataFrame(
         [
@@ -123,7 +147,7 @@ def test_settle_is_idempotent_and_follows_a_corrected_result(ws, e0):
         ]
     )
     corrected = run_settle(ws, "E0", correction)
-    assert (corrected.results_recorded, corrected.bets_settled) == (1, 1)
+    assert (corrected.results_recorded, corrected.bets_settled) == (1, same_fixture)
     assert corrected.predictions["resettled"] == 1
     after = _stored(ws)[1].set_index("id")
     won = bet["outcome"] == ("home" if flipped[0] > flipped[1] else "away")
@@ -194,8 +218,10 @@ def test_cli_matchday_and_settle(ws, e0):
     assert out.exit_code == 0, out.output
     payload = json.loads(out.stdout)
     _, bets = _stored(ws)
-    assert payload["n_bets"] == payload["n_settled"] == len(bets) > 0
-    assert payload["pnl"] == pytest.approx(_pnl(bets, e0).sum())
+    staked = bets.loc[~bets["paper"].astype(bool)]
+    assert payload["n_bets"] == payload["n_settled"] == len(staked) > 0
+    assert payload["pnl"] == pytest.approx(_pnl(staked, e0).sum())
+    assert set(payload["by_strategy"]) == set(bets["strategy"])
     text = runner.invoke(main, ["settle", "--competition", "E0"])
     assert text.exit_code == 0 and "P/L" in text.output
     none = runner.invoke(main, ["matchday", "--competition", "D1", "--json"])

@@ -27,11 +27,15 @@ KEY = ["date", "home_team", "away_team"]
 
 
 @pytest.fixture(scope="module")
-def replayed(real_ingest, tmp_path_factory):
+def replayed(real_ingest, real_data, tmp_path_factory):
     _, ingested = real_ingest
     folder = tmp_path_factory.mktemp("replay")
-    settings = ingested.model_copy(
-        update={"reports_dir": folder / "reports", "registry_dir": folder / "registry"}
+    settings = ingested.model_copy(  # the price files: every book and the gate's evidence
+        update={
+            "reports_dir": folder / "reports",
+            "registry_dir": folder / "registry",
+            "data_source": str(real_data),
+        }
     )
     settings.registry_path.mkdir()
     shutil.copy(ROOT / "registry" / "policy.yaml", settings.registry_path / "policy.yaml")
@@ -48,6 +52,10 @@ def test_replay_runs_the_whole_loop_over_the_season(replayed):
     assert (s["first_day"], s["last_day"], s["matches"]) == ("2022-08-05", "2023-05-29", 380)
     assert s["predicted_matches"] == 380 and s["settled_predictions"] == s["predictions"] >= 380
     assert s["n_open"] == 0 and s["n_settled"] == s["n_bets"] > 50
+    # money went only through strategies the gate let through; the others bet on paper
+    staked = {name for name, f in s["by_strategy"].items() if not f["paper"]}
+    assert staked == {"sharp_soft"} and s["by_strategy"]["model_edge"]["paper"]
+    assert s["by_strategy"]["sharp_soft"]["n_bets"] == s["n_bets"]
     assert [p["day"] for p in result.promotions] == ["2022-08-05", "2023-02-21"]
     assert result.promotions[0]["promoted"] and result.promotions[0]["model"] == "elo"
     assert s["promotions_accepted"] + s["promotions_rejected"] == 2
@@ -69,12 +77,14 @@ def test_replay_runs_the_whole_loop_over_the_season(replayed):
 
 def test_settled_pnl_roi_and_bets_equal_a_direct_computation(replayed, e0):
     result, _ = replayed
-    s, bets = result.summary, result.bets
+    s, every = result.summary, result.bets
+    assert not every.duplicated([*KEY, "strategy"]).any() and (every["placed_on"] <= every["date"]).all()
+    assert (every["status"] != "open").all()  # paper bets are settled too
+    bets = every.loc[~every["paper"].astype(bool)].reset_index(drop=True)  # the money
     season = e0.loc[e0["season"] == 2022].astype({"home_team": object, "away_team": object})
     real = bets.merge(season, on=KEY, how="left", suffixes=("", "_real"), validate="one_to_one")
 
     assert real["match_id"].notna().all(), "a bet on a match that is not in the season"
-    assert not bets.duplicated(KEY).any() and (bets["placed_on"] <= bets["date"]).all()
     h, a = real["home_score_real"].to_numpy(int), real["away_score_real"].to_numpy(int)
     happened = np.where(h > a, "home", np.where(h == a, "draw", "away"))
     won = bets["outcome"].to_numpy() == happened
@@ -88,11 +98,13 @@ def test_settled_pnl_roi_and_bets_equal_a_direct_computation(replayed, e0):
     assert s["hit_rate"] == pytest.approx(won.mean())
     assert s["bankroll"] == pytest.approx(100.0 + pnl.sum())
 
-    # the price taken is the real Bet365 pre-closing price; CLV against Pinnacle's real close
+    # the price taken is the best soft book's pre-closing price (at least Bet365's); CLV
+    # against Pinnacle's real close
     taken = real[[f"odds_b365_{o}" for o in ("home", "draw", "away")]].to_numpy(float)
     pick = pd.Series(bets["outcome"]).map({"home": 0, "draw": 1, "away": 2}).to_numpy()
     rows = np.arange(len(bets))
-    assert np.allclose(price, taken[rows, pick])
+    assert (price >= taken[rows, pick] - 1e-12).all()
+    assert set(bets["price_source"]) <= {"b365", "bw", "iw", "wh", "vc"}
     close = 1.0 / real[[f"odds_pinnacle_close_{o}" for o in ("home", "draw", "away")]].to_numpy(float)
     clv = price * (close / close.sum(axis=1, keepdims=True))[rows, pick] - 1.0
     assert np.allclose(bets["clv"], clv, equal_nan=True) and s["mean_clv"] == pytest.approx(np.nanmean(clv))

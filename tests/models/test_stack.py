@@ -197,3 +197,60 @@ def test_log_linear_pool_weights_the_informative_member():
     weight_truth, _ = pool.params_[:2]
     assert weight_truth == pytest.approx(1.0, abs=0.15)  # the true model, unscaled
     np.testing.assert_allclose(pool.predict_proba(z).sum(axis=1), 1.0)
+
+
+class NoiseModel(MatchModel):
+    """Random probabilities: a member that knows nothing, drawn afresh on every call."""
+
+    outcomes = OUTCOMES_3WAY
+
+    def fit(self, matches: pd.DataFrame) -> Self:
+        self.rng_ = np.random.default_rng(len(matches))
+        return self
+
+    def predict_proba(self, fixtures: pd.DataFrame) -> np.ndarray:
+        p = self.rng_.dirichlet([1.0, 1.0, 1.0], len(fixtures))
+        return p
+
+
+def _elo_stack(**kwargs) -> StackedModel:
+    return StackedModel(
+        (RatingModel("elo_gap", transform=None), NoiseModel(), BaseRates()), n_folds=6, **kwargs
+    )
+
+
+def test_the_guards_held_out_meta_never_sees_its_blocks_outcomes():
+    league = featured_league(3000)
+    model = _elo_stack().fit(league)
+    probs = model.oof_probabilities_[:, model.active_]
+    z = np.log(np.clip(probs, 1e-6, 1)).reshape(len(probs), -1)
+    y, blocks = model.oof_outcome_, model.oof_block_
+    held, before = model.held_out_meta(z, y, blocks)
+    last = blocks == blocks.max()
+    flipped = y.copy()
+    flipped[last] = (flipped[last] + 1) % 3  # another result for every match of the last block
+    _, after = model.held_out_meta(z, flipped, blocks)
+    np.testing.assert_array_equal(before[last[held]], after[last[held]])
+    # an earlier block's outcomes do reach the later blocks' meta-learners
+    earlier = blocks == np.unique(blocks)[1]
+    flipped[earlier] = (flipped[earlier] + 1) % 3
+    _, changed = model.held_out_meta(z, flipped, blocks)
+    assert not np.allclose(before[last[held]], changed[last[held]])
+
+
+def test_the_guarded_stack_is_no_worse_than_its_best_member_out_of_fold():
+    league = featured_league(3000)
+    model = _elo_stack().fit(league)
+    rps = model.guard_rps_
+    assert model.best_member_ == 0 and rps["rows"] > 0  # Elo: the only member that knows
+    assert rps["chosen"] <= min(rps["members"])  # a mix only where it clearly beats the member
+    # the mix is what predict_proba returns
+    fixtures = featured_league(400, seed=5)
+    unguarded = _elo_stack(guard=False).fit(league)
+    assert unguarded.shrinkage_ == 0.0 and unguarded.guard_rps_ == {}
+    if model.shrinkage_ == 1.0:
+        np.testing.assert_allclose(
+            model.predict_proba(fixtures), model.members_[0].predict_proba(fixtures), atol=1e-9
+        )
+    else:
+        assert not np.allclose(model.predict_proba(fixtures), unguarded.predict_proba(fixtures))

@@ -49,6 +49,7 @@ for command in (
     matchday.matchday_command,
     matchday.settle_command,
     matchday.replay_command,
+    matchday.bets_group,
     live.live_group,
     operations.health_command,
     operations.backup_command,

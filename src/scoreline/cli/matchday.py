@@ -38,10 +38,13 @@ def matchday_command(code: str, days: int, day: str | None, as_json: bool) -> No
         f"{result.predicted} forecast ({result.reused} already), champion {result.model_name} "
         f"v{result.model_version}; bankroll {result.bankroll:.2f}"
     )
+    for name, verdict in result.gate.items():
+        click.echo(f"  {name}: {'STAKED' if verdict['staked'] else 'paper'} ({verdict['reason']})")
     for bet in result.bets.itertuples(index=False):
         click.echo(
-            f"  {bet.date} {bet.home_team} v {bet.away_team}: {bet.outcome} @ {bet.price:.2f} "
-            f"(p {bet.probability:.3f}, EV {bet.expected_value:+.3f}) stake {bet.stake:.2f}"
+            f"  {bet.date} {bet.home_team} v {bet.away_team}: {bet.strategy} {bet.outcome} @ "
+            f"{bet.price:.2f} {bet.price_source} (p {bet.probability:.3f}, EV {bet.expected_value:+.3f}) "
+            f"{'paper' if bet.paper else 'stake'} {bet.stake:.2f}"
         )
     click.echo(f"  report {result.folder}")
 
@@ -149,3 +152,108 @@ def replay_command(
         + ", ".join(f"{k} {v:.1f}" for k, v in s["seconds"].items())
         + f"; wall {s['wall_seconds']:.1f}; report {s['report_dir']}"
     )
+
+
+@click.group("bets")
+def bets_group() -> None:
+    """The betting strategies' evidence (registry/policy.yaml `betting.strategies`)."""
+
+
+@bets_group.command("report")
+@click.option(
+    "--competition",
+    "codes",
+    multiple=True,
+    metavar="CODE",
+    help="A football competition (repeat for several; default: the five leagues).",
+)
+@click.option(
+    "--source",
+    default=None,
+    metavar="FOLDER",
+    help="Folder with soccer/{DIV}_{YYZZ}.csv (default: the configured data folder or the download cache).",
+)
+@click.option("--from-season", type=int, default=2012, show_default=True, help="First season (start year).")
+@click.option(
+    "--staking",
+    type=click.Choice(["flat", "kelly"]),
+    default="flat",
+    show_default=True,
+    help="flat: the policy's flat_stake per bet; kelly: its fractional Kelly (caps as in the policy).",
+)
+@click.option("--to-season", type=int, default=None, help="Last season (start year; default: the newest).")
+@click.option(
+    "--scope",
+    type=click.Choice(["pooled", "competition", "season", "all"]),
+    default="all",
+    show_default=True,
+    help="Which rows the table prints (--json holds them all).",
+)
+@click.option("--mlflow", "to_mlflow", is_flag=True, help="Also log the figures and pictures to MLflow.")
+@json_option
+def bets_report_command(
+    codes: tuple[str, ...],
+    source: str | None,
+    from_season: int,
+    to_season: int | None,
+    staking: str,
+    scope: str,
+    to_mlflow: bool,
+    as_json: bool,
+) -> None:
+    """Backtest every strategy on every book's prices: bets, hit rate, ROI, yield, drawdown, CLV
+    against Pinnacle's close (multiplicative and Shin) with 95 % bootstrap intervals, per league,
+    pooled and per season; and the staking gate's verdict on each."""
+    import pandas as pd
+
+    from scoreline.evaluation.betting import Staking
+    from scoreline.matchday.evidence import FOOTBALL_CODES, log_report, save_report, strategy_report
+    from scoreline.matchday.matchday import betting_rules
+
+    settings = Settings()
+    try:
+        rules = betting_rules(settings)
+        report = strategy_report(
+            settings,
+            rules,
+            codes or FOOTBALL_CODES,
+            source,
+            from_season,
+            to_season,
+            staking=Staking(staking),
+        )
+    except (ValueError, FileNotFoundError) as err:  # no price files, unknown code, bad policy
+        fail(str(err))
+    stamp = pd.Timestamp.now().strftime("%Y%m%dT%H%M%S")
+    folder = save_report(report, settings.reports_path / "bets" / stamp)
+    run_id = log_report(settings, report, folder) if to_mlflow else None
+    if as_json:
+        emit_json({**report.to_dict(), "report_dir": str(folder), "mlflow_run_id": run_id})
+        return
+    table = report.evidence.table
+    click.echo(
+        f"{', '.join(report.codes)} {from_season}/{(from_season + 1) % 100:02d} onwards; stakes "
+        f"{report.policy.label.split(' edge')[0]} of a {report.policy.starting_bankroll:g}-unit bankroll "
+        f"per scope; CLV against Pinnacle's close; [95 % bootstrap CI]"
+    )
+    codes_shown = set(report.codes)
+    for (strategy, where), row in table.iterrows():
+        kind = "pooled" if where == "pooled" else "competition" if where in codes_shown else "season"
+        if scope != "all" and kind != scope:
+            continue
+        click.echo(
+            f"  {strategy:<16} {where:<7} bets {int(row['n_bets']):5d} ({row['bets_per_100']:4.1f}/100) "
+            f"hit {row['hit_rate']:6.1%}  yield {row['yield']:+6.1%} [{row['yield_lo']:+.1%}, "
+            f"{row['yield_hi']:+.1%}]  ROI {row['roi']:+7.1%}  drawdown {row['max_drawdown']:5.1%}  "
+            f"CLV mult {row['clv_multiplicative']:+.2%} [{row['clv_multiplicative_lo']:+.2%}, "
+            f"{row['clv_multiplicative_hi']:+.2%}]  Shin {row['clv_shin']:+.2%} "
+            f"[{row['clv_shin_lo']:+.2%}, {row['clv_shin_hi']:+.2%}]"
+        )
+    for name, why in report.evidence.skipped.items():
+        click.echo(f"  {name}: skipped ({why})")
+    click.echo("staking gate (CLV interval above zero over the last seasons):")
+    for name, v in report.verdicts.items():
+        click.echo(f"  {name:<16} {'STAKE' if v.staked else 'paper'}: {v.reason}")
+    for note in report.notes:
+        click.echo(f"  note: {note}")
+    click.echo(f"  {report.seconds:.1f} s; report {folder}" + (f"; MLflow run {run_id}" if run_id else ""))

@@ -26,8 +26,10 @@ class DevigMethod(Enum):
     """How the bookmaker's margin is removed from the inverse odds ``pi``."""
 
     MULTIPLICATIVE = "multiplicative"  # p = pi / sum(pi)
+    ADDITIVE = "additive"  # p = pi - (sum(pi) - 1) / k: the same margin off every outcome
     POWER = "power"  # p = pi ** k, k solved so that sum(p) = 1
     SHIN = "shin"  # Shin (1993): insider-trading share z solved so that sum(p) = 1
+    ODDS_RATIO = "odds_ratio"  # Cheung: p = pi / (c + pi - c * pi), c solved so that sum(p) = 1
 
 
 @dataclass(frozen=True)
@@ -39,8 +41,8 @@ class ImpliedProbabilities:
     probabilities : (n, k) array, rows sum to 1; all-NaN rows where the odds were unusable.
     overround : (n,) booksum, sum of 1/odds (1.05 means a 5% margin); NaN for unusable rows.
     method : the de-vig method used.
-    extra : (n,) fitted parameter per row (Shin's z, or the power exponent k); None for
-        multiplicative.
+    extra : (n,) fitted parameter per row (Shin's z, the power exponent k or the odds ratio c);
+        None for multiplicative and additive.
     """
 
     probabilities: np.ndarray
@@ -71,6 +73,9 @@ def implied_probabilities(
 
     if method is DevigMethod.MULTIPLICATIVE:
         probs, extra = inverse / booksum[:, None], None
+    elif method is DevigMethod.ADDITIVE:
+        # can go negative for a long shot in a wide-margin book: penaltyblog does not clip either
+        probs, extra = inverse + ((1.0 - booksum) / inverse.shape[1])[:, None], None
     elif method is DevigMethod.POWER:
         extra = _power_exponent(inverse)
         probs = inverse ** extra[:, None]
@@ -78,6 +83,9 @@ def implied_probabilities(
         weight = inverse**2 / booksum[:, None]
         extra = _shin_z(weight)
         probs = _shin_probabilities(weight, extra[:, None])
+    elif method is DevigMethod.ODDS_RATIO:
+        extra = _odds_ratio_c(inverse)
+        probs = _odds_ratio_probabilities(inverse, extra[:, None])
     else:
         raise ValueError(f"unknown de-vig method: {method!r}")
 
@@ -163,4 +171,17 @@ def _shin_z(weight: np.ndarray) -> np.ndarray:
         lambda z: _shin_probabilities(weight, z[:, None]).sum(axis=1),
         np.full(n, -1.0),
         np.ones(n),
+    )
+
+
+def _odds_ratio_probabilities(inverse: np.ndarray, c: np.ndarray) -> np.ndarray:
+    return inverse / (c + inverse - c * inverse)
+
+
+def _odds_ratio_c(inverse: np.ndarray) -> np.ndarray:
+    # Each p falls as c grows (1 - pi > 0); at c = 0 every p is 1 (sum k > 1), and at penaltyblog's
+    # upper bracket 100 the sum is far below 1 for any real book.
+    n = inverse.shape[0]
+    return _bisect_decreasing(
+        lambda c: _odds_ratio_probabilities(inverse, c[:, None]).sum(axis=1), np.zeros(n), np.full(n, 100.0)
     )

@@ -27,6 +27,8 @@ from scoreline.features.market import (
 )
 
 FOOTBALL_OUTCOMES = ("home", "draw", "away")
+#: the de-vig methods market features are built with (the models' feature set)
+FEATURE_METHODS = (DevigMethod.MULTIPLICATIVE, DevigMethod.POWER, DevigMethod.SHIN)
 #: standard deviation (points) of the final home margin around the closing spread: round
 #: figures in line with published estimates (NFL about 13.5-14, Stern 1991). A model that wants
 #: a fitted value should fit it inside its walk-forward loop.
@@ -36,11 +38,7 @@ DEFAULT_SPREAD_SD = MappingProxyType({"NFL": 13.5, "NBA": 12.0, "CFB": 15.5})
 def market_features(
     matches: pd.DataFrame,
     sources: Sequence[str] = ("b365", "pinnacle", "avg"),
-    methods: Sequence[DevigMethod] = (
-        DevigMethod.MULTIPLICATIVE,
-        DevigMethod.POWER,
-        DevigMethod.SHIN,
-    ),
+    methods: Sequence[DevigMethod] = FEATURE_METHODS,
     closing: bool = False,
 ) -> pd.DataFrame:
     """De-vigged football 1X2 probabilities and booksums, aligned to ``matches.index``.

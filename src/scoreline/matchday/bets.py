@@ -28,6 +28,7 @@ __all__ = [
     "propose_bets",
     "settle_bets",
     "staking_policy",
+    "summary_by_strategy",
     "summary_by_version",
 ]
 
@@ -141,10 +142,13 @@ def settle_bets(
 
 
 def bet_summary(bets: pd.DataFrame, starting_bankroll: float) -> dict[str, float]:
-    """Figures to date of stored bets (``status``, ``stake``, ``pnl``, ``clv``): bets placed,
-    open and settled, staked and P/L of the settled ones, ``roi`` = P/L / starting bankroll,
-    ``yield`` = P/L / staked, ``hit_rate`` = share of settled bets won (pushes count as not
-    won), mean CLV over the settled bets with a closing price, and the bankroll now."""
+    """Figures to date of the stored bets with money on them (``status``, ``stake``, ``pnl``,
+    ``clv``; rows with ``paper`` set are left out): bets placed, open and settled, staked and
+    P/L of the settled ones, ``roi`` = P/L / starting bankroll, ``yield`` = P/L / staked,
+    ``hit_rate`` = share of settled bets won (pushes count as not won), mean CLV over the
+    settled bets with a closing price, and the bankroll now."""
+    if "paper" in bets:
+        bets = bets.loc[~bets["paper"].astype(bool)]
     settled = bets.loc[bets["status"] != "open"]
     staked = float(settled["stake"].sum())
     pnl = float(settled["pnl"].sum())
@@ -164,6 +168,20 @@ def bet_summary(bets: pd.DataFrame, starting_bankroll: float) -> dict[str, float
         "mean_clv": float(clv.mean()) if clv.size else float("nan"),
         "starting_bankroll": starting_bankroll,
         "bankroll": starting_bankroll + pnl,
+    }
+
+
+def summary_by_strategy(bets: pd.DataFrame, starting_bankroll: float) -> dict[str, dict]:
+    """:func:`bet_summary` of each strategy's bets, paper ones included (``paper``: whether the
+    strategy's bets were kept off money; their bankroll is notional)."""
+    if "strategy" not in bets:
+        return {}
+    return {
+        str(name): {
+            **bet_summary(group.assign(paper=False), starting_bankroll),
+            "paper": bool(group["paper"].astype(bool).all()),
+        }
+        for name, group in bets.groupby("strategy", sort=True)
     }
 
 

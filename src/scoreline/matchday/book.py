@@ -1,9 +1,12 @@
 """The bet book: the matchday loop's own tables in the prediction store's database.
 
-``bets``: one row per fixture at most (unique competition, date and teams), the forecast it
-came from (``prediction_id``, a ``predictions`` row), what was backed at which price and
-stake, and once played its scores, status (open / won / lost / push), P/L and closing-line
-value. ``matchday_predictions``: which stored prediction the matchday made for a fixture with
+``bets``: one row per fixture and strategy at most (unique competition, date, teams and
+``strategy``), the forecast it came from (``prediction_id``, a ``predictions`` row), what was
+backed at which price and stake, whether it is a ``paper`` bet (a strategy the staking gate
+keeps off money: recorded and settled, never counted in the bankroll), and once played its
+scores, status (open / won / lost / push), P/L and closing-line value. A book written before
+strategies existed is upgraded when opened: its bets become ``model_edge`` bets with money on
+them. ``matchday_predictions``: which stored prediction the matchday made for a fixture with
 a model version, so re-running a day reuses it instead of storing the forecast again.
 
 Same URL and engine as :class:`~scoreline.predictions.store.PredictionStore` (its writer lock and
@@ -18,6 +21,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import pandas as pd
 from sqlalchemy import (
+    Boolean,
     Column,
     Date,
     DateTime,
@@ -28,11 +32,16 @@ from sqlalchemy import (
     String,
     Table,
     UniqueConstraint,
+    false,
     func,
     insert,
+    inspect,
+    literal,
     select,
+    text,
     tuple_,
 )
+from sqlalchemy.engine import Connection
 
 from scoreline.predictions.store import PredictionStore
 from scoreline.predictions.tables import MATCH_KEY, match_key_columns, predictions_table
@@ -52,6 +61,10 @@ bets_table = Table(
     Column("prediction_id", Integer, nullable=False),
     Column("model_name", String(200), nullable=False),
     Column("model_version", String(64), nullable=False),
+    #: the betting strategy that chose it (``betting.strategies``); paper: kept off money by
+    #: the staking gate
+    Column("strategy", String(32), nullable=False, server_default="model_edge"),
+    Column("paper", Boolean, nullable=False, server_default="0"),
     #: home / draw / away
     Column("outcome", String(8), nullable=False),
     Column("probability", Float, nullable=False),
@@ -71,7 +84,7 @@ bets_table = Table(
     Column("close_probability", Float),
     Column("clv", Float),
     Column("settled_at", DateTime),
-    UniqueConstraint(*MATCH_KEY, name="uq_bets_fixture"),
+    UniqueConstraint(*MATCH_KEY, "strategy", name="uq_bets_fixture_strategy"),
 )
 
 matchday_table = Table(
@@ -94,6 +107,7 @@ class BetBook:
     def __init__(self, store: PredictionStore) -> None:
         self.store = store
         with store.write_transaction() as conn:  # the store's one write path: lock + IMMEDIATE on SQLite
+            upgrade_bets(conn)
             metadata.create_all(conn, checkfirst=True)
 
     # -- reads ---------------------------------------------------------------------------------
@@ -135,8 +149,9 @@ class BetBook:
             frame[name] = pd.to_datetime(frame[name])
         return frame
 
-    def bet_fixtures(self, code: str, keys: list[tuple]) -> set[tuple]:
-        """The fixtures among ``keys`` ((date, home, away)) that ``code`` already has a bet on."""
+    def bet_fixtures(self, code: str, keys: list[tuple], strategy: str = "model_edge") -> set[tuple]:
+        """The fixtures among ``keys`` ((date, home, away)) that ``code`` already has a
+        ``strategy`` bet on (paper or not)."""
         t = bets_table
         found: set[tuple] = set()
         with self.store.engine.connect() as conn:
@@ -146,6 +161,7 @@ class BetBook:
                     for r in conn.execute(
                         select(t.c.date, t.c.home_team, t.c.away_team).where(
                             t.c.competition == code,
+                            t.c.strategy == strategy,
                             tuple_(t.c.date, t.c.home_team, t.c.away_team).in_(keys[start : start + 500]),
                         )
                     )
@@ -168,23 +184,19 @@ class BetBook:
         return keys
 
     def exposure(self, code: str, day: dt.date) -> tuple[float, float, float]:
-        """(settled P/L, stakes placed on ``day``, stakes of open bets) of ``code``, in units."""
+        """(settled P/L, stakes placed on ``day``, stakes of open bets) of ``code``'s bets with
+        money on them (paper bets never count), in units."""
         t = bets_table
+        staked = (t.c.competition == code) & t.c.paper.is_(False)
         with self.store.engine.connect() as conn:
             pnl = conn.execute(
-                select(func.coalesce(func.sum(t.c.pnl), 0.0)).where(
-                    t.c.competition == code, t.c.status != "open"
-                )
+                select(func.coalesce(func.sum(t.c.pnl), 0.0)).where(staked, t.c.status != "open")
             ).scalar_one()
             today = conn.execute(
-                select(func.coalesce(func.sum(t.c.stake), 0.0)).where(
-                    t.c.competition == code, t.c.placed_on == day
-                )
+                select(func.coalesce(func.sum(t.c.stake), 0.0)).where(staked, t.c.placed_on == day)
             ).scalar_one()
             open_ = conn.execute(
-                select(func.coalesce(func.sum(t.c.stake), 0.0)).where(
-                    t.c.competition == code, t.c.status == "open"
-                )
+                select(func.coalesce(func.sum(t.c.stake), 0.0)).where(staked, t.c.status == "open")
             ).scalar_one()
         return float(pnl), float(today), float(open_)
 
@@ -210,3 +222,30 @@ class BetBook:
         with self.store.write_transaction() as conn:
             for row in rows:
                 conn.execute(t.update().where(t.c.id == row["id"]).values({f: row[f] for f in fields}))
+
+
+def upgrade_bets(conn: Connection) -> None:
+    """Give a ``bets`` table from before strategies its ``strategy`` and ``paper`` columns
+    (every old bet: ``model_edge``, staked) and the per-strategy unique key, keeping every row.
+    SQLite cannot change a constraint in place, so the table is copied into the new layout."""
+    if not inspect(conn).has_table("bets"):
+        return
+    columns = [c["name"] for c in inspect(conn).get_columns("bets")]
+    if "strategy" in columns:
+        return
+    conn.execute(text("ALTER TABLE bets RENAME TO bets_before_strategies"))
+    if conn.dialect.name == "postgresql":  # constraint and sequence names are global there
+        conn.execute(text("ALTER TABLE bets_before_strategies DROP CONSTRAINT IF EXISTS uq_bets_fixture"))
+    bets_table.create(conn)
+    old = Table("bets_before_strategies", MetaData(), autoload_with=conn)
+    kept = [old.c[name] for name in columns]
+    conn.execute(
+        insert(bets_table).from_select(
+            [*columns, "strategy", "paper"], select(*kept, literal("model_edge"), false())
+        )
+    )
+    if conn.dialect.name == "postgresql":
+        conn.execute(
+            text("SELECT setval(pg_get_serial_sequence('bets', 'id'), COALESCE(MAX(id), 1)) FROM bets")
+        )
+    conn.execute(text("DROP TABLE bets_before_strategies"))

@@ -20,10 +20,12 @@ from filelock import FileLock
 
 from scoreline.config import Settings, competition
 from scoreline.data.store import MatchStore
+from scoreline.evaluation.strategies import ModelEdge, ModelMarket, strategy_inputs
 from scoreline.forecasts.champion import champion_forecaster
 from scoreline.forecasts.forecaster import Forecaster, UnknownTeam
 from scoreline.matchday.bets import fixture_prices, price_source, propose_bets
 from scoreline.matchday.book import BET_COLUMNS, BetBook
+from scoreline.matchday.gate import fixture_price_frame, season_verdicts
 from scoreline.predictions.store import PredictionStore
 from scoreline.promotion.policy import Betting, PolicyError, load_policy
 from scoreline.promotion.promote import find_policy
@@ -54,7 +56,8 @@ class MatchdayResult:
     reused: int  # fixtures already forecast by this champion version
     bankroll: float  # starting bankroll + settled P/L, what the stakes were sized on
     forecasts: pd.DataFrame  # one row per fixture: the service's answer fields + prediction_id
-    bets: pd.DataFrame  # bets proposed by this run
+    bets: pd.DataFrame  # bets proposed by this run, paper ones included (``paper``)
+    gate: dict[str, dict]  # strategy -> the staking gate's verdict (GateVerdict.to_dict)
     folder: Path | None
 
     def to_dict(self) -> dict:
@@ -66,9 +69,11 @@ class MatchdayResult:
             "fixtures": self.fixtures,
             "predicted": self.predicted,
             "reused": self.reused,
-            "bets": len(self.bets),
-            "staked": float(self.bets["stake"].sum()),
+            "bets": int((~self.bets["paper"].astype(bool)).sum()),
+            "paper_bets": int(self.bets["paper"].astype(bool).sum()),
+            "staked": float(self.bets.loc[~self.bets["paper"].astype(bool), "stake"].sum()),
             "bankroll": self.bankroll,
+            "gate": self.gate,
             "report_dir": str(self.folder) if self.folder else None,
             "proposed": json.loads(self.bets.to_json(orient="records", date_format="iso")),
         }
@@ -98,6 +103,23 @@ def matchday_lock(settings: Settings, code: str) -> FileLock:
     folder = settings.registry_path / "locks"
     folder.mkdir(parents=True, exist_ok=True)
     return FileLock(str(folder / f"matchday-{competition(code).code}.lock"), timeout=600)
+
+
+def _season(day: dt.date) -> int:
+    """The football season (start year) ``day`` falls in: seasons start in July."""
+    return day.year - (day.month < 7)
+
+
+def _with_champion(rules: Betting, model_name: str) -> Betting:
+    """``rules`` with the model strategies reading the champion's forecasts (their evidence:
+    the champion model's walk-forward backtest)."""
+    named = rules.strategies
+    update = {
+        name: strategy.model_copy(update={"model": model_name})
+        for name, strategy in named.named().items()
+        if isinstance(strategy, ModelEdge | ModelMarket)
+    }
+    return rules.model_copy(update={"strategies": named.model_copy(update=update)})
 
 
 def fixture_frame(fixtures: pd.DataFrame, code: str) -> pd.DataFrame:
@@ -186,8 +208,10 @@ def _prediction_rows(table: pd.DataFrame, forecaster: Forecaster, now: dt.dateti
     return rows
 
 
-def _bet_rows(proposed: pd.DataFrame, code: str, day: dt.date, now: dt.datetime, source: str) -> list[dict]:
-    """``bets`` rows of the bets :func:`propose_bets` chose, open."""
+def _bet_rows(
+    proposed: pd.DataFrame, code: str, day: dt.date, now: dt.datetime, strategy: str, paper: bool
+) -> list[dict]:
+    """``bets`` rows of the bets :func:`propose_bets` chose for ``strategy``, open."""
     return [
         {
             "competition": code,
@@ -202,7 +226,9 @@ def _bet_rows(proposed: pd.DataFrame, code: str, day: dt.date, now: dt.datetime,
             "outcome": r.outcome,
             "probability": float(r.probability),
             "price": float(r.price),
-            "price_source": source,
+            "price_source": r.price_book,
+            "strategy": strategy,
+            "paper": paper,
             "expected_value": float(r.expected_value),
             "kelly": float(r.kelly),
             "stake": float(r.stake),
@@ -252,6 +278,8 @@ def run_matchday(
     _check_teams(forecaster, window, matches)
     outcomes = forecaster.outcomes
     source = price_source(rules, code)
+    strategies = _with_champion(rules, forecaster.model_name)
+    gate = season_verdicts(settings, strategies, code, _season(day))
     prices = fixture_prices(window, source, outcomes)
     prices = np.where(np.isfinite(prices) & (prices > 1), prices, np.nan)  # else: no price, no bet
     request = pd.DataFrame(
@@ -270,6 +298,15 @@ def run_matchday(
     # a promoted club the champion has not seen is rated as the model rates newcomers
     table = forecaster.forecast(request, allow_unknown=True, features=True)
     keys = list(zip((d.date() for d in window["date"]), request["home_team"], request["away_team"]))
+    model = table[[f"prob_{o}" for o in outcomes]].to_numpy(np.float64)
+    if len(outcomes) == 3:
+        frame = fixture_price_frame(settings, window, code)
+        choices = {
+            name: strategy_inputs(strategy, frame, model)
+            for name, strategy in strategies.strategies.named().items()
+        }
+    else:  # two-way sports: the model's edge at the moneyline, the one price the data have
+        choices = {"model_edge": (model, prices, np.full(prices.shape, source, dtype=object), rules.edge)}
 
     store = PredictionStore(settings.prediction_store)
     try:
@@ -281,12 +318,33 @@ def run_matchday(
             ids = dict(zip(new, store.record_predictions(logged) if new else []))
             prediction_ids = [ids[i] if i in ids else linked[key] for i, key in enumerate(keys)]
             table = table.assign(prediction_id=prediction_ids)
-            already = book.bet_fixtures(code, keys)
-            open_ = table.loc[[key not in already for key in keys]]
             pnl, staked_today, open_stakes = book.exposure(code, day)
             bankroll = rules.bankroll + pnl
-            proposed = propose_bets(open_, outcomes, rules, bankroll, staked_today, open_stakes)
-            bets = _bet_rows(proposed, code, day, now, source)
+            bets = []
+            for name, (probs, prices_, books, edge) in choices.items():
+                already = book.bet_fixtures(code, keys, name)
+                staked = bool(gate[name]["staked"])
+                candidates = table.assign(
+                    **{f"prob_{o}": probs[:, j] for j, o in enumerate(outcomes)},
+                    **{f"price_{o}": prices_[:, j] for j, o in enumerate(outcomes)},
+                    **{f"book_{o}": books[:, j] for j, o in enumerate(outcomes)},
+                ).loc[[key not in already for key in keys]]
+                # paper bets are sized as if staked, on the same bankroll, but hold none of it
+                proposed = propose_bets(
+                    candidates,
+                    outcomes,
+                    rules.model_copy(update={"edge": edge}),
+                    bankroll,
+                    staked_today if staked else 0.0,
+                    open_stakes if staked else 0.0,
+                )
+                proposed = proposed.assign(
+                    price_book=[getattr(r, f"book_{r.outcome}") for r in proposed.itertuples(index=False)]
+                )
+                if staked:
+                    staked_today += float(proposed["stake"].sum())
+                    open_stakes += float(proposed["stake"].sum())
+                bets += _bet_rows(proposed, code, day, now, name, paper=not staked)
             links = [
                 {
                     "competition": code,
@@ -323,6 +381,7 @@ def run_matchday(
         bankroll,
         table,
         pd.DataFrame(bets, columns=list(PLACED_COLUMNS)),
+        gate,
         folder,
     )
     if folder is not None:

@@ -39,8 +39,9 @@ from scoreline.data.store import MatchStore, Snapshot
 from scoreline.evaluation.backtest import Window
 from scoreline.evaluation.competition import backtest_competition, default_config
 from scoreline.forecasts.champion import champion_forecaster
-from scoreline.matchday.bets import bet_summary, summary_by_version
+from scoreline.matchday.bets import bet_summary, summary_by_strategy, summary_by_version
 from scoreline.matchday.book import BetBook
+from scoreline.matchday.evidence import price_folder
 from scoreline.matchday.matchday import betting_rules, run_matchday
 from scoreline.matchday.settle import run_settle
 from scoreline.models import catalog
@@ -125,8 +126,10 @@ def snapshot_on(matches: pd.DataFrame, day: pd.Timestamp, days_ahead: int) -> Sn
     )
 
 
-def replay_settings(workspace: Path) -> Settings:
-    """Settings with every store inside ``workspace`` (the caller's environment ignored)."""
+def replay_settings(workspace: Path, price_files: Path | None = None) -> Settings:
+    """Settings with every store inside ``workspace`` (the caller's environment ignored);
+    ``price_files``: the folder of football-data season files the staking gate and the
+    strategies read every book's prices from (pre-closing prices only enter a bet)."""
     return Settings(
         home=workspace,
         data_dir=workspace / "data",
@@ -136,7 +139,7 @@ def replay_settings(workspace: Path) -> Settings:
         prediction_store_url=None,
         optuna_storage=None,
         team_database_url=None,
-        data_source=None,
+        data_source=str(price_files) if price_files else None,
         bentoml_dir=workspace / ".bentoml",
     )
 
@@ -228,6 +231,7 @@ def _summary(
         "settled_predictions": int(predicted["outcome"].notna().sum()),
         **bet_summary(bets, bankroll),
         "by_version": summary_by_version(bets, bankroll),
+        "by_strategy": summary_by_strategy(bets, bankroll),
         "promotions_accepted": sum(p["promoted"] for p in promotions),
         "promotions_rejected": sum(not p["promoted"] for p in promotions),
         "monitor_runs": len(monitors),
@@ -271,7 +275,11 @@ def replay(
     matches = matches.loc[matches["season"].between(oldest, season)].sort_values(["date", "match_id"])
     throwaway = workspace is None
     folder = Path(tempfile.mkdtemp(prefix="scoreline-replay-")) if workspace is None else workspace
-    ws = replay_settings(folder.resolve())
+    try:
+        price_files: Path | None = price_folder(settings)
+    except ValueError:  # no price files: every strategy but the model's bets on paper
+        price_files = None
+    ws = replay_settings(folder.resolve(), price_files)
     ws.registry_path.mkdir(parents=True, exist_ok=True)
     shutil.copy(find_policy(settings), ws.registry_path / "policy.yaml")
     seconds: dict[str, float] = defaultdict(float)

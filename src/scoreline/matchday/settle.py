@@ -17,7 +17,7 @@ import pandas as pd
 
 from scoreline.config import Settings, competition
 from scoreline.data.store import MatchStore
-from scoreline.matchday.bets import bet_summary, settle_bets, summary_by_version
+from scoreline.matchday.bets import bet_summary, settle_bets, summary_by_strategy, summary_by_version
 from scoreline.matchday.book import BetBook
 from scoreline.matchday.matchday import betting_rules, calendar_day, matchday_lock
 from scoreline.predictions.store import PredictionStore
@@ -38,6 +38,7 @@ class SettleResult:
     bets_settled: int  # bets (re)settled by this run
     summary: dict[str, float]  # bet_summary to date
     by_version: dict[str, dict[str, float]]
+    by_strategy: dict[str, dict]  # every strategy's bets, paper ones included
     folder: Path | None
 
     def to_dict(self) -> dict:
@@ -49,6 +50,7 @@ class SettleResult:
             "bets_settled": self.bets_settled,
             **self.summary,
             "by_version": self.by_version,
+            "by_strategy": self.by_strategy,
             "report_dir": str(self.folder) if self.folder else None,
         }
 
@@ -173,6 +175,7 @@ def run_settle(
         len(due),
         bet_summary(bets, rules.bankroll),
         summary_by_version(bets, rules.bankroll),
+        summary_by_strategy(bets, rules.bankroll),
         None,
     )
     if write_report:

@@ -40,6 +40,17 @@ On E0 walk-forward seasons 2009-2011 (before any evaluated season; refit every 4
 years) the pooled meta-learner scored RPS 0.1982 (results members) and 0.1953 (with market
 members) against 0.1992 and 0.1964 for the logistic one, hence the default.
 
+Never worse than the best member (``guard=True``, the default), by past out-of-fold evidence
+only: a meta-learner fitted on the out-of-fold blocks before block ``k`` predicts block ``k``
+(for every block after the first out-of-fold one), so each of these held-out predictions was
+made without its block's outcomes; on those rows the member with the lowest RPS is the *best
+member*, and the final probabilities are the geometric mix
+``p ∝ meta ** (1 - shrinkage) * best ** shrinkage`` with ``shrinkage`` in 0, 0.25, ..., 1: the
+best member alone (shrinkage 1) unless some mix beats it on the same rows by more than two
+standard errors of the paired RPS difference, then the mix with the lowest RPS. A meta-learner
+that does not clearly beat its best member out of sample is thus replaced by it. With fewer
+than ``min_meta_rows`` held-out rows there is no evidence and the meta-learner is used as it is.
+
 Cost: each member is fitted ``n_folds`` times per ``fit`` (``n_folds - 1`` out-of-fold fits on
 growing prefixes, about half the rows on average, plus the final fit; ``min_train_blocks=2``
 saves one), so a stack refit costs
@@ -57,12 +68,30 @@ from scipy.special import log_softmax
 
 from scoreline.models.base import MatchModel, clone, outcome_index
 
-__all__ = ["META_LEARNERS", "LogLinearPool", "StackedModel", "time_blocks"]
+__all__ = ["META_LEARNERS", "SHRINKAGE_GRID", "LogLinearPool", "StackedModel", "time_blocks"]
 
 META_LEARNERS = ("pooled", "logistic", "lightgbm")
 
 #: probabilities are clipped here before logs, so a member's 0 does not become -inf
 PROBABILITY_FLOOR = 1e-6
+#: the guard's shrinkage towards the best member, best member first (it wins ties)
+SHRINKAGE_GRID = (1.0, 0.75, 0.5, 0.25, 0.0)
+
+
+def _rps(probs: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Ranked probability score per row (outcomes ordered, e.g. home/draw/away)."""
+    k = probs.shape[1]
+    cumulative = np.cumsum(probs, axis=1)[:, :-1]
+    observed = np.cumsum(np.eye(k)[y], axis=1)[:, :-1]
+    return ((cumulative - observed) ** 2).sum(axis=1) / (k - 1)
+
+
+def _mix(meta: np.ndarray, best: np.ndarray, shrinkage: float) -> np.ndarray:
+    """Geometric mix ``meta ** (1 - shrinkage) * best ** shrinkage``, rows normalised."""
+    log = (1.0 - shrinkage) * np.log(np.clip(meta, 1e-12, 1.0)) + shrinkage * np.log(
+        np.clip(best, 1e-12, 1.0)
+    )
+    return np.exp(log_softmax(log, axis=1))
 
 
 def _date_order(matches: pd.DataFrame) -> np.ndarray:
@@ -109,6 +138,7 @@ class StackedModel(MatchModel):
         ``k`` earlier blocks, so 2 drops the weakest (shortest-history) out-of-fold fits and
         saves one member fit per member.
     calibrate : temper the meta-learner's output by a temperature fitted on the last block.
+    guard : shrink towards the best member by held-out out-of-fold evidence (module doc).
     C : inverse L2 strength of the pooled and logistic meta-learners.
     min_meta_rows : fewest complete out-of-fold rows the meta-learner is fitted on.
 
@@ -116,6 +146,8 @@ class StackedModel(MatchModel):
     -------------
     ``members_`` (members fitted on all rows), ``meta_`` (None: finite-member mean only),
     ``active_`` (bool per member: used by the meta-learner), ``temperature_``,
+    ``best_member_`` and ``shrinkage_`` (the guard's choice; shrinkage 0 = the meta-learner),
+    ``guard_rps_`` (held-out RPS of each active member, the meta-learner and the choice),
     ``block_starts_`` (first date of each block), ``oof_probabilities_``
     ``(n_oof, n_members, k)``, ``oof_dates_``, ``oof_outcome_`` and ``oof_block_`` (block of
     each out-of-fold row): the rows the meta-learner was fitted on, for inspection.
@@ -131,6 +163,7 @@ class StackedModel(MatchModel):
         min_meta_rows: int = 200,
         min_train_blocks: int = 1,
         random_state: int = 0,
+        guard: bool = True,
     ):
         self.members = members
         self.meta = meta
@@ -140,6 +173,7 @@ class StackedModel(MatchModel):
         self.min_meta_rows = min_meta_rows
         self.min_train_blocks = min_train_blocks
         self.random_state = random_state
+        self.guard = guard
 
     @property
     def outcomes(self) -> tuple[str, ...]:
@@ -197,15 +231,60 @@ class StackedModel(MatchModel):
         self.active_ = active
         self.temperature_ = 1.0
         self.meta_ = None
+        self.best_member_, self.shrinkage_ = int(np.flatnonzero(active)[0]), 0.0
+        self.guard_rps_: dict[str, object] = {}
         if usable.sum() < self.min_meta_rows or len(np.unique(y[usable])) < 2:
             return
         z = _log_features(probs[usable][:, active])
+        if self.guard:
+            self._fit_guard(probs[usable][:, active], z, y[usable], self.oof_block_[usable])
         if self.calibrate:
             last = self.oof_block_[usable] == self.oof_block_.max()
             if (~last).sum() >= self.min_meta_rows and last.any():
                 provisional = self._new_meta().fit(z[~last], y[usable][~last])
                 self.temperature_ = _fit_temperature(self._meta_proba(provisional, z[last]), y[usable][last])
         self.meta_ = self._new_meta().fit(z, y[usable])
+
+    def held_out_meta(
+        self, z: np.ndarray, y: np.ndarray, blocks: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Rows of every out-of-fold block after the first, each predicted by a meta-learner
+        fitted on the earlier blocks only: (row mask, (rows, k) probabilities). A block's own
+        outcomes never reach the meta-learner that predicts it."""
+        held = np.zeros(len(y), dtype=bool)
+        out = np.full((len(y), len(self.outcomes)), np.nan)
+        for k in np.unique(blocks)[1:]:
+            before, here = blocks < k, blocks == k
+            if before.sum() < self.min_meta_rows or len(np.unique(y[before])) < 2:
+                continue
+            meta = self._new_meta().fit(z[before], y[before])
+            out[here] = self._meta_proba(meta, z[here])
+            held |= here
+        return held, out[held]
+
+    def _fit_guard(self, probs: np.ndarray, z: np.ndarray, y: np.ndarray, blocks: np.ndarray) -> None:
+        """Best member and shrinkage from the held-out meta predictions (module doc)."""
+        held, meta = self.held_out_meta(z, y, blocks)
+        if held.sum() < self.min_meta_rows:
+            return
+        members = [float(_rps(probs[held][:, m], y[held]).mean()) for m in range(probs.shape[1])]
+        best = int(np.argmin(members))
+        best_probs, best_rps = probs[held][:, best], _rps(probs[held][:, best], y[held])
+        gains = np.array([_rps(_mix(meta, best_probs, lam), y[held]) - best_rps for lam in SHRINKAGE_GRID])
+        # a mix must beat the member by more than two standard errors of the paired difference:
+        # a held-out edge within the noise is no reason to leave the best member
+        margin = gains.mean(axis=1) + 2.0 * gains.std(axis=1, ddof=1) / np.sqrt(gains.shape[1])
+        clear = np.flatnonzero(margin < 0)
+        choice = int(clear[np.argmin(gains.mean(axis=1)[clear])]) if clear.size else 0
+        scores = [members[best] + float(g) for g in gains.mean(axis=1)]
+        self.best_member_ = int(np.flatnonzero(self.active_)[best])
+        self.shrinkage_ = SHRINKAGE_GRID[choice]
+        self.guard_rps_ = {
+            "members": members,
+            "meta": scores[-1],
+            "chosen": scores[choice],
+            "rows": int(held.sum()),
+        }
 
     def _new_meta(self):
         if self.meta == "pooled":
@@ -250,7 +329,9 @@ class StackedModel(MatchModel):
             ok = np.isfinite(probs[:, self.active_]).all(axis=(1, 2))
             if ok.any():
                 meta = self._meta_proba(self.meta_, _log_features(probs[ok][:, self.active_]))
-                out[ok] = _tempered(meta, self.temperature_)
+                out[ok] = _mix(
+                    _tempered(meta, self.temperature_), probs[ok, self.best_member_], self.shrinkage_
+                )
         return out / out.sum(axis=1, keepdims=True)
 
 

@@ -16,6 +16,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from scoreline.config import COMPETITIONS, Sport, competition
+from scoreline.evaluation.strategies import Strategies
+from scoreline.evaluation.strategies_gate import StakingGate
 
 
 class PolicyError(ValueError):
@@ -173,6 +175,10 @@ class Betting(BaseModel):
         Sport.BASKETBALL: "moneyline",
     }
     closing_source: str = "pinnacle_close"
+    #: the named strategies the matchday proposes bets through (their backtest: `scoreline
+    #: bets report`); ``gate``: which of them may stake money, the rest bet on paper
+    strategies: Strategies = Strategies()
+    gate: StakingGate = StakingGate()
 
     @model_validator(mode="after")
     def _known_books(self) -> Betting:

@@ -1,0 +1,91 @@
+"""Pictures of the strategies' evidence: bankroll by date, CLV histogram, bets per season.
+
+Each function draws every strategy of a :class:`~scoreline.evaluation.strategies_backtest.
+StrategyEvidence` into one PNG (matplotlib's Agg backend: no display needed) and returns the path.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from scoreline.evaluation.betting import BettingPolicy
+from scoreline.evaluation.strategies_backtest import StrategyEvidence, staked
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def bankroll_png(evidence: StrategyEvidence, policy: BettingPolicy, path: Path) -> Path:
+    """End-of-day bankroll of each strategy over every match pooled, under ``policy``."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(10, 5))
+    for name, bets in evidence.bets.items():
+        if bets.empty:
+            continue
+        daily = staked(bets, policy).groupby("date")["bankroll_after"].last()
+        ax.step(daily.index, daily.to_numpy(), where="post", lw=1.1, label=f"{name} ({len(bets)} bets)")
+    ax.axhline(policy.starting_bankroll, color="grey", lw=0.8, ls="--")
+    ax.set(
+        xlabel="date", ylabel="bankroll (units)", title=f"Bankroll by date, {policy.label.split(' edge')[0]}"
+    )
+    ax.legend(fontsize=8)
+    return _save(fig, plt, path)
+
+
+def clv_histogram_png(evidence: StrategyEvidence, path: Path) -> Path:
+    """Each strategy's closing-line value per bet (Shin-de-vigged Pinnacle close)."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(10, 5))
+    bins = np.linspace(-0.3, 0.3, 61)
+    for name, bets in evidence.bets.items():
+        clv = bets["clv_shin"].to_numpy(float)
+        clv = clv[np.isfinite(clv)]
+        if clv.size:
+            ax.hist(
+                np.clip(clv, bins[0], bins[-1]),
+                bins=bins,
+                histtype="step",
+                density=True,
+                label=f"{name} mean {clv.mean():+.2%}",
+            )
+    ax.axvline(0.0, color="grey", lw=0.8, ls="--")
+    ax.set(
+        xlabel="CLV against the Shin-de-vigged Pinnacle close",
+        ylabel="density",
+        title="Closing-line value per bet",
+    )
+    ax.legend(fontsize=8)
+    return _save(fig, plt, path)
+
+
+def bets_per_season_png(evidence: StrategyEvidence, path: Path) -> Path:
+    """Bets per 100 matches in each season, per strategy (opportunities shrink over time)."""
+    plt = _pyplot()
+    table = evidence.table.reset_index()
+    seasons = table.loc[table["scope"].str.fullmatch(r"\d{4}")]
+    wide = seasons.pivot(index="scope", columns="strategy", values="bets_per_100")
+    fig, ax = plt.subplots(figsize=(10, 5))
+    if not wide.empty:
+        wide.index = pd.Index([f"{s}/{(int(s) + 1) % 100:02d}" for s in wide.index])
+        wide.plot.bar(ax=ax, width=0.8)
+    ax.set(xlabel="season", ylabel="bets per 100 matches", title="Bets per season")
+    ax.legend(fontsize=8)
+    return _save(fig, plt, path)
+
+
+def _save(fig, plt, path: Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
