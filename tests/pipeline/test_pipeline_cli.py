@@ -50,3 +50,33 @@ def test_pipeline_run_progress_skips_json_and_exit_codes(workspace):
     assert typo.exit_code == 2 and "no step 'trian'" in typo.output
     missing = runner.invoke(main, ["pipeline", "run", "nope"])
     assert missing.exit_code == 2 and "available: demo, failing" in missing.output
+
+
+PATHS = [
+    'source = None\nrun_dir = ""\nparent_run_id = ""',
+    "from pathlib import Path\nfrom scoreline.config import Settings\n"
+    "folder = Settings().data_source\n"
+    "assert Path(folder).is_absolute() and Path(folder, 'soccer').is_dir(), folder\n"
+    "assert source is None or Path(source, 'soccer').is_dir(), source",
+]
+
+
+def test_relative_paths_mean_what_they_mean_where_they_were_typed(workspace, notebook_writer, monkeypatch):
+    """The kernel runs inside notebooks/: a relative SCORELINE_DATA_SOURCE or ``-p source=`` given
+    at the workspace root must still name the folder under the root."""
+    (workspace / "shared" / "soccer").mkdir(parents=True)
+    notebook_writer(workspace / "notebooks" / "05_paths.ipynb", PATHS)
+    (workspace / "pipelines" / "paths.yaml").write_text(
+        "name: paths\nsteps:\n  - {name: read, notebook: notebooks/05_paths.ipynb, always: true}\n"
+    )
+    monkeypatch.setenv("SCORELINE_DATA_SOURCE", "shared")
+    runner = CliRunner()
+    env = runner.invoke(main, ["pipeline", "run", "paths"])
+    assert env.exit_code == 0, env.output
+    typed = runner.invoke(main, ["pipeline", "run", "paths", "-p", "source=./shared"])
+    assert typed.exit_code == 0, typed.output
+
+    monkeypatch.chdir(workspace / "notebooks")  # typed from a subfolder: ../shared is the same folder
+    monkeypatch.setenv("SCORELINE_DATA_SOURCE", "../shared")
+    below = runner.invoke(main, ["pipeline", "run", "paths", "-p", "source=../shared"])
+    assert below.exit_code == 0, below.output

@@ -36,7 +36,7 @@ from typing import Any
 import nbformat
 
 from scoreline.config import Settings
-from scoreline.pipeline.spec import PipelineSpec, SpecError, StepSpec
+from scoreline.pipeline.spec import PipelineSpec, SpecError, StepSpec, absolute_paths
 from scoreline.tracking.experiments import git_commit
 
 log = logging.getLogger(__name__)
@@ -474,9 +474,11 @@ def run_pipeline(
             # pipeline-level parameters reach only the notebooks that declare them (check_steps
             # has already made sure every step-level one is declared)
             declared = declared_parameters(notebook)
-            parameters = {
-                k: v for k, v in spec.effective_parameters(step).items() if declared is None or k in declared
-            }
+            # a path the spec file gives is relative to the workspace (-p ones are absolute by now)
+            effective = spec.effective_parameters(step)
+            parameters = absolute_paths(
+                {k: v for k, v in effective.items() if declared is None or k in declared}, workspace
+            )
             digest = step_hash(workspace, notebook, parameters, step.inputs)
             previous = state.get(step.name) or {}
             reusable = previous.get("hash") == digest and Path(previous.get("notebook", "")).is_file()
