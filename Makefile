@@ -13,14 +13,19 @@ STAMP  := $(VENV)/.scoreline-installed
 setup: $(STAMP)
 
 # Re-runs only when the lock or the package metadata change.
+# pip 23 (Python 3.11.7's bundled one) crashes resolving this lock: phase 2 uses a pinned newer pip.
+# Each phase says what it does and how long it took (a fresh install is ~3 minutes, mostly phase 2).
+PHASE = @echo "[setup $(1)/5] $(2) ... " && SECONDS=0 &&
+DONE  = && echo "[setup $(1)/5] done in $${SECONDS} s"
 $(STAMP): requirements.lock pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	# pip 23 (Python 3.11.7's bundled one) crashes resolving this lock; use a pinned newer pip
-	$(BIN)/python -m pip install --quiet pip==26.3 $(QUIET)
-	$(BIN)/python -m pip install --quiet -r requirements.lock $(QUIET)
-	$(BIN)/python -m pip install --quiet --no-deps -e . $(QUIET)
-	$(BIN)/python -m pip check
-	$(BIN)/python -m ipykernel install --prefix $(VENV) --name scoreline --display-name "Scoreline (.venv)" > /dev/null
+	$(call PHASE,1,virtual environment $(VENV)) $(PYTHON) -m venv $(VENV) $(call DONE,1)
+	$(call PHASE,2,packages of requirements.lock (about 2.4 GB; pip's cache makes a rerun quick)) \
+	  $(BIN)/python -m pip install --quiet pip==26.3 $(QUIET) && \
+	  $(BIN)/python -m pip install --quiet -r requirements.lock $(QUIET) $(call DONE,2)
+	$(call PHASE,3,scoreline itself (editable)) $(BIN)/python -m pip install --quiet --no-deps -e . $(QUIET) $(call DONE,3)
+	$(call PHASE,4,pip check) $(BIN)/python -m pip check $(call DONE,4)
+	$(call PHASE,5,the 'scoreline' Jupyter kernel) \
+	  $(BIN)/python -m ipykernel install --prefix $(VENV) --name scoreline --display-name "Scoreline (.venv)" > /dev/null $(call DONE,5)
 	@touch $@
 	@echo "setup done: $(VENV) with the 'scoreline' Jupyter kernel"
 

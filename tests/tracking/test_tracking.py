@@ -221,3 +221,13 @@ def test_a_model_pickled_before_tracking_became_a_package_still_loads(monkeypatc
     assert isinstance(loaded, pyfunc.MatchModelPyfunc) and isinstance(loaded.detail, pyfunc.PointsDetail)
     fixtures = data.tail(3)[["home_team", "away_team", "date"]]
     np.testing.assert_array_equal(loaded.predict(None, fixtures), wrapper.predict(None, fixtures))
+
+
+def test_logging_a_model_prints_no_cloudpickle_warning_or_info_lines(tracked, capfd):
+    history = league()
+    model = BaseRates().fit(history.join(competition_features(history, competition("E0"))))
+    with step_run("", "train", "E0", tracked):
+        capfd.readouterr()  # the new store's own INFO lines are the CLI's concern (MLFLOW_LOGGING_LEVEL)
+        log_model(model, "model", "E0", history, tracked, with_detail=False)
+        err = capfd.readouterr().err
+    assert "CloudPickle" not in err and "INFO mlflow" not in err, err

@@ -50,6 +50,7 @@ from scoreline.models import catalog
 from scoreline.monitoring.monitor import monitor
 from scoreline.monitoring.policy import load_monitoring_policy
 from scoreline.predictions.store import PredictionStore
+from scoreline.progress import Progress
 from scoreline.promotion import CandidateError, promote
 from scoreline.promotion.policy import policy_path
 from scoreline.promotion.promote import find_policy
@@ -293,7 +294,8 @@ def replay(
     shutil.copy(find_policy(settings), ws.registry_path / "policy.yaml")
     seconds: dict[str, float] = defaultdict(float)
     runs: dict[str, int] = defaultdict(int)
-    promotions, monitors = [], []
+    promotions: list[dict] = []
+    monitors: list[dict] = []
     first, last = played["date"].min(), played["date"].max()
     days = pd.date_range(first, last + pd.Timedelta(days=1), freq="D")
     store = MatchStore(ws.store_dir)
@@ -312,7 +314,11 @@ def replay(
             forecaster, revealed, upcoming, active = None, -1, None, 0
             next_monitor = first + pd.Timedelta(days=config.monitor_every)
             next_retrain = first + pd.Timedelta(days=config.retrain_every)
+            progress = Progress(len(days), f"{code} {season} replay", unit="days")
             for day in days:
+                progress.advance(
+                    0, detail=f"{day:%Y-%m-%d}, {len(promotions)} retrains, {len(monitors)} monitor runs"
+                )
                 now = dt.datetime.combine(day.date(), dt.time(6, 0))
                 snapshot = snapshot_on(matches, day, config.days_ahead)
                 results_changed = len(snapshot.results) != revealed
@@ -353,6 +359,8 @@ def replay(
                     if promotions[-1]["promoted"]:
                         forecaster = champion_forecaster(ws, code)
                         upcoming = None  # the new champion forecasts tomorrow's window
+                progress.advance()
+            progress.close()
         summary, bets = _summary(
             ws,
             code,

@@ -37,6 +37,7 @@ import nbformat
 
 from scoreline.config import Settings
 from scoreline.pipeline.spec import PipelineSpec, SpecError, StepSpec, absolute_paths
+from scoreline.progress import is_progress_line
 from scoreline.tracking.experiments import git_commit
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,8 @@ log = logging.getLogger(__name__)
 STATE_FILE = ".state.json"
 #: called before a step starts (result None) and when it ends: (position 1.., total, step, result)
 Progress = Callable[[int, int, str, "StepResult | None"], None]
+#: called with (step, line) for each progress line a step's kernel writes on stderr
+StepOutput = Callable[[str, str], None]
 
 
 @dataclass(frozen=True)
@@ -378,6 +381,25 @@ def _first_lines(text: str, n: int = 3) -> str:
     return " | ".join(lines[:n]) + more
 
 
+class _ProgressRelay:
+    """A file-like sink for a kernel's stderr (papermill's ``stderr_file``) that hands each
+    :func:`~scoreline.progress.is_progress_line` to ``on_output``, so the terminal shows which
+    model and window a long step is on, not only the executed notebook."""
+
+    def __init__(self, step: str, on_output: StepOutput) -> None:
+        self.step, self.on_output, self._pending = step, on_output, ""
+
+    def write(self, text: str) -> int:
+        *lines, self._pending = (self._pending + text).split("\n")
+        for line in lines:
+            if is_progress_line(line):
+                self.on_output(self.step, line.strip())
+        return len(text)
+
+    def flush(self) -> None:
+        """Nothing buffered beyond an incomplete line."""
+
+
 @contextlib.contextmanager
 def _kernel_sockets() -> Iterator[Any]:
     """Kernel-manager configuration: the kernel listens on unix sockets in a private temporary
@@ -398,6 +420,7 @@ def _execute_step(
     settings: Settings,
     kernel: str,
     run: PipelineRun,
+    on_output: StepOutput | None = None,
 ) -> None:
     import papermill
     from papermill.exceptions import PapermillExecutionError
@@ -417,6 +440,7 @@ def _execute_step(
                 log_output=False,
                 request_save_on_cell_execute=True,
                 config=sockets,
+                stderr_file=_ProgressRelay(step.name, on_output) if on_output else None,
             )
     except PapermillExecutionError as err:
         error = f"{err.ename}: {_first_lines(err.evalue)}" if str(err.evalue).strip() else err.ename
@@ -447,10 +471,12 @@ def run_pipeline(
     run_id: str | None = None,
     kernel: str = "scoreline",
     progress: Progress | None = None,
+    on_output: StepOutput | None = None,
 ) -> PipelineRun:
     """Execute ``spec`` step by step; raises ``SpecError`` before running anything when a
     notebook, its ``parameters`` cell or the kernel is missing, and ``StepFailed`` at the first
-    failing step (its ``run`` holds what happened so far)."""
+    failing step (its ``run`` holds what happened so far). ``on_output`` receives the progress
+    lines the steps' kernels write (which model, which window, ETA)."""
     workspace = Path(settings.home).resolve()
     check_steps(spec, workspace, kernel)
     run_id = run_id or new_run_id()
@@ -496,7 +522,9 @@ def run_pipeline(
                 injected = {**parameters, "run_dir": str(run_dir), "parent_run_id": parent.id}
                 t0 = time.perf_counter()
                 try:
-                    _execute_step(step, position, total, notebook, output, injected, settings, kernel, run)
+                    _execute_step(
+                        step, position, total, notebook, output, injected, settings, kernel, run, on_output
+                    )
                 except StepFailed:
                     failed = StepResult(step.name, "failed", time.perf_counter() - t0, output, digest)
                     run.steps.append(failed)
