@@ -86,18 +86,24 @@ def pipeline_run(name: str, overrides: tuple[str, ...], force: bool, as_json: bo
         if as_json:
             emit_json({**err.run.to_dict(), "error": str(err)})
         fail(str(err), code=1)
+    from scoreline.pipeline.outcome import outcome_lines, pipeline_outcome
+
+    outcome = pipeline_outcome(run)
     if as_json:
-        emit_json(run.to_dict())
+        emit_json({**run.to_dict(), "outcome": outcome})
         return
     ran = sum(s.status == "ran" for s in run.steps)
     click.echo(
         f"{run.pipeline} {run.run_id}: {ran} ran, {len(run.steps) - ran} skipped in {run.seconds:.1f} s"
     )
+    for line in outcome_lines(outcome):
+        click.echo(line)
     click.echo(f"executed notebooks: {run.run_dir}")
     server = settings.mlflow_tracking_uri if settings.mlflow_tracking_uri.startswith("http") else None
+    page = f"/#/experiments/{run.experiment_id}/runs/{run.mlflow_run_id}"
     click.echo(
-        f"MLflow: experiment {run.experiment}, run {run.mlflow_run_id} "
-        f"(browse {'at ' + server if server else 'with `make ui`'})"
+        f"MLflow: experiment {run.experiment}, run {run.mlflow_run_id}: "
+        + (f"{server.rstrip('/')}{page}" if server else f"`make ui`, then http://127.0.0.1:5000{page}")
     )
 
 

@@ -88,6 +88,7 @@ class PipelineRun:
     #: the MLflow parent run holding params, notebooks and metrics
     mlflow_run_id: str = ""
     experiment: str = ""
+    experiment_id: str = ""
     #: "running", "finished", "failed" or "killed"
     status: str = "running"
 
@@ -100,6 +101,7 @@ class PipelineRun:
             "seconds": round(self.seconds, 3),
             "mlflow_run_id": self.mlflow_run_id,
             "experiment": self.experiment,
+            "experiment_id": self.experiment_id,
             "steps": [s.to_dict() for s in self.steps],
         }
 
@@ -283,7 +285,7 @@ class _ParentRun:
         settings.registry_path.mkdir(parents=True, exist_ok=True)  # SQLite needs the folder
         self.client = MlflowClient(tracking_uri=settings.mlflow_tracking_uri)
         self.experiment = f"pipeline-{spec.name}"
-        experiment_id = self._experiment_id(settings)
+        self.experiment_id = experiment_id = self._experiment_id(settings)
         workspace = settings.home
         commit = _git_commit(workspace)
         tags = {
@@ -485,7 +487,14 @@ def run_pipeline(
     run_dir.mkdir(parents=True, exist_ok=True)
     state = load_state(pipeline_dir)
     parent = _ParentRun(settings, spec, run_id, run_dir)
-    run = PipelineRun(spec.name, run_id, run_dir, mlflow_run_id=parent.id, experiment=parent.experiment)
+    run = PipelineRun(
+        spec.name,
+        run_id,
+        run_dir,
+        mlflow_run_id=parent.id,
+        experiment=parent.experiment,
+        experiment_id=parent.experiment_id,
+    )
     total = len(spec.steps)
     started = time.perf_counter()
 

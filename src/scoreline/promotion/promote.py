@@ -49,6 +49,9 @@ class PromotionResult:
     backtest_run_id: str
     train_run_id: str
     card: str
+    #: the champion's version (and model) when the candidate was judged; None: there was none
+    champion_before: str | None = None
+    champion_before_model: str | None = None
 
     def to_dict(self) -> dict:
         return {
@@ -62,6 +65,8 @@ class PromotionResult:
             "run_id": self.run_id,
             "backtest_run_id": self.backtest_run_id,
             "train_run_id": self.train_run_id,
+            "champion_before": self.champion_before,
+            "champion_before_model": self.champion_before_model,
             "gate": self.gate.to_dict(),
         }
 
@@ -261,4 +266,6 @@ def promote(
         backtest.run_id,
         candidate.train_run.info.run_id,
         card,
+        champion.version if champion else None,
+        champion.model_name if champion else None,
     )
