@@ -15,6 +15,7 @@ from scoreline.pipeline.runner import PipelineRun
 
 __all__ = ["outcome_lines", "pipeline_outcome"]
 
+
 def _read(path: Path) -> dict[str, Any] | None:
     try:
         data = json.loads(path.read_text())
