@@ -177,6 +177,9 @@ class Settings(BaseSettings):
     redis_url: str | None = None
     #: seconds between the service's reads of new live forecasts from the prediction store
     live_poll_s: float = Field(default=0.02, gt=0, le=5)
+    #: set by the pipeline runner in a step's kernel: the notebook (workspace-relative) a run's
+    #: source names in MLflow
+    step_notebook: str | None = None
     #: halftime forecasts the rolling live coverage is measured over (the latest scored games)
     live_coverage_window: int = Field(default=100, ge=10)
 

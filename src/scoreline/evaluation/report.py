@@ -78,6 +78,64 @@ class Scores:
         }
 
 
+def _role(model: str, reference: str) -> str:
+    if model == reference:
+        return "reference"
+    if model.startswith("market_"):
+        return "market"
+    return "baseline" if model == "base_rates" else "model"
+
+
+def versus_table(scores: Scores) -> pd.DataFrame:
+    """Models next to the market, one row each, best first by RPS: the overall scores and
+    each model minus the reference with its 95 % interval (the reference's own row: zeros)."""
+    table = scores.overall[["n", "rps", "log_loss", "brier", "accuracy", "ece"]].copy()
+    table.insert(0, "role", [_role(m, scores.reference) for m in table.index])
+    if len(scores.versus):
+        columns = [f"{n}_{k}" for n in ("rps", "log_loss", "brier") for k in ("diff", "lower", "upper")]
+        table = table.join(scores.versus[columns])
+        table.loc[scores.reference, columns] = 0.0
+    return table.sort_values("rps").rename_axis("model")
+
+
+def versus_market_png(scores: Scores, path: Path, metric: str = "rps", title: str = "") -> Path:
+    """PNG of each forecaster's ``metric`` minus the reference market's with its 95 % interval,
+    on an axis set by the forecasters a quant compares (base rates are left out: their gap of
+    0.03-0.04 would flatten differences of 0.001-0.007 into slivers). Labels give the value."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    versus = scores.versus.drop(index="base_rates", errors="ignore").sort_values(f"{metric}_diff")
+    diff, lower, upper = (versus[f"{metric}_{k}"].to_numpy() for k in ("diff", "lower", "upper"))
+    fig, ax = plt.subplots(figsize=(9, 0.42 * len(versus) + 1.4))
+    colours = ["tab:green" if u < 0 else "tab:red" if lo > 0 else "tab:grey" for lo, u in zip(lower, upper)]
+    ax.barh(versus.index, diff, color=colours, alpha=0.8)
+    ax.errorbar(diff, versus.index, xerr=[diff - lower, upper - diff], fmt="none", ecolor="black", capsize=3)
+    for y, (value, hi) in enumerate(zip(diff, upper)):
+        ax.annotate(
+            f"{value:+.4f}",
+            (max(hi, 0), y),
+            xytext=(4, 0),
+            textcoords="offset points",
+            va="center",
+            fontsize=8,
+        )
+    ax.axvline(0, color="black", lw=1)
+    ax.invert_yaxis()
+    ax.set(
+        xlabel=f"{metric.upper()} minus {scores.reference} (negative = better than the market), 95 % CI",
+        title=title or f"models vs market on {int(scores.overall['n'].iloc[0])} matches",
+    )
+    ax.margins(x=0.15)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def _records(frame: pd.DataFrame) -> list[dict]:
     return [
         {k: (v.item() if hasattr(v, "item") else v) for k, v in row.items()}

@@ -38,7 +38,7 @@ import nbformat
 from scoreline.config import Settings
 from scoreline.pipeline.spec import PipelineSpec, SpecError, StepSpec, absolute_paths
 from scoreline.progress import is_progress_line
-from scoreline.tracking.experiments import git_commit
+from scoreline.tracking.experiments import experiment_id, git_commit
 
 log = logging.getLogger(__name__)
 
@@ -285,7 +285,12 @@ class _ParentRun:
         settings.registry_path.mkdir(parents=True, exist_ok=True)  # SQLite needs the folder
         self.client = MlflowClient(tracking_uri=settings.mlflow_tracking_uri)
         self.experiment = f"pipeline-{spec.name}"
-        self.experiment_id = experiment_id = self._experiment_id(settings)
+        self.experiment_id = experiment_id(
+            self.experiment,
+            settings,
+            f"Runs of the {spec.name} pipeline ({spec.description or 'no description'}): "
+            "one parent run per execution, its steps nested under it.",
+        )
         workspace = settings.home
         commit = _git_commit(workspace)
         tags = {
@@ -294,8 +299,13 @@ class _ParentRun:
             "git_commit": commit,
             "mlflow.source.git.commit": commit,
             "run_dir": str(run_dir),
+            "mlflow.source.name": f"pipelines/{spec.name}.yaml",
+            "mlflow.source.type": "PROJECT",
+            "mlflow.note.content": spec.description,
         }
-        self.run = self.client.create_run(experiment_id, run_name=f"{spec.name} {run_id}", tags=tags)
+        # named for what it ran: weekly_training-E0 (the run id is a tag)
+        name = "-".join(str(p) for p in (spec.name, spec.parameters.get("competition")) if p)
+        self.run = self.client.create_run(self.experiment_id, run_name=name, tags=tags)
         self.id = self.run.info.run_id
         params = {k: _param_value(v) for k, v in spec.parameters.items()}
         for step in spec.steps:
@@ -305,19 +315,18 @@ class _ParentRun:
 
             self.client.log_batch(self.id, params=[Param(k, v) for k, v in params.items()])
 
-    def _experiment_id(self, settings: Settings) -> str:
-        found = self.client.get_experiment_by_name(self.experiment)
-        if found is not None:
-            return found.experiment_id
-        # an explicit location keeps artifacts out of the current directory's ./mlruns
-        location = settings.artifact_location(self.experiment)
-        try:
-            return self.client.create_experiment(self.experiment, artifact_location=location)
-        except Exception:  # created concurrently by another run
-            found = self.client.get_experiment_by_name(self.experiment)
-            if found is None:
-                raise
-            return found.experiment_id
+    def attach_notebook(self, notebook: Path, since_ms: int) -> None:
+        """The executed notebook (and its HTML rendering) on the runs the step opened under
+        this parent, so each step's run shows the notebook that produced it."""
+        children = self.client.search_runs(
+            [self.experiment_id],
+            f"tags.mlflow.parentRunId = '{self.id}' and attributes.start_time >= {since_ms}",
+        )
+        html = rendered_html(notebook)
+        for child in children:
+            self.client.log_artifact(child.info.run_id, str(notebook), "notebook")
+            if html is not None:
+                self.client.log_artifact(child.info.run_id, str(html), "notebook")
 
     def finish(self, run: PipelineRun, spec: PipelineSpec, workspace: Path, status: str) -> None:
         from mlflow.entities import Metric, RunTag
@@ -339,6 +348,9 @@ class _ParentRun:
         for step in run.steps:
             if step.status != "skipped" and step.notebook is not None and step.notebook.is_file():
                 self.client.log_artifact(self.id, str(step.notebook), "notebooks")
+                html = step.notebook.with_suffix(".html")  # rendered when the step ended
+                if html.is_file() or rendered_html(step.notebook) is not None:
+                    self.client.log_artifact(self.id, str(html), "notebooks")
         self.client.log_text(self.id, spec.to_yaml(), f"spec/{spec.name}.yaml")
         lock = workspace / "requirements.lock"
         if lock.is_file():
@@ -346,13 +358,33 @@ class _ParentRun:
         self.client.set_terminated(self.id, status)
 
 
+def rendered_html(notebook: Path) -> Path | None:
+    """``notebook`` rendered as HTML beside it (nbconvert's lab template, plots inline), the way
+    MLflow's artifact viewer shows it; None when it cannot be rendered (logged, not raised)."""
+    from nbconvert import HTMLExporter
+
+    target = notebook.with_suffix(".html")
+    try:
+        body, _ = HTMLExporter(template_name="lab").from_filename(str(notebook))
+        target.write_text(body, encoding="utf-8")
+    except Exception as err:  # a rendering problem must not fail a pipeline that ran
+        log.warning("could not render %s as HTML: %s", notebook, err)
+        return None
+    return target
+
+
 # --- execution ---------------------------------------------------------------------------
 
 
 @contextlib.contextmanager
-def _kernel_environment(settings: Settings) -> Iterator[None]:
-    """Export the runner's settings so the kernel's ``Settings()`` and MLflow agree with it."""
-    values = {"MLFLOW_TRACKING_URI": settings.mlflow_tracking_uri, "SCORELINE_HOME": str(settings.home)}
+def _kernel_environment(settings: Settings, notebook: str) -> Iterator[None]:
+    """Export the runner's settings so the kernel's ``Settings()`` and MLflow agree with it, and
+    the step's notebook, which its MLflow runs name as their source."""
+    values = {
+        "MLFLOW_TRACKING_URI": settings.mlflow_tracking_uri,
+        "SCORELINE_HOME": str(settings.home),
+        "SCORELINE_STEP_NOTEBOOK": notebook,
+    }
     for name in (
         "data_source",
         "data_dir",
@@ -431,7 +463,7 @@ def _execute_step(
     cwd = workspace / "notebooks" if (workspace / "notebooks").is_dir() else notebook.parent
     where = f"step {step.name!r} ({position}/{total}, {step.notebook})"
     try:
-        with _kernel_environment(settings), _kernel_sockets() as sockets:
+        with _kernel_environment(settings, step.notebook), _kernel_sockets() as sockets:
             papermill.execute_notebook(
                 str(notebook),
                 str(output),
@@ -530,6 +562,7 @@ def run_pipeline(
                 output = run_dir / f"{position:02d}_{step.name}.ipynb"
                 injected = {**parameters, "run_dir": str(run_dir), "parent_run_id": parent.id}
                 t0 = time.perf_counter()
+                since_ms = int(time.time() * 1000)
                 try:
                     _execute_step(
                         step, position, total, notebook, output, injected, settings, kernel, run, on_output
@@ -540,6 +573,7 @@ def run_pipeline(
                     report(position, step.name, failed)
                     raise
                 result = StepResult(step.name, "ran", time.perf_counter() - t0, output, digest)
+                parent.attach_notebook(output, since_ms)
                 state[step.name] = {
                     "hash": digest,
                     "run_id": run_id,

@@ -144,6 +144,8 @@ def _version_tags(
         "gate_table": gate.to_json(),
         "promote_run_id": run_id,
         "model_card": f"runs:/{run_id}/model_card.md",
+        # MLflow's SQL store leaves a version's user empty: say which job made it
+        "created_by": f"scoreline promote (run {run_id})",
     }
 
 
@@ -189,7 +191,10 @@ def promote(
     outcomes = OUTCOMES_3WAY if comp.outcomes == 3 else OUTCOMES_2WAY
     name = registered_model_name(code)
 
-    with step_run(parent_run_id, "promote", code, settings) as run, promotion_lock(settings, code):
+    with (
+        step_run(parent_run_id, "promote", code, settings, detail=candidate.model_name) as run,
+        promotion_lock(settings, code),
+    ):
         run_id = run.info.run_id
         current = champion_version(settings, code)
         champion = _champion(client, current, candidate)
