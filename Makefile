@@ -78,8 +78,12 @@ audit: setup
 	    echo "audit skipped: pip-audit's vulnerability source ($(AUDIT_PROBE)) is not reachable from this machine"; \
 	fi
 
+LAB_PORT ?= 8888
+# JupyterLab rooted at the workspace, so reports/ (the executed notebooks) is reachable beside
+# notebooks/; it opens on notebooks/.
 lab: setup
-	$(BIN)/jupyter lab --ip 127.0.0.1 --no-browser --allow-root notebooks/
+	$(BIN)/jupyter lab --ip 127.0.0.1 --port $(LAB_PORT) --no-browser --allow-root --ServerApp.root_dir=$(CURDIR) \
+	  --LabApp.default_url=/lab/tree/notebooks
 
 ui: setup
 	$(BIN)/mlflow ui --host 127.0.0.1 --port 5000 --backend-store-uri sqlite:///registry/mlflow.db
