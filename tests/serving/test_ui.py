@@ -362,6 +362,7 @@ def test_upcoming_fixtures_and_monitoring_show_what_is_stored(page, client, serv
     assert len(fixtures) == len(set(fixtures)) and fixtures == sorted(fixtures)
     later = next(p for p in listed["predictions"] if (p["home_team"], p["away_team"]) == pair(1))
     assert later["model_version"] == "8" and later["fair_odds_away"] == pytest.approx(4.0)
+    assert later["created_at"].endswith(("+00:00", "Z")), "created_at names its offset (RFC 3339)"
 
     rows = page.locator("#upcoming tbody tr")
     assert rows.count() == len(listed["predictions"])

@@ -90,6 +90,7 @@ def test_runs_on_their_own_live_in_their_competition_s_described_experiment(trac
     experiment = client.get_experiment(found.info.experiment_id)
     assert experiment.name == "E0" and found.info.run_name == "train-E0-elo"
     assert experiment.tags["mlflow.note.content"].startswith("English Premier League (E0)")
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"  # opens on runs
     assert found.data.tags["mlflow.source.name"] == "notebooks/train.ipynb"
     default = client.get_experiment_by_name("Default")
     assert default is None or default.lifecycle_stage == "deleted"  # no empty Default in the UI
@@ -226,6 +227,8 @@ def test_log_backtest_records_every_model_and_the_market(real_ingest, tmp_path, 
     )
     table = pd.DataFrame(stored["data"], columns=stored["columns"])
     assert set(table["model"]) == set(report.scores.overall.index)
+    note = client.get_run(run.info.run_id).data.tags["mlflow.note.content"]
+    assert note.startswith("E0 walk-forward backtest") and "Best model by RPS: elo" in note
     reference = table.set_index("model").loc[report.scores.reference]
     assert reference["role"] == "reference" and reference["rps_diff"] == 0
 

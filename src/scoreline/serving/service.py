@@ -37,9 +37,10 @@ from typing import TYPE_CHECKING, Any
 import bentoml
 import pydantic
 import pydantic_core
-from fastapi import FastAPI, Query
+from fastapi import Depends, FastAPI, Query
 from fastapi.exceptions import RequestValidationError
 from starlette.background import BackgroundTask
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
 from starlette.staticfiles import StaticFiles
@@ -48,6 +49,7 @@ from scoreline.config import Settings
 from scoreline.monitoring.summaries import latest_monitoring_summary, monitoring_dir
 from scoreline.serving import package
 from scoreline.serving.answers import Answers, Rejected
+from scoreline.serving.contract import Contract, refuse_unknown_query
 from scoreline.serving.heap import freeze_loaded_heap, release_free_memory
 from scoreline.serving.limits import AccessControl, parse_api_keys
 from scoreline.serving.live import LiveBroadcaster, LiveMetrics
@@ -126,7 +128,19 @@ class JsonBodies:
         await self.app(scope, receive, send)
 
 
-routes = FastAPI(title="scoreline", docs_url=None, redoc_url=None, openapi_url=None)
+routes = FastAPI(
+    title="scoreline",
+    docs_url=None,
+    redoc_url=None,
+    openapi_url=None,
+    dependencies=[Depends(refuse_unknown_query)],
+)
+
+
+@routes.exception_handler(StarletteHTTPException)
+async def _http_error(_: Request, error: StarletteHTTPException) -> JSONResponse:
+    """FastAPI's own 4xx (a body that is not JSON: 400) in the service's error shape."""
+    return JSONResponse({"error": str(error.detail)}, status_code=error.status_code, headers=error.headers)
 
 
 @routes.exception_handler(RequestValidationError)
@@ -214,8 +228,7 @@ class Scoreline:
     @bentoml.api(route="/predict", input_spec=Fixture)
     def predict(self, **fixture: Any) -> Prediction:
         """Forecast one fixture (and log it)."""
-        prices = fixture.get("prices")
-        row = {**fixture, "prices": prices.model_dump() if prices is not None else None}
+        row = {**fixture, "prices": fixture["prices"].model_dump()}
         try:
             records = self._forecast([row], "/predict", single=True)
         except Rejected as rejected:
@@ -470,6 +483,7 @@ Scoreline = bentoml.service(  # type: ignore[misc]  # the class becomes a bentom
     envs=[{"name": "MALLOC_ARENA_MAX", "value": "2"}],
 )(bentoml.asgi_app(routes, path="/")(Scoreline))
 Scoreline.add_asgi_middleware(JsonBodies)  # type: ignore[attr-defined]  # a bentoml Service now
+Scoreline.add_asgi_middleware(Contract, teams=lambda: package.served_teams(CHAMPIONS))  # type: ignore[attr-defined]
 Scoreline.add_asgi_middleware(  # type: ignore[attr-defined]
     AccessControl,
     keys=parse_api_keys(SETTINGS.api_keys, SETTINGS.rate_limit_per_minute),

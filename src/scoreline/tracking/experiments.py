@@ -77,7 +77,11 @@ def experiment_id(name: str, settings: Settings, description: str = "") -> str:
         created = client.create_experiment(
             name,
             artifact_location=settings.artifact_location(name),
-            tags={DESCRIPTION_TAG: description or experiment_description(name)},
+            tags={
+                DESCRIPTION_TAG: description or experiment_description(name),
+                # MLflow 3's UI opens a model-development experiment on its runs, not on traces
+                "mlflow.experimentKind": "custom_model_development",
+            },
         )
     except MlflowException:  # created meanwhile by a concurrent step
         found = client.get_experiment_by_name(name)

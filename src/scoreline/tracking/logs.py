@@ -70,7 +70,9 @@ def log_backtest(report) -> dict[str, float]:
             "tuned": json.dumps(report.tuned, sort_keys=True),
         }
     )
-    mlflow.log_table(versus_table(scores).round(5).reset_index(), "backtest/models_vs_market.json")
+    table = versus_table(scores)
+    mlflow.log_table(table.round(5).reset_index(), "backtest/models_vs_market.json")
+    mlflow.set_tag("mlflow.note.content", _summary(report, table))
     if len(scores.versus):
         metric = "rps" if len(report.result.outcomes) == 3 else "brier"
         title = f"{report.competition}: models vs market, {len(predictions)} matches"
@@ -80,3 +82,22 @@ def log_backtest(report) -> dict[str, float]:
         if (report.folder / file).is_file():
             mlflow.log_artifact(str(report.folder / file), artifact_path="backtest")
     return metrics
+
+
+def _summary(report, table) -> str:
+    """The run's description in the UI: the best model next to the market, where to look."""
+    predictions = report.result.predictions
+    seasons = f"{int(predictions['season'].min())}-{int(predictions['season'].max())}"
+    reference = report.scores.reference
+    models = table[table["role"] == "model"]
+    lines = [f"{report.competition} walk-forward backtest: {len(predictions)} matches, seasons {seasons}."]
+    if len(models) and reference in table.index:
+        best, market = models.iloc[0], table.loc[reference]
+        gap = f" ({best['rps_diff']:+.4f}, 95 % CI {best['rps_lower']:+.4f} to {best['rps_upper']:+.4f})"
+        lines.append(
+            f"Best model by RPS: {models.index[0]} {best['rps']:.4f} vs {reference} {market['rps']:.4f}"
+            + (gap if "rps_diff" in table else "")
+            + "."
+        )
+    lines.append("Every model vs the market: artifacts backtest/models_vs_market.json and .png.")
+    return " ".join(lines)
