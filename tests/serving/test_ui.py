@@ -402,3 +402,47 @@ def test_upcoming_fixtures_and_monitoring_show_what_is_stored(page, client, serv
     page.screenshot(path=str(shot), full_page=True)
     assert shot.stat().st_size > 10_000
     shutil.copyfile(shot, "/tmp/match-centre.png")
+
+
+# --------------------------------------------------------------------------- a quant's first look
+
+
+def test_home_describes_the_service_links_the_match_centre_and_fetches_nothing_outside(client):
+    home = client.get("/")
+    assert home.status_code == 200 and 'href="/ui/"' in home.text
+    assert "googletagmanager" not in home.text and "Scoreline prediction service" in home.text
+    assert client.get("/docs.json").json()["info"]["version"] not in ("None", "")
+    icon = client.get("/favicon.ico")
+    assert icon.status_code == 200 and icon.headers["content-type"].startswith("image/svg+xml")
+
+
+def test_teams_are_grouped_by_season_and_an_error_is_shown_once(page, client, teams):
+    listed = client.get("/teams", params={"competition": "E0"}).json()
+    assert 0 < listed["current"] < len(listed["teams"])  # relegated clubs exist in the history
+    groups = page.eval_on_selector_all(
+        "#home-team optgroup", "gs => gs.map(g => [g.label, g.children.length])"
+    )
+    assert groups == [
+        [f"This season ({listed['current']})", listed["current"]],
+        [
+            f"Earlier seasons ({len(listed['teams']) - listed['current']})",
+            len(listed["teams"]) - listed["current"],
+        ],
+    ]
+    choose(page, "E0", teams["E0"][0], teams["E0"][0])
+    submit(page)
+    error = page.inner_text("#error")
+    assert error.count("a fixture needs two teams") == 1, error
+
+
+def test_a_forecast_long_after_the_data_is_flagged_stale(page, teams):
+    choose(page, "E0", *teams["E0"][:2])
+    answer = submit(page)
+    assert answer["days_after_history"] > 120 and answer["history_ends"] < str(TODAY)
+    assert page.is_visible("#stale") and answer["history_ends"] in page.inner_text("#stale")
+    # the prices fieldset stays inside its panel
+    panel, fieldset = (
+        page.eval_on_selector(s, "e => e.getBoundingClientRect().right")
+        for s in ("#predict-panel", "fieldset")
+    )
+    assert fieldset <= panel

@@ -1,4 +1,5 @@
-"""The service's OpenAPI document made to say what the service does.
+"""The service's documents made to say what the service does: its OpenAPI document and its
+home page.
 
 BentoML writes the schema of its own APIs (``/predict``, ``/predict_batch``, ``/live/predict``)
 and FastAPI that of the mounted routes; both leave out what a client, or a fuzzer such as
@@ -6,7 +7,10 @@ schemathesis, needs to know: the 422 answers (unknown team, the same team twice)
 a 400 (``detail`` is a list of problems, not a string), that a body is required, a 400 for a
 body that is not JSON on the mounted routes, and which competitions and teams are served. The
 :class:`Contract` middleware rewrites ``/docs.json`` on its way out with :func:`contract_spec`,
-and :func:`refuse_unknown_query` turns a query parameter no route declares into a 422.
+and :func:`refuse_unknown_query` turns a query parameter no route declares into a 422. ``/`` is
+the API reference (Swagger UI on that document) under a header that says what the service is
+and links to the match centre, instead of BentoML's stock page (version "None", and badges and
+a tag manager fetched from the internet, broken offline).
 """
 
 from __future__ import annotations
@@ -14,10 +18,14 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from fastapi.exceptions import RequestValidationError
 from starlette.requests import Request
+from starlette.responses import FileResponse
+
+import scoreline
 
 __all__ = ["Contract", "contract_spec", "refuse_unknown_query"]
 
@@ -79,6 +87,12 @@ def contract_spec(spec: dict[str, Any], teams: Mapping[str, Sequence[str]]) -> d
     """``spec`` (BentoML's ``/docs.json``) amended; ``teams``: the served competitions' teams
     (an empty list where unknown)."""
     spec = copy.deepcopy(spec)
+    spec["info"] = {
+        "title": "Scoreline prediction service",
+        "version": scoreline.__version__,
+        "description": "Forecasts of each competition's champion model: probabilities, fair odds, "
+        "edges against given prices, likeliest scores or margins. Match centre: /ui/",
+    }
     schemas = spec.setdefault("components", {}).setdefault("schemas", {})
     schemas["InvalidArgument"] = ERROR_SCHEMA
     for name in ("FixtureIODescriptor", "FixtureRow"):
@@ -107,12 +121,16 @@ def contract_spec(spec: dict[str, Any], teams: Mapping[str, Sequence[str]]) -> d
 
 
 class Contract:
-    """ASGI middleware: ``GET /docs.json`` answered with :func:`contract_spec` of BentoML's."""
+    """ASGI middleware: ``GET /docs.json`` answered with :func:`contract_spec` of BentoML's,
+    ``GET /`` with the ``home`` page."""
 
-    def __init__(self, app, teams: Callable[[], Mapping[str, Sequence[str]]]) -> None:
-        self.app, self.teams = app, teams
+    def __init__(self, app, teams: Callable[[], Mapping[str, Sequence[str]]], home: Path) -> None:
+        self.app, self.teams, self.home = app, teams, home
 
     async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "http" and scope["path"] == "/" and scope["method"] in ("GET", "HEAD"):
+            await FileResponse(self.home, media_type="text/html")(scope, receive, send)
+            return
         if scope["type"] != "http" or scope["path"] != "/docs.json" or scope["method"] != "GET":
             await self.app(scope, receive, send)
             return

@@ -99,6 +99,7 @@ OptionalDate = Annotated[
     _nullable({**DATE_SCHEMA, "description": "match date (default: today, UTC)"}),
 ]
 OptionalFloat = Annotated[float | None, _nullable({"type": "number"})]
+OptionalInt = Annotated[int | None, _nullable({"type": "integer"})]
 
 
 class Prices(BaseModel):
@@ -212,6 +213,12 @@ class Prediction(StoredForecast):
     without one)."""
 
     competition: str
+    history_ends: Annotated[dt.date | None, _nullable({"type": "string", "format": "date"})] = Field(
+        default=None, description="date of the last result the model has seen"
+    )
+    days_after_history: OptionalInt = Field(
+        default=None, description="days from that result to the fixture: ratings this old are stale"
+    )
     price_home: OptionalFloat = None
     price_draw: OptionalFloat = None
     price_away: OptionalFloat = None
@@ -240,11 +247,13 @@ class PredictionBatch(BaseModel):
 
 
 class TeamList(BaseModel):
-    """The teams a competition's champion knows, most recent season's first."""
+    """The teams a competition's champion knows: the ``current`` first ones are the latest
+    season's, the rest played in earlier seasons only (relegated, or promoted since)."""
 
     competition: str
     model_version: str
     teams: list[str]
+    current: int = Field(description="how many of the teams, from the first, play the latest season")
 
 
 class ModelInfo(BaseModel):
@@ -303,7 +312,6 @@ class ResultsAccepted(BaseModel):
 
 
 OptionalText = Annotated[str | None, _nullable({"type": "string"})]
-OptionalInt = Annotated[int | None, _nullable({"type": "integer"})]
 OptionalFlag = Annotated[bool | None, _nullable({"type": "boolean"})]
 OptionalTime = Annotated[dt.datetime | None, _nullable({"type": "string", "format": "date-time"})]
 

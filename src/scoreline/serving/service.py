@@ -42,7 +42,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.background import BackgroundTask
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
+from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
 from starlette.staticfiles import StaticFiles
 
 from scoreline.config import Settings
@@ -155,7 +155,12 @@ UI_FOLDER = Path(__file__).with_name("ui")
 routes.mount("/ui", StaticFiles(directory=UI_FOLDER, html=True), name="ui")
 
 
-@routes.get("/ui", include_in_schema=False)  # `/` stays BentoML's Swagger page of the API
+@routes.get("/favicon.ico", include_in_schema=False)
+def _favicon() -> FileResponse:
+    return FileResponse(UI_FOLDER / "favicon.svg", media_type="image/svg+xml")
+
+
+@routes.get("/ui", include_in_schema=False)  # `/` is the API reference (serving.contract)
 def _home() -> RedirectResponse:
     return RedirectResponse("/ui/")
 
@@ -326,7 +331,12 @@ class Scoreline:
             return _response(
                 Rejected(404, f"no champion serves {competition}; served: {', '.join(self.forecasters)}")
             )
-        return TeamList(competition=competition, model_version=forecaster.version, teams=forecaster.teams)
+        return TeamList(
+            competition=competition,
+            model_version=forecaster.version,
+            teams=forecaster.teams,
+            current=len(forecaster.pyfunc.latest_teams),
+        )
 
     @routes.get("/models", response_model=list[ModelInfo])
     def served(self) -> list[ModelInfo]:
@@ -483,7 +493,9 @@ Scoreline = bentoml.service(  # type: ignore[misc]  # the class becomes a bentom
     envs=[{"name": "MALLOC_ARENA_MAX", "value": "2"}],
 )(bentoml.asgi_app(routes, path="/")(Scoreline))
 Scoreline.add_asgi_middleware(JsonBodies)  # type: ignore[attr-defined]  # a bentoml Service now
-Scoreline.add_asgi_middleware(Contract, teams=lambda: package.served_teams(CHAMPIONS))  # type: ignore[attr-defined]
+Scoreline.add_asgi_middleware(  # type: ignore[attr-defined]
+    Contract, teams=lambda: package.served_teams(CHAMPIONS), home=UI_FOLDER / "api.html"
+)
 Scoreline.add_asgi_middleware(  # type: ignore[attr-defined]
     AccessControl,
     keys=parse_api_keys(SETTINGS.api_keys, SETTINGS.rate_limit_per_minute),
