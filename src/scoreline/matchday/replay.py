@@ -48,11 +48,9 @@ from scoreline.matchday.matchday import betting_rules, run_matchday
 from scoreline.matchday.settle import run_settle
 from scoreline.models import catalog
 from scoreline.monitoring.monitor import monitor
-from scoreline.monitoring.policy import load_monitoring_policy
 from scoreline.predictions.store import PredictionStore
 from scoreline.progress import Progress
 from scoreline.promotion import CandidateError, promote
-from scoreline.promotion.policy import policy_path
 from scoreline.promotion.promote import find_policy
 from scoreline.tracking.experiments import step_run
 from scoreline.tracking.logs import log_backtest, log_data_snapshot
@@ -197,9 +195,8 @@ def _retrain(ws: Settings, code: str, config: ReplayConfig, day: pd.Timestamp) -
 
 
 def _monitor(ws: Settings, code: str, now: dt.datetime) -> dict:
-    days = load_monitoring_policy(policy_path(ws.registry_path)).current_days
-    try:
-        result = monitor(ws, code, since=now - dt.timedelta(days=days))
+    try:  # the policy's window (sized by matches) up to the simulated day, its folder named by it
+        result = monitor(ws, code, now=now)
     except ValueError as err:  # nothing comparable yet
         return {"day": str(now.date()), "alerts": [], "note": str(err)}
     drift = result.summary.get("drift") or {}
