@@ -50,3 +50,34 @@ def test_versus_table_puts_the_market_beside_every_model(tmp_path):
     assert list(table["rps"]) == sorted(table["rps"])
     png = versus_market_png(scores(), tmp_path / "versus.png")
     assert png.stat().st_size > 10_000
+
+
+def test_reliability_bins_hold_equal_counts_so_no_sparse_bin_swings_the_curve():
+    from scoreline.evaluation.report import equal_count_bins
+
+    rng = np.random.default_rng(1)
+    p = np.concatenate([rng.uniform(0.1, 0.6, 990), [0.95] * 10])  # ten forecasts above 0.9
+    y = (rng.uniform(size=p.size) < p).astype(float)
+    table = equal_count_bins(p, y, 10)
+    assert len(table) == 10 and set(table["count"]) == {100}  # equal-width bins: one of 10 matches
+    assert table["mean_predicted"].is_monotonic_increasing
+
+
+def test_the_reliability_diagram_is_one_small_panel_per_model(tmp_path):
+    from scoreline.evaluation.backtest import BacktestResult
+    from scoreline.evaluation.report import reliability_diagram
+
+    rng = np.random.default_rng(2)
+    n = 600
+    frame = pd.DataFrame({"outcome": rng.integers(0, 3, n), "season": 2020})
+    models = ["elo", "dixon_coles", "market_pinnacle_close"]
+    for model in models:
+        probs = rng.dirichlet([4, 3, 3], n)
+        for j, outcome in enumerate(("home", "draw", "away")):
+            frame[f"{model}_{outcome}"] = probs[:, j]
+    result = BacktestResult(frame, models, ("home", "draw", "away"))
+    png = reliability_diagram(result, tmp_path / "reliability.png")
+    from matplotlib.image import imread
+
+    height, width = imread(png).shape[:2]
+    assert width > 2.5 * height  # three panels side by side, not eleven lines in one

@@ -227,10 +227,31 @@ def _mean_ece(probs: np.ndarray, outcome: np.ndarray) -> float:
     )
 
 
+def equal_count_bins(p: np.ndarray, y: np.ndarray, n_bins: int = 10) -> pd.DataFrame:
+    """Mean forecast, observed rate and count in ``n_bins`` bins of (nearly) equal count: no
+    sparse bin at the extremes swings the curve (equal-width bins hold a handful of matches
+    above 0.8 and draw them as cliffs)."""
+    order = np.argsort(p, kind="stable")
+    groups = [g for g in np.array_split(order, min(n_bins, len(p))) if len(g)]
+    return pd.DataFrame(
+        {
+            "mean_predicted": [float(p[g].mean()) for g in groups],
+            "observed_rate": [float(y[g].mean()) for g in groups],
+            "count": [len(g) for g in groups],
+        }
+    )
+
+
+#: one colour per outcome, the same in every panel
+OUTCOME_COLOURS = {"home": "tab:blue", "draw": "tab:grey", "away": "tab:red"}
+
+
 def reliability_diagram(
     result: BacktestResult, path: Path, models: list[str] | None = None, n_bins: int = 10
 ) -> Path:
-    """PNG of observed frequency against forecast probability, one panel per outcome."""
+    """PNG of observed frequency against forecast probability: small multiples, one panel per
+    model (best RPS first), each outcome one colour in every panel, equal-count bins whose
+    marker area shows how many matches they hold; the panel title gives the model's mean ECE."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -239,25 +260,37 @@ def reliability_diagram(
     models = models or result.models
     mask = common_rows(result)
     outcome = result.predictions.loc[mask, "outcome"].to_numpy(dtype=int)
-    fig, axes = plt.subplots(1, len(result.outcomes), figsize=(5 * len(result.outcomes), 4.5), squeeze=False)
-    for j, (ax, name) in enumerate(zip(axes[0], result.outcomes)):
-        ax.plot([0, 1], [0, 1], color="grey", lw=1, ls="--")
-        for model in models:
-            table = metrics.reliability_table(
-                result.probabilities(model)[mask][:, j], (outcome == j).astype(float), n_bins
+    probs = {m: _normalised(result.probabilities(m)[mask]) for m in models}
+    models = sorted(models, key=lambda m: float(metrics.rps(probs[m], outcome).mean()))
+    columns = min(4, len(models))
+    rows = -(-len(models) // columns)
+    fig, axes = plt.subplots(
+        rows, columns, figsize=(3.3 * columns, 3.3 * rows + 0.4), squeeze=False, sharex=True, sharey=True
+    )
+    per_bin = max(1, int(mask.sum()) // n_bins)
+    for ax, model in zip(axes.flat, models):
+        ax.plot([0, 1], [0, 1], color="black", lw=0.8, ls="--")
+        for j, name in enumerate(result.outcomes):
+            table = equal_count_bins(probs[model][:, j], (outcome == j).astype(float), n_bins)
+            colour = OUTCOME_COLOURS.get(name, f"C{j}")
+            ax.plot(table["mean_predicted"], table["observed_rate"], color=colour, lw=1, label=name)
+            ax.scatter(
+                table["mean_predicted"], table["observed_rate"], s=table["count"] / per_bin * 18, color=colour
             )
-            table = table[table["count"] > 0]
-            ax.plot(table["mean_predicted"], table["observed_rate"], marker="o", ms=3, label=model)
-        ax.set(
-            title=f"{name} win" if name != "draw" else "draw",
-            xlabel="forecast probability",
-            ylabel="observed frequency",
-            xlim=(0, 1),
-            ylim=(0, 1),
-        )
-    axes[0][0].legend(fontsize=8)
+        ax.set_title(f"{model}\nECE {_mean_ece(probs[model], outcome):.3f}", fontsize=9)
+        ax.set(xlim=(0, 1), ylim=(0, 1))
+    for ax in axes.flat[len(models) :]:
+        ax.axis("off")
+    for ax in axes[-1]:
+        ax.set_xlabel("forecast probability")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("observed frequency")
+    axes[0][0].legend(fontsize=8, loc="upper left")
+    fig.suptitle(
+        f"Reliability on {int(mask.sum())} matches, {n_bins} equal-count bins per outcome", fontsize=10
+    )
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
