@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import re
 from pathlib import Path
 
 import mlflow
@@ -157,6 +158,16 @@ def test_monitor_writes_report_summary_gauges_and_a_run(champion):
         f"(n = {n})" in header and f"{live['log_loss']:.4f}" in header and "ALERT: E0 live log_loss" in header
     )
     assert "Tests tab: one test per feature" in header
+    # Evidently's 3.5 MB dashboard script is shared on disk, inline in MLflow's copy
+    shared = re.search(r'<script src="\.\./\.\./(evidently-[0-9a-f]{12}\.js)"></script>', html)
+    assert shared and len(html) < 4_000_000
+    library = os.path.join(summary["folder"], "..", "..", shared.group(1))
+    assert "window.drawDashboard=" in open(library).read()
+    client = mlflow.MlflowClient(settings.mlflow_tracking_uri)
+    logged = client.download_artifacts(
+        summary["run_id"], "monitoring/report.html", str(settings.reports_path)
+    )
+    assert "window.drawDashboard=" in open(logged).read() and "scoreline-header" in open(logged).read()
     stored = json.loads(open(os.path.join(summary["folder"], "summary.json")).read())
     assert stored["alerts"] == result.alerts and stored["run_id"] == summary["run_id"]
     gauges = open(summary["gauges"]).read()

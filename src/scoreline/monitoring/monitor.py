@@ -201,8 +201,10 @@ def monitor(
             "report_html": None,
             "gauges": str(base / GAUGE_FILE),
         }
-        if result.drift is not None:
-            summary["report_html"] = str(save_report(result.drift.snapshot, folder / "report.html", summary))
+        full = None
+        if result.drift is not None:  # on disk its dashboard script is shared by every report
+            path, full = save_report(result.drift.snapshot, folder / "report.html", summary, base.parent)
+            summary["report_html"] = str(path)
         (folder / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
         write_gauges(base / GAUGE_FILE, gauge_text(summary))
         mlflow.log_metrics(_metrics(summary))
@@ -212,6 +214,10 @@ def monitor(
                 "champion_version": summary["champion"]["version"],
             }
         )
-        mlflow.log_artifacts(str(folder), "monitoring")
+        for item in folder.iterdir():
+            if item.name != "report.html":
+                mlflow.log_artifact(str(item), "monitoring")
+        if full is not None:  # MLflow's copy stands alone
+            mlflow.log_text(full, "monitoring/report.html")
         result.summary = summary
     return result

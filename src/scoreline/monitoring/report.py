@@ -10,6 +10,7 @@ alerts, and how to read the Tests tab.
 
 from __future__ import annotations
 
+import hashlib
 import html
 from collections.abc import Mapping
 from pathlib import Path
@@ -83,18 +84,51 @@ def report_header(summary: Mapping[str, Any]) -> str:
 """
 
 
-def save_report(snapshot: Any, path: Path, summary: Mapping[str, Any]) -> Path:
-    """Evidently's HTML report of ``snapshot`` at ``path`` with :func:`report_header` on top."""
-    snapshot.save_html(str(path))
-    page = path.read_text(encoding="utf-8")
+def _with_header(page: str, summary: Mapping[str, Any]) -> str:
     name = f"Scoreline monitoring {summary['competition']} {summary.get('at', '')}"
     title = f"<title>{html.escape(name)}</title>"
     page = page.replace("<head>", "<head>" + title, 1) if "<head>" in page else title + page
     at = page.find("<body")
-    if at >= 0:
-        end = page.index(">", at) + 1
-        page = page[:end] + report_header(summary) + page[end:]
-    else:
-        page = report_header(summary) + page
-    path.write_text(page, encoding="utf-8")
-    return path
+    if at < 0:
+        return report_header(summary) + page
+    end = page.index(">", at) + 1
+    return page[:end] + report_header(summary) + page[end:]
+
+
+#: Evidently's dashboard code, the same in every report of an installed version (~3.5 MB of ~6)
+LIBRARY_MARK = "window.drawDashboard="
+
+
+def _shared_library(page: str, folder: Path, relative: str) -> str:
+    """``page`` with Evidently's inline dashboard script replaced by a reference to one shared
+    copy in ``folder`` (named by its content hash, written once): a season's replay keeps 42
+    reports, 6 MB each with the script inline."""
+    start = 0
+    while (opening := page.find("<script>", start)) >= 0:
+        body = opening + len("<script>")
+        closing = page.find("</script>", body)  # the library escapes its own as <\/script>
+        if closing < 0:
+            break
+        if closing - body > 1_000_000 and LIBRARY_MARK in page[body:closing]:
+            code = page[body:closing]
+            name = f"evidently-{hashlib.sha256(code.encode()).hexdigest()[:12]}.js"
+            if not (folder / name).is_file():
+                folder.mkdir(parents=True, exist_ok=True)
+                (folder / name).write_text(code, encoding="utf-8")
+            tag = f'<script src="{relative}{name}"></script>'
+            return page[:opening] + tag + page[closing + len("</script>") :]
+        start = closing + len("</script>")
+    return page
+
+
+def save_report(
+    snapshot: Any, path: Path, summary: Mapping[str, Any], library: Path | None = None
+) -> tuple[Path, str]:
+    """Evidently's HTML report of ``snapshot`` at ``path`` with :func:`report_header` on top;
+    with ``library`` (a folder two levels above ``path``), its dashboard script is shared from
+    there. Returns the path and the self-contained page (for MLflow, where nothing is shared)."""
+    snapshot.save_html(str(path))
+    page = _with_header(path.read_text(encoding="utf-8"), summary)
+    slim = _shared_library(page, library, "../../") if library is not None else page
+    path.write_text(slim, encoding="utf-8")
+    return path, page
