@@ -116,6 +116,7 @@ class Answers:
                 column = logged.setdefault(field, [None] * len(fixtures))
                 for r, value in zip(rows, values):
                     column[r] = value
+        logged["what_if"] = [bool(f.get("what_if")) for f in fixtures]  # never listed as fixtures
         answers = [record for record in records if record is not None]  # every row has its own
         for record, prediction_id in zip(answers, self.store.record_predictions(logged)):
             record["prediction_id"] = prediction_id

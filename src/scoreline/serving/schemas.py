@@ -137,6 +137,8 @@ class Fixture(BaseModel):
     neutral: StrictBool = False
     #: leave it out for no prices; null is refused (the schema does not allow it)
     prices: Prices = Field(default_factory=Prices)
+    #: a what-if question, not a scheduled fixture: logged, but never listed by GET /upcoming
+    what_if: StrictBool = False
 
 
 @with_config(ConfigDict(extra="forbid"))
@@ -156,6 +158,7 @@ class FixtureRow(TypedDict):
     date: NotRequired[OptionalDate]
     neutral: NotRequired[StrictBool]
     prices: NotRequired[PricesRow]
+    what_if: NotRequired[StrictBool]
 
 
 class PredictBatchRequest(BaseModel):

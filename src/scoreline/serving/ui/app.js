@@ -137,6 +137,7 @@ function fixtureBody() {
     home_team: $("home-team").value,
     away_team: $("away-team").value,
     neutral: $("neutral").checked,
+    what_if: true,  // the form asks "what if": logged, but not an upcoming fixture
   };
   if ($("date").value) body.date = $("date").value;
   const prices = {};
