@@ -31,9 +31,10 @@ $(STAMP): requirements.lock pyproject.toml
 
 # The main job: the weekly_training pipeline (ingest -> features -> train -> backtest) for the
 # Premier League, every step a papermill-executed notebook tracked in MLflow.
+# It ends by saying what it decided (champion before -> after, scores next to the market) and
+# where to look (the executed notebooks, the MLflow run page).
 pipeline: setup
 	$(BIN)/scoreline pipeline run weekly_training
-	@echo "look at: executed notebooks in reports/weekly_training/, runs and models with 'make ui' (http://127.0.0.1:5000)"
 
 ingest: setup
 	$(BIN)/scoreline ingest
