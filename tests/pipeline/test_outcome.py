@@ -79,3 +79,19 @@ def test_a_rejection_says_the_champion_was_kept_and_why(tmp_path):
         "text": "champion kept (version 3), because version 4 (elo) failed improvement rps < -0.0005 "
         "(margin -0.0012)",
     }
+
+
+def test_the_outcome_becomes_the_parent_run_s_description(settings, tmp_path):
+    from mlflow import MlflowClient
+
+    from scoreline.pipeline.outcome import describe_parent_run
+
+    settings.registry_path.mkdir(parents=True)
+    client = MlflowClient(tracking_uri=settings.mlflow_tracking_uri)
+    experiment = client.create_experiment("pipeline-demo", artifact_location=(tmp_path / "a").as_uri())
+    parent = client.create_run(experiment).info.run_id
+    run = run_with(tmp_path, promoted=True)
+    run.mlflow_run_id = parent
+    describe_parent_run(settings, run, outcome_lines(pipeline_outcome(run)))
+    note = client.get_run(parent).data.tags["mlflow.note.content"]
+    assert "champion version 3 (dixon_coles) -> version 4 (elo)" in note and note.startswith("```")

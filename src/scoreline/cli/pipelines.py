@@ -86,9 +86,10 @@ def pipeline_run(name: str, overrides: tuple[str, ...], force: bool, as_json: bo
         if as_json:
             emit_json({**err.run.to_dict(), "error": str(err)})
         fail(str(err), code=1)
-    from scoreline.pipeline.outcome import outcome_lines, pipeline_outcome
+    from scoreline.pipeline.outcome import describe_parent_run, outcome_lines, pipeline_outcome
 
     outcome = pipeline_outcome(run)
+    describe_parent_run(settings, run, outcome_lines(outcome))
     if as_json:
         emit_json({**run.to_dict(), "outcome": outcome})
         return

@@ -11,9 +11,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+from scoreline.config import Settings
 from scoreline.pipeline.runner import PipelineRun
 
-__all__ = ["outcome_lines", "pipeline_outcome"]
+__all__ = ["describe_parent_run", "outcome_lines", "pipeline_outcome"]
 
 
 def _read(path: Path) -> dict[str, Any] | None:
@@ -105,3 +106,15 @@ def outcome_lines(outcome: dict[str, Any]) -> list[str]:
         if entry.get("model_card"):
             lines.append(f"  model card: {entry['model_card']}")
     return lines
+
+
+def describe_parent_run(settings: Settings, run: PipelineRun, lines: list[str]) -> None:
+    """The outcome as the parent run's description, so MLflow's run page opens on the decision."""
+    if not lines or not run.mlflow_run_id:
+        return
+    from mlflow import MlflowClient
+
+    text = "\n".join(["```", *lines, "```"])
+    MlflowClient(tracking_uri=settings.mlflow_tracking_uri).set_tag(
+        run.mlflow_run_id, "mlflow.note.content", text
+    )
