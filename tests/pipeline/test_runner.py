@@ -71,6 +71,7 @@ def test_pipeline_runs_end_to_end_and_mlflow_holds_the_parent_run(workspace, set
     own = {a.path for a in client.list_artifacts(children[0].info.run_id, "notebook")}
     assert own == {"notebook/02_train.ipynb", "notebook/02_train.html"}
     assert parent.info.run_name == "demo" and parent.data.tags["mlflow.source.name"] == "pipelines/demo.yaml"
+    assert parent.data.tags["mlflow.user"]  # the UI's "Created by"
 
 
 def test_unchanged_steps_are_skipped_and_overrides_or_inputs_rerun(workspace, settings):

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import getpass
 import hashlib
 import json
 import logging
@@ -302,6 +303,8 @@ class _ParentRun:
             "mlflow.source.name": f"pipelines/{spec.name}.yaml",
             "mlflow.source.type": "PROJECT",
             "mlflow.note.content": spec.description,
+            # the fluent API records who ran a run; a client-created one shows "Created by: -"
+            "mlflow.user": getpass.getuser(),
         }
         # named for what it ran: weekly_training-E0 (the run id is a tag)
         name = "-".join(str(p) for p in (spec.name, spec.parameters.get("competition")) if p)
