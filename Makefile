@@ -13,22 +13,28 @@ STAMP  := $(VENV)/.scoreline-installed
 setup: $(STAMP)
 
 # Re-runs only when the lock or the package metadata change.
+# pip 23 (Python 3.11.7's bundled one) crashes resolving this lock: phase 2 uses a pinned newer pip.
+# Each phase says what it does and how long it took (a fresh install is ~3 minutes, mostly phase 2).
+PHASE = @echo "[setup $(1)/5] $(2) ... " && SECONDS=0 &&
+DONE  = && echo "[setup $(1)/5] done in $${SECONDS} s"
 $(STAMP): requirements.lock pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	# pip 23 (Python 3.11.7's bundled one) crashes resolving this lock; use a pinned newer pip
-	$(BIN)/python -m pip install --quiet pip==26.3 $(QUIET)
-	$(BIN)/python -m pip install --quiet -r requirements.lock $(QUIET)
-	$(BIN)/python -m pip install --quiet --no-deps -e . $(QUIET)
-	$(BIN)/python -m pip check
-	$(BIN)/python -m ipykernel install --prefix $(VENV) --name scoreline --display-name "Scoreline (.venv)" > /dev/null
+	$(call PHASE,1,virtual environment $(VENV)) $(PYTHON) -m venv $(VENV) $(call DONE,1)
+	$(call PHASE,2,packages of requirements.lock (about 2.4 GB; pip's cache makes a rerun quick)) \
+	  $(BIN)/python -m pip install --quiet pip==26.3 $(QUIET) && \
+	  $(BIN)/python -m pip install --quiet -r requirements.lock $(QUIET) $(call DONE,2)
+	$(call PHASE,3,scoreline itself (editable)) $(BIN)/python -m pip install --quiet --no-deps -e . $(QUIET) $(call DONE,3)
+	$(call PHASE,4,pip check) $(BIN)/python -m pip check $(call DONE,4)
+	$(call PHASE,5,the 'scoreline' Jupyter kernel) \
+	  $(BIN)/python -m ipykernel install --prefix $(VENV) --name scoreline --display-name "Scoreline (.venv)" > /dev/null $(call DONE,5)
 	@touch $@
 	@echo "setup done: $(VENV) with the 'scoreline' Jupyter kernel"
 
 # The main job: the weekly_training pipeline (ingest -> features -> train -> backtest) for the
 # Premier League, every step a papermill-executed notebook tracked in MLflow.
+# It ends by saying what it decided (champion before -> after, scores next to the market) and
+# where to look (the executed notebooks, the MLflow run page).
 pipeline: setup
 	$(BIN)/scoreline pipeline run weekly_training
-	@echo "look at: executed notebooks in reports/weekly_training/, runs and models with 'make ui' (http://127.0.0.1:5000)"
 
 ingest: setup
 	$(BIN)/scoreline ingest
@@ -73,8 +79,12 @@ audit: setup
 	    echo "audit skipped: pip-audit's vulnerability source ($(AUDIT_PROBE)) is not reachable from this machine"; \
 	fi
 
+LAB_PORT ?= 8888
+# JupyterLab rooted at the workspace, so reports/ (the executed notebooks) is reachable beside
+# notebooks/; it opens on notebooks/.
 lab: setup
-	$(BIN)/jupyter lab --ip 127.0.0.1 --no-browser --allow-root notebooks/
+	$(BIN)/jupyter lab --ip 127.0.0.1 --port $(LAB_PORT) --no-browser --allow-root --ServerApp.root_dir=$(CURDIR) \
+	  --LabApp.default_url=/lab/tree/notebooks
 
 ui: setup
 	$(BIN)/mlflow ui --host 127.0.0.1 --port 5000 --backend-store-uri sqlite:///registry/mlflow.db

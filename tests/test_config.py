@@ -33,3 +33,16 @@ def test_workspace_is_found_from_a_subfolder(tmp_path):
     (tmp_path / "MLproject").write_text("name: x\n")
     (tmp_path / "notebooks").mkdir()
     assert find_workspace(tmp_path / "notebooks") == tmp_path
+
+
+def test_relative_paths_are_made_absolute_where_typed(settings, monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("SCORELINE_DATA_SOURCE", "../shared/data")
+    monkeypatch.setenv("SCORELINE_REPORTS_DIR", "out")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:///registry/mlflow.db")
+    typed = Settings(home=tmp_path)
+    assert typed.data_source == str(tmp_path.parent / "shared" / "data")
+    assert typed.reports_path == tmp_path / "out"
+    assert typed.mlflow_tracking_uri == f"sqlite:///{tmp_path / 'registry' / 'mlflow.db'}"
+    monkeypatch.setenv("SCORELINE_DATA_SOURCE", "https://example.org/data")
+    assert Settings(home=tmp_path).data_source == "https://example.org/data"

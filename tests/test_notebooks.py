@@ -47,6 +47,20 @@ def test_notebook_is_a_clean_parameterised_step(name):
     assert code[-1].source.lstrip().startswith("assert") or "assert" in code[-1].source
 
 
+@pytest.mark.parametrize("path", sorted(NOTEBOOKS.glob("*.ipynb")), ids=lambda p: p.stem)
+def test_opening_a_notebook_changes_nothing(path):
+    """JupyterLab rewrites ``language_info`` with what the kernel reports as soon as it starts:
+    committed with less, a notebook shows unsaved changes right after opening."""
+    from ipykernel.ipkernel import IPythonKernel
+
+    book = read(path.stem)
+    assert book.metadata.language_info == IPythonKernel.language_info
+    assert set(book.metadata) == {"kernelspec", "language_info"}, "stray metadata (papermill's, a widget's)"
+    assert all(
+        not c.get("outputs") and c.get("execution_count") is None for c in book.cells if "outputs" in c
+    )
+
+
 @pytest.fixture(scope="module")
 def executed(real_data, tmp_path_factory):
     """Run ingest (E0 only) then features in a temporary workspace; returns (home, outputs)."""

@@ -120,6 +120,21 @@ def find_workspace(start: Path | None = None) -> Path:
     return here
 
 
+def absolute_path(path: str | Path) -> Path:
+    """``path`` made absolute against the current directory (``~`` expanded, ``..`` folded),
+    without resolving symbolic links."""
+    return Path(os.path.abspath(Path(path).expanduser()))
+
+
+def absolute_sqlite_url(url: str) -> str:
+    """``sqlite:///relative.db`` made absolute against the current directory; others unchanged."""
+    prefix = "sqlite:///"
+    path = url.removeprefix(prefix)
+    if not url.startswith(prefix) or path.startswith("/") or path in ("", ":memory:"):
+        return url
+    return prefix + str(absolute_path(path))
+
+
 class Settings(BaseSettings):
     """Runtime settings; construct once at the edge (CLI, notebook) and pass down."""
 
@@ -162,8 +177,31 @@ class Settings(BaseSettings):
     redis_url: str | None = None
     #: seconds between the service's reads of new live forecasts from the prediction store
     live_poll_s: float = Field(default=0.02, gt=0, le=5)
+    #: set by the pipeline runner in a step's kernel: the notebook (workspace-relative) a run's
+    #: source names in MLflow
+    step_notebook: str | None = None
     #: halftime forecasts the rolling live coverage is measured over (the latest scored games)
     live_coverage_window: int = Field(default=100, ge=10)
+
+    @field_validator("home", "data_dir", "reports_dir", "registry_dir", "bentoml_dir")
+    @classmethod
+    def _absolute_folder(cls, value: Path | None) -> Path | None:
+        """A relative folder means what it means where it was typed (the current directory),
+        not where a notebook later runs (papermill starts kernels inside ``notebooks/``)."""
+        return None if value is None else absolute_path(value)
+
+    @field_validator("data_source")
+    @classmethod
+    def _absolute_source(cls, value: str | None) -> str | None:
+        """A local data folder becomes absolute here; a URL is kept as given."""
+        if value is None or value.startswith(("http://", "https://")):
+            return value
+        return str(absolute_path(value))
+
+    @field_validator("tracking_uri", "optuna_storage", "prediction_store_url")
+    @classmethod
+    def _absolute_sqlite(cls, value: str | None) -> str | None:
+        return None if value is None else absolute_sqlite_url(value)
 
     @field_validator("api_keys", "serve_competitions", mode="before")
     @classmethod
@@ -257,8 +295,9 @@ class Settings(BaseSettings):
     @property
     def mlflow_tracking_uri(self) -> str:
         """``MLFLOW_TRACKING_URI`` if set, else a SQLite store under ``registry/``."""
+        env = os.environ.get("MLFLOW_TRACKING_URI")
         return (
-            os.environ.get("MLFLOW_TRACKING_URI")
+            (absolute_sqlite_url(env) if env else None)
             or self.tracking_uri
             or f"sqlite:///{self.registry_path / 'mlflow.db'}"
         )

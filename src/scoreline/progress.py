@@ -11,12 +11,13 @@ turns progress off.
 from __future__ import annotations
 
 import os
+import re
 import sys
 import time
 from collections.abc import Iterable, Iterator
 from typing import TextIO, TypeVar
 
-__all__ = ["Progress", "track"]
+__all__ = ["Progress", "is_progress_line", "track"]
 
 T = TypeVar("T")
 
@@ -24,6 +25,15 @@ T = TypeVar("T")
 LOG_INTERVAL_S = 10.0
 #: seconds between redraws of the status line on a terminal
 TERMINAL_INTERVAL_S = 0.2
+
+
+#: a line :meth:`Progress.line` writes: ``label: done/total ... | 12s elapsed[, ETA 3m05s]``
+_LINE = re.compile(r"^\S[^|\n]*: \d+/\d+\b.* \d+[smh]\d*[sm]? elapsed(, ETA \d+[smh]\d*[sm]?)?$")
+
+
+def is_progress_line(text: str) -> bool:
+    """True for a status line of :class:`Progress` (a pipeline relays these from its kernels)."""
+    return bool(_LINE.match(text.strip()))
 
 
 def format_seconds(seconds: float) -> str:

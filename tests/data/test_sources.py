@@ -111,10 +111,13 @@ def test_no_network_and_no_folder_stops_at_once_with_one_line(settings, monkeypa
     assert "cannot reach http://scoreline-test.invalid" in lines[0]
 
 
-def test_missing_folder_is_a_clear_error(settings, tmp_path):
+def test_missing_folder_is_a_clear_error(settings, tmp_path, monkeypatch):
     with pytest.raises(SourceError, match="does not exist"):
         ingest(settings, str(tmp_path / "nowhere"), ["E0"], TODAY)
     assert not isinstance(SourceError("x"), SourceUnavailable)
+    monkeypatch.chdir(tmp_path)  # a relative folder is named by the absolute path looked at
+    with pytest.raises(SourceError, match=f"folder {re.escape(str(tmp_path / 'gone'))} does not exist"):
+        ingest(settings, "sub/../gone", ["E0"], TODAY)
 
 
 def test_the_main_pipeline_also_stops_at_once_with_one_line(settings, monkeypatch):

@@ -103,3 +103,20 @@ def test_score_compares_on_common_matches_against_the_reference():
     assert scores.overall.loc["uniform", "rps"] == pytest.approx(expected)
     row = scores.versus.loc["base"]
     assert row["rps_lower"] <= row["rps_diff"] <= row["rps_upper"]
+
+
+def test_walk_forward_shows_progress_without_flooding_a_log(capsys, monkeypatch):
+    """Not on a terminal (CI, a notebook): one line per interval and the final one, naming the
+    competition, the windows done and the model being fitted."""
+    monkeypatch.delenv("SCORELINE_PROGRESS_SECONDS", raising=False)
+    result = walk_forward(
+        simulated_matches(), {"base": BaseRates()}, WalkForward(from_season=2016), OUTCOMES_3WAY
+    )
+    lines = capsys.readouterr().err.strip().splitlines()
+    windows = result.predictions["window"].nunique()
+    assert len(lines) == 1, lines  # a fast backtest: only the final line
+    assert lines[0].startswith(f"E0 backtest: {windows}/{windows} windows (100%) | window ")
+
+    monkeypatch.setenv("SCORELINE_PROGRESS_SECONDS", "1e-9")  # a line per update: detail names the model
+    walk_forward(simulated_matches(), {"base": BaseRates()}, WalkForward(from_season=2016), OUTCOMES_3WAY)
+    assert "fitting base" in capsys.readouterr().err

@@ -3,8 +3,10 @@ run against a registered champion and a prediction store filled by a Forecaster.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
+import re
 from pathlib import Path
 
 import mlflow
@@ -149,6 +151,23 @@ def test_monitor_writes_report_summary_gauges_and_a_run(champion):
     assert any(a.startswith("ALERT: E0 live log_loss") for a in result.alerts)  # ~1.0 vs 0.5
     html = open(summary["report_html"]).read()
     assert len(html) > 10_000 and "<html" in html.lower()
+    # the report says what was monitored and how it scored live, above Evidently's tabs
+    assert "<title>Scoreline monitoring E0" in html and "Monitoring E0: champion version" in html
+    header = html[html.index('id="scoreline-header"') : html.index("</section>")]
+    assert (
+        f"(n = {n})" in header and f"{live['log_loss']:.4f}" in header and "ALERT: E0 live log_loss" in header
+    )
+    assert "Tests tab: one test per feature" in header
+    # Evidently's 3.5 MB dashboard script is shared on disk, inline in MLflow's copy
+    shared = re.search(r'<script src="\.\./\.\./(evidently-[0-9a-f]{12}\.js)"></script>', html)
+    assert shared and len(html) < 4_000_000
+    library = os.path.join(summary["folder"], "..", "..", shared.group(1))
+    assert "window.drawDashboard=" in open(library).read()
+    client = mlflow.MlflowClient(settings.mlflow_tracking_uri)
+    logged = client.download_artifacts(
+        summary["run_id"], "monitoring/report.html", str(settings.reports_path)
+    )
+    assert "window.drawDashboard=" in open(logged).read() and "scoreline-header" in open(logged).read()
     stored = json.loads(open(os.path.join(summary["folder"], "summary.json")).read())
     assert stored["alerts"] == result.alerts and stored["run_id"] == summary["run_id"]
     gauges = open(summary["gauges"]).read()
@@ -213,3 +232,15 @@ def test_the_monitor_notebook_runs_with_and_without_recent_predictions(
     )
     summary = json.loads((tmp_path / "monitor_E0.json").read_text())
     assert bool(summary["drift"]) == ("days" in window)
+
+
+def test_the_window_is_sized_by_matches_and_named_by_the_monitored_day(champion):
+    """A day's window holds none of the settled forecasts (made when the fixture ran): the
+    window reaches back until it holds ``current_matches`` of them; the folder is the day's."""
+    settings, n = champion
+    day = dt.datetime.now(dt.UTC) + dt.timedelta(days=40)
+    policy = POLICY.model_copy(update={"current_days": 1, "current_matches": n, "max_days": 60})
+    result = monitor(settings, "E0", policy=policy, now=day)
+    assert result.summary["window"]["settled"] == n and result.summary["quality"]["live"]["n"] == n
+    assert os.path.basename(result.summary["folder"]).startswith(day.strftime("%Y%m%dT"))
+    mlflow.set_tracking_uri(None)

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 
 from click.testing import CliRunner
 
@@ -50,3 +53,77 @@ def test_pipeline_run_progress_skips_json_and_exit_codes(workspace):
     assert typo.exit_code == 2 and "no step 'trian'" in typo.output
     missing = runner.invoke(main, ["pipeline", "run", "nope"])
     assert missing.exit_code == 2 and "available: demo, failing" in missing.output
+
+
+PATHS = [
+    'source = None\nrun_dir = ""\nparent_run_id = ""',
+    "from pathlib import Path\nfrom scoreline.config import Settings\n"
+    "folder = Settings().data_source\n"
+    "assert Path(folder).is_absolute() and Path(folder, 'soccer').is_dir(), folder\n"
+    "assert source is None or Path(source, 'soccer').is_dir(), source",
+]
+
+
+def test_relative_paths_mean_what_they_mean_where_they_were_typed(workspace, notebook_writer, monkeypatch):
+    """The kernel runs inside notebooks/: a relative SCORELINE_DATA_SOURCE or ``-p source=`` given
+    at the workspace root must still name the folder under the root."""
+    (workspace / "shared" / "soccer").mkdir(parents=True)
+    notebook_writer(workspace / "notebooks" / "05_paths.ipynb", PATHS)
+    (workspace / "pipelines" / "paths.yaml").write_text(
+        "name: paths\nsteps:\n  - {name: read, notebook: notebooks/05_paths.ipynb, always: true}\n"
+    )
+    monkeypatch.setenv("SCORELINE_DATA_SOURCE", "shared")
+    runner = CliRunner()
+    env = runner.invoke(main, ["pipeline", "run", "paths"])
+    assert env.exit_code == 0, env.output
+    typed = runner.invoke(main, ["pipeline", "run", "paths", "-p", "source=./shared"])
+    assert typed.exit_code == 0, typed.output
+
+    monkeypatch.chdir(workspace / "notebooks")  # typed from a subfolder: ../shared is the same folder
+    monkeypatch.setenv("SCORELINE_DATA_SOURCE", "../shared")
+    below = runner.invoke(main, ["pipeline", "run", "paths", "-p", "source=../shared"])
+    assert below.exit_code == 0, below.output
+
+
+def test_a_pipeline_run_prints_no_mlflow_info_lines(workspace):
+    """A fresh tracking store makes MLflow log its migrations at INFO; the command stays quiet."""
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_LOGGING_LEVEL"}
+    done = subprocess.run(
+        [sys.executable, "-c", "from scoreline.cli import main; main()", "pipeline", "run", "demo"],
+        cwd=workspace,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "INFO" not in done.stderr and "INFO" not in done.stdout, done.stderr
+    assert "2 ran, 0 skipped" in done.stdout
+
+
+WORK = [
+    'run_dir = ""\nparent_run_id = ""',
+    "import sys\nfrom scoreline.progress import Progress\n"
+    "with Progress(3, 'demo work', unit='items', interval=1e-9) as progress:\n"
+    "    for i in range(3):\n"
+    "        progress.advance(detail=f'item {i}')\n"
+    "print('a warning that is not progress', file=sys.stderr)",
+]
+
+
+def test_a_step_s_progress_reaches_the_terminal_and_nothing_else_of_its_stderr(workspace, notebook_writer):
+    notebook_writer(workspace / "notebooks" / "06_work.ipynb", WORK)
+    (workspace / "pipelines" / "work.yaml").write_text(
+        "name: work\nsteps:\n  - {name: work, notebook: notebooks/06_work.ipynb}\n"
+    )
+    result = CliRunner().invoke(main, ["pipeline", "run", "work"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    lines = lines[lines.index("[1/1] work ... ") :]  # after MLflow's lines (imported before the CLI ran)
+    assert re.match(r"^    demo work: 1/3 items \(33%\) \| item 0 \| \d+s elapsed, ETA \d+s$", lines[1]), (
+        lines
+    )
+    assert re.match(r"^\[1/1\] work \.\.\. ran \d+\.\d s$", lines[5]), (
+        lines
+    )  # after 3 updates + the final line
+    assert "not progress" not in result.output

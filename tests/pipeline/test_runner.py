@@ -48,7 +48,14 @@ def test_pipeline_runs_end_to_end_and_mlflow_holds_the_parent_run(workspace, set
     assert {"step.prepare.seconds", "step.train.seconds", "total_seconds"} <= set(parent.data.metrics)
     assert parent.data.metrics["total_seconds"] >= parent.data.metrics["step.train.seconds"] > 0
     artifacts = {a.path for a in client.list_artifacts(run.mlflow_run_id, "notebooks")}
-    assert artifacts == {"notebooks/01_prepare.ipynb", "notebooks/02_train.ipynb"}
+    assert artifacts == {
+        "notebooks/01_prepare.ipynb",
+        "notebooks/02_train.ipynb",
+        "notebooks/01_prepare.html",  # rendered, so the artifact viewer shows the notebook, not JSON
+        "notebooks/02_train.html",
+    }
+    html = Path(client.download_artifacts(run.mlflow_run_id, "notebooks/02_train.html", str(run.run_dir)))
+    assert "<html" in html.read_text()[:2000] and "threshold" in html.read_text()
     assert {a.path for a in client.list_artifacts(run.mlflow_run_id)} >= {
         "notebooks",
         "spec",
@@ -60,6 +67,11 @@ def test_pipeline_runs_end_to_end_and_mlflow_holds_the_parent_run(workspace, set
         [parent.info.experiment_id], f"tags.mlflow.parentRunId = '{run.mlflow_run_id}'"
     )
     assert len(children) == 1 and children[0].data.metrics["threshold"] == 0.5
+    # the step's own run carries the notebook that produced it
+    own = {a.path for a in client.list_artifacts(children[0].info.run_id, "notebook")}
+    assert own == {"notebook/02_train.ipynb", "notebook/02_train.html"}
+    assert parent.info.run_name == "demo" and parent.data.tags["mlflow.source.name"] == "pipelines/demo.yaml"
+    assert parent.data.tags["mlflow.user"]  # the UI's "Created by"
 
 
 def test_unchanged_steps_are_skipped_and_overrides_or_inputs_rerun(workspace, settings):
@@ -80,7 +92,8 @@ def test_unchanged_steps_are_skipped_and_overrides_or_inputs_rerun(workspace, se
     assert "step.train.seconds" in logged.metrics and "step.prepare.seconds" not in logged.metrics
     assert logged.tags["step.prepare.reused_run"] == first.run_id
     assert {a.path for a in client.list_artifacts(third.mlflow_run_id, "notebooks")} == {
-        "notebooks/02_train.ipynb"
+        "notebooks/02_train.ipynb",
+        "notebooks/02_train.html",
     }
 
     # a pipeline-level change reaches every step; train also declares data/prepared.json as input

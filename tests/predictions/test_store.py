@@ -450,3 +450,15 @@ def test_a_store_written_before_the_package_move_opens_and_reads_the_same(tmp_pa
         assert new == [3]  # ids continue after the stored ones
     finally:
         store.close()
+
+
+def test_a_what_if_forecast_is_stored_but_never_listed_as_a_fixture(store):
+    """The match centre's form asks "what if": the answer is logged, yet it is no fixture."""
+    scheduled, asked = store.record_predictions([prediction(), prediction(home_team="Leeds", what_if=True)])
+    day = prediction()["date"]
+    day = dt.date.fromisoformat(day) if isinstance(day, str) else day
+    listed = store.upcoming("E0", day - dt.timedelta(days=1), day + dt.timedelta(days=1), 10)
+    assert [p["prediction_id"] for p in listed] == [scheduled]
+    assert {int(i) for i in store.predictions("E0")["id"]} >= {scheduled, asked}
+    with pytest.raises(ValueError, match="what_if"):
+        store.record_predictions([prediction(what_if="yes")])

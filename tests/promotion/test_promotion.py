@@ -139,11 +139,12 @@ def test_first_promotion_passes_with_no_champion_and_records_everything(ws, logg
     assert version.tags["model_name"] == "elo" == train.data.params["model_name"]
     assert version.tags["gate"] == "passed" and version.tags["backtest_run_id"] == backtest_run
     assert version.tags["data_content_hash"] == backtest.data.tags["data_content_hash"]
-    assert float(version.tags["backtest.rps"]) == pytest.approx(backtest.data.metrics["elo.rps"])
+    assert float(version.tags["backtest.rps"]) == pytest.approx(backtest.data.metrics["rps/elo"])
     assert float(version.tags["market.rps"]) == pytest.approx(
-        backtest.data.metrics["market_pinnacle_close.rps"]
+        backtest.data.metrics["rps/market_pinnacle_close"]
     )
     assert version.tags["backtest_first_season"] == "2022"
+    assert version.tags["created_by"] == f"scoreline promote (run {result.run_id})"
     assert json.loads(version.tags["gate_table"])["passed"] is True
     assert f"runs:/{result.run_id}/model_card.md" in version.description
     card = client.download_artifacts(result.run_id, "model_card.md", str(ws.registry_path))

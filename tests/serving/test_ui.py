@@ -350,18 +350,20 @@ def test_upcoming_fixtures_and_monitoring_show_what_is_stored(page, client, serv
 
     page.reload()
     settle(page)
-    choose(page, "E0", *teams["E0"][:2], {"home": 2.0, "draw": 3.5, "away": 4.0})
-    submit(page)  # the page's own forecast joins the list
+    asked = (teams["E0"][14], teams["E0"][15])
+    choose(page, "E0", *asked, {"home": 2.0, "draw": 3.5, "away": 4.0}, date=day(4))
+    assert submit(page)["prediction_id"]  # the page's what-if forecast is logged, yet it is no fixture
 
     listed = client.get("/upcoming", params={"competition": "E0"}).json()
     assert (listed["start"], listed["end"]) == (str(TODAY), str(day(7)))
     fixtures = [(p["date"], p["home_team"], p["away_team"]) for p in listed["predictions"]]
     assert (str(day(1)), *pair(0)) in fixtures and (str(day(3)), *pair(1)) in fixtures
-    assert (str(MATCH_DAY), *teams["E0"][:2]) in fixtures
+    assert (str(day(4)), *asked) not in fixtures
     assert not {pair(2), pair(3), pair(4)} & {f[1:] for f in fixtures}
     assert len(fixtures) == len(set(fixtures)) and fixtures == sorted(fixtures)
     later = next(p for p in listed["predictions"] if (p["home_team"], p["away_team"]) == pair(1))
     assert later["model_version"] == "8" and later["fair_odds_away"] == pytest.approx(4.0)
+    assert later["created_at"].endswith(("+00:00", "Z")), "created_at names its offset (RFC 3339)"
 
     rows = page.locator("#upcoming tbody tr")
     assert rows.count() == len(listed["predictions"])
@@ -401,3 +403,47 @@ def test_upcoming_fixtures_and_monitoring_show_what_is_stored(page, client, serv
     page.screenshot(path=str(shot), full_page=True)
     assert shot.stat().st_size > 10_000
     shutil.copyfile(shot, "/tmp/match-centre.png")
+
+
+# --------------------------------------------------------------------------- a quant's first look
+
+
+def test_home_describes_the_service_links_the_match_centre_and_fetches_nothing_outside(client):
+    home = client.get("/")
+    assert home.status_code == 200 and 'href="/ui/"' in home.text
+    assert "googletagmanager" not in home.text and "Scoreline prediction service" in home.text
+    assert client.get("/docs.json").json()["info"]["version"] not in ("None", "")
+    icon = client.get("/favicon.ico")
+    assert icon.status_code == 200 and icon.headers["content-type"].startswith("image/svg+xml")
+
+
+def test_teams_are_grouped_by_season_and_an_error_is_shown_once(page, client, teams):
+    listed = client.get("/teams", params={"competition": "E0"}).json()
+    assert 0 < listed["current"] < len(listed["teams"])  # relegated clubs exist in the history
+    groups = page.eval_on_selector_all(
+        "#home-team optgroup", "gs => gs.map(g => [g.label, g.children.length])"
+    )
+    assert groups == [
+        [f"This season ({listed['current']})", listed["current"]],
+        [
+            f"Earlier seasons ({len(listed['teams']) - listed['current']})",
+            len(listed["teams"]) - listed["current"],
+        ],
+    ]
+    choose(page, "E0", teams["E0"][0], teams["E0"][0])
+    submit(page)
+    error = page.inner_text("#error")
+    assert error.count("a fixture needs two teams") == 1, error
+
+
+def test_a_forecast_long_after_the_data_is_flagged_stale(page, teams):
+    choose(page, "E0", *teams["E0"][:2])
+    answer = submit(page)
+    assert answer["days_after_history"] > 120 and answer["history_ends"] < str(TODAY)
+    assert page.is_visible("#stale") and answer["history_ends"] in page.inner_text("#stale")
+    # the prices fieldset stays inside its panel
+    panel, fieldset = (
+        page.eval_on_selector(s, "e => e.getBoundingClientRect().right")
+        for s in ("#predict-panel", "fieldset")
+    )
+    assert fieldset <= panel

@@ -66,15 +66,34 @@ def test_step_run_nests_under_the_given_parent_and_records_failure(tracked):
     assert run.data.tags["step"] == "features" and run.data.tags["competition"] == "E0"
     assert "git_commit" in run.data.tags
     assert run.info.status == "FINISHED"
-    assert client.get_experiment(run.info.experiment_id).name == "E0"
-    assert client.get_experiment(client.get_run(parent_id).info.experiment_id).name == "scoreline"
+    # nested in the UI: the child lives in its parent's experiment, not in E0
+    assert run.info.experiment_id == client.get_run(parent_id).info.experiment_id
+    assert client.get_experiment(run.info.experiment_id).name == "scoreline"
+    assert run.info.run_name == "features-E0"
 
     with pytest.raises(RuntimeError):
-        with step_run(parent_id, "train", "E0", tracked) as failed:
+        with step_run(parent_id, "train", "E0", tracked, detail="dixon_coles") as failed:
             raise RuntimeError("boom")
     assert client.get_run(failed.info.run_id).info.status == "FAILED"
+    assert client.get_run(failed.info.run_id).info.run_name == "train-E0-dixon_coles"
     assert mlflow.active_run() is None
     assert "mlflow.parentRunId" not in client.get_run(parent_id).data.tags
+
+
+def test_runs_on_their_own_live_in_their_competition_s_described_experiment(tracked, monkeypatch):
+    monkeypatch.setenv("SCORELINE_STEP_NOTEBOOK", "notebooks/train.ipynb")
+    settings = tracked.model_copy(update={"step_notebook": "notebooks/train.ipynb"})
+    with step_run("", "train", "E0", settings, detail="elo") as run:
+        pass
+    client = mlflow.MlflowClient()
+    found = client.get_run(run.info.run_id)
+    experiment = client.get_experiment(found.info.experiment_id)
+    assert experiment.name == "E0" and found.info.run_name == "train-E0-elo"
+    assert experiment.tags["mlflow.note.content"].startswith("English Premier League (E0)")
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"  # opens on runs
+    assert found.data.tags["mlflow.source.name"] == "notebooks/train.ipynb"
+    default = client.get_experiment_by_name("Default")
+    assert default is None or default.lifecycle_stage == "deleted"  # no empty Default in the UI
 
 
 def test_log_data_snapshot_records_hash_and_rows(tracked):
@@ -190,14 +209,28 @@ def test_log_backtest_records_every_model_and_the_market(real_ingest, tmp_path, 
     logged = client.get_run(run.info.run_id).data.metrics
     for model in report.scores.overall.index:
         for name in ("rps", "log_loss", "brier", "accuracy"):
-            assert np.isfinite(logged[f"{model}.{name}"])
-    assert {
-        "elo.rps_minus_reference",
-        "elo.rps_minus_reference_lower",
-        "elo.rps_minus_reference_upper",
-    } <= set(logged)
+            assert np.isfinite(logged[f"{name}/{model}"])  # grouped by metric: models side by side
+    assert {"rps_minus_reference/elo", "log_loss_minus_reference/elo"} <= set(logged)
     artifacts = {Path(a.path).name for a in client.list_artifacts(run.info.run_id, "backtest")}
-    assert {"scores.json", "by_season.csv", "reliability.png", "predictions.parquet"} <= artifacts
+    assert {
+        "scores.json",
+        "by_season.csv",
+        "reliability.png",
+        "predictions.parquet",
+        "models_vs_market.json",
+        "models_vs_market.png",
+    } <= artifacts
+    stored = json.loads(
+        Path(
+            client.download_artifacts(run.info.run_id, "backtest/models_vs_market.json", str(tmp_path))
+        ).read_text()
+    )
+    table = pd.DataFrame(stored["data"], columns=stored["columns"])
+    assert set(table["model"]) == set(report.scores.overall.index)
+    note = client.get_run(run.info.run_id).data.tags["mlflow.note.content"]
+    assert note.startswith("E0 walk-forward backtest") and "Best model by RPS: elo" in note
+    reference = table.set_index("model").loc[report.scores.reference]
+    assert reference["role"] == "reference" and reference["rps_diff"] == 0
 
 
 def test_a_model_pickled_before_tracking_became_a_package_still_loads(monkeypatch):
@@ -221,3 +254,13 @@ def test_a_model_pickled_before_tracking_became_a_package_still_loads(monkeypatc
     assert isinstance(loaded, pyfunc.MatchModelPyfunc) and isinstance(loaded.detail, pyfunc.PointsDetail)
     fixtures = data.tail(3)[["home_team", "away_team", "date"]]
     np.testing.assert_array_equal(loaded.predict(None, fixtures), wrapper.predict(None, fixtures))
+
+
+def test_logging_a_model_prints_no_cloudpickle_warning_or_info_lines(tracked, capfd):
+    history = league()
+    model = BaseRates().fit(history.join(competition_features(history, competition("E0"))))
+    with step_run("", "train", "E0", tracked):
+        capfd.readouterr()  # the new store's own INFO lines are the CLI's concern (MLFLOW_LOGGING_LEVEL)
+        log_model(model, "model", "E0", history, tracked, with_detail=False)
+        err = capfd.readouterr().err
+    assert "CloudPickle" not in err and "INFO mlflow" not in err, err

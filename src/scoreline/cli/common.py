@@ -22,10 +22,16 @@ competition_option = click.option(
 json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of tables.")
 
 
+#: significant digits a float keeps in ``--json``: binary noise (``9.329999999999998``) goes,
+#: every figure a person or a program reads (probabilities, epoch seconds with ms) stays
+SIGNIFICANT_DIGITS = 12
+
+
 def json_safe(value: Any) -> Any:
-    """NaN/inf are not JSON: emit them as null so any parser reads the output."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
+    """NaN/inf are not JSON: emit them as null so any parser reads the output; other floats
+    are rounded to :data:`SIGNIFICANT_DIGITS` (``9.33``, not ``9.329999999999998``)."""
+    if isinstance(value, float):
+        return float(f"{value:.{SIGNIFICANT_DIGITS}g}") if math.isfinite(value) else None
     if isinstance(value, dict):
         return {k: json_safe(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):

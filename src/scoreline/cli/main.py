@@ -33,6 +33,9 @@ def main() -> None:
     """Scoreline: sports match forecasting workspace."""
     # MLflow's artifact-download progress bars would interleave with the tables and --json
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    # MLflow's INFO lines (database migrations, "Creating initial MLflow database tables") say
+    # nothing a user acts on; warnings still show. Exported, so notebook kernels inherit it.
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
 
 
 for command in (

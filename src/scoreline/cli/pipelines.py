@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -9,6 +10,43 @@ import click
 
 from scoreline.cli.common import emit_json, fail, json_option
 from scoreline.config import Settings
+
+
+class StepLines:
+    """``[3/12] train_elo ... ran 7.1 s`` per step, with the progress lines its kernel writes in
+    between: rewritten in place on a terminal, one line each in a log."""
+
+    def __init__(self, terminal: bool, quiet: bool) -> None:
+        self.terminal, self.quiet = terminal, quiet
+        self.head, self.width, self.relayed = "", 0, False
+
+    def step(self, position: int, total: int, name: str, result) -> None:
+        if self.quiet:
+            return
+        if result is None:
+            self.head, self.width, self.relayed = f"[{position}/{total}] {name} ... ", 0, False
+            click.echo(self.head, nl=False)
+            return
+        outcome = (
+            f"skipped (unchanged since {result.reused_run})"
+            if result.status == "skipped"
+            else f"{result.status} {result.seconds:.1f} s"
+        )
+        if self.terminal and self.relayed:  # clear what the rewritten status line held
+            click.echo(("\r" + self.head + outcome).ljust(self.width))
+        else:
+            click.echo((self.head if self.relayed else "") + outcome)
+
+    def relay(self, name: str, line: str) -> None:
+        if self.quiet:
+            return
+        if self.terminal:
+            text = "\r" + self.head + line
+            click.echo(text.ljust(self.width), nl=False)
+            self.width = max(self.width, len(text))
+        else:
+            click.echo(("" if self.relayed else "\n") + "    " + line)
+        self.relayed = True
 
 
 @click.group()
@@ -34,42 +72,39 @@ def pipeline_run(name: str, overrides: tuple[str, ...], force: bool, as_json: bo
     from scoreline.pipeline import SpecError, StepFailed, apply_overrides, load_spec, run_pipeline
 
     settings = Settings()
-
-    def progress(position: int, total: int, step: str, result) -> None:
-        if as_json:
-            return
-        if result is None:
-            click.echo(f"[{position}/{total}] {step} ... ", nl=False)
-        elif result.status == "skipped":
-            click.echo(f"skipped (unchanged since {result.reused_run})")
-        else:
-            click.echo(f"{result.status} {result.seconds:.1f} s")
-
+    lines = StepLines(terminal=sys.stdout.isatty(), quiet=as_json)
     from scoreline.data.sources import SourceUnavailable, check_reachable
 
     try:
         spec = apply_overrides(load_spec(name, settings.home), overrides)
         if any(Path(step.notebook).name == "ingest.ipynb" for step in spec.steps):
             check_reachable(settings.source)
-        run = run_pipeline(spec, settings, force=force, progress=progress)
+        run = run_pipeline(spec, settings, force=force, progress=lines.step, on_output=lines.relay)
     except (SpecError, SourceUnavailable) as err:
         fail(str(err))
     except StepFailed as err:
         if as_json:
             emit_json({**err.run.to_dict(), "error": str(err)})
         fail(str(err), code=1)
+    from scoreline.pipeline.outcome import describe_parent_run, outcome_lines, pipeline_outcome
+
+    outcome = pipeline_outcome(run)
+    describe_parent_run(settings, run, outcome_lines(outcome))
     if as_json:
-        emit_json(run.to_dict())
+        emit_json({**run.to_dict(), "outcome": outcome})
         return
     ran = sum(s.status == "ran" for s in run.steps)
     click.echo(
         f"{run.pipeline} {run.run_id}: {ran} ran, {len(run.steps) - ran} skipped in {run.seconds:.1f} s"
     )
+    for line in outcome_lines(outcome):
+        click.echo(line)
     click.echo(f"executed notebooks: {run.run_dir}")
     server = settings.mlflow_tracking_uri if settings.mlflow_tracking_uri.startswith("http") else None
+    page = f"/#/experiments/{run.experiment_id}/runs/{run.mlflow_run_id}"
     click.echo(
-        f"MLflow: experiment {run.experiment}, run {run.mlflow_run_id} "
-        f"(browse {'at ' + server if server else 'with `make ui`'})"
+        f"MLflow: experiment {run.experiment}, run {run.mlflow_run_id}: "
+        + (f"{server.rstrip('/')}{page}" if server else f"`make ui`, then http://127.0.0.1:5000{page}")
     )
 
 

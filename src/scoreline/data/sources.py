@@ -17,7 +17,7 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from scoreline.config import Competition, Settings, Sport
+from scoreline.config import Competition, Settings, Sport, absolute_path
 from scoreline.data.adapters.football_data import season_code
 
 
@@ -167,7 +167,9 @@ def resolve(
             (f"{', '.join(skipped)}: a URL source serves football only; {HINT}",) if skipped else ()
         )
         return ResolvedSource(resolved.root, resolved.description, notes, resolved.sports)
-    root = Path(source).expanduser()
+    # named absolute in the error: a relative path is read from the current directory, which
+    # for a pipeline step is notebooks/, so the user sees which folder was actually looked at
+    root = absolute_path(source)
     if not root.is_dir():
         raise SourceError(f"data source folder {root} does not exist; {HINT}")
     return ResolvedSource(root.resolve(), str(root.resolve()))

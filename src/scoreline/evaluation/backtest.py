@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from scoreline.models.base import OUTCOMES_2WAY, MatchModel, clone, outcome_index
+from scoreline.progress import Progress
 
 ID_COLUMNS = (
     "match_id",
@@ -106,16 +107,20 @@ def walk_forward(
     fit_seconds = dict.fromkeys(models, 0.0)
     blocks: list[pd.DataFrame] = []
     refits = 0
+    label = f"{'/'.join(map(str, data['competition'].unique()))} backtest"
+    progress = Progress(len(windows), label, unit="windows")
     for i, (cut, end) in enumerate(windows):
         test = data.loc[in_range & (data["date"] >= cut) & (data["date"] < end)]
         if i % config.refit_every == 0 or not fitted:
             begin = cut - pd.Timedelta(days=config.train_days) if config.train_days else data["date"].min()
             train = data.loc[(data["date"] < cut) & (data["date"] >= begin)]
             for name, model in models.items():
+                progress.advance(0, detail=f"window {cut:%Y-%m-%d}, fitting {name}")
                 started = time.perf_counter()
                 fitted[name] = _refit(fitted.get(name), model, train)
                 fit_seconds[name] += time.perf_counter() - started
             refits += 1
+        progress.advance(detail=f"window {cut:%Y-%m-%d}")
         block = test[list(ID_COLUMNS)].copy()
         block["window"] = cut
         block["outcome"] = outcome_index(test, two_way=outcomes == OUTCOMES_2WAY)
@@ -124,6 +129,7 @@ def walk_forward(
             for j, outcome in enumerate(outcomes):
                 block[f"{name}_{outcome}"] = probs[:, j]
         blocks.append(block)
+    progress.close()
     predictions = pd.concat(blocks, ignore_index=True)
     return BacktestResult(predictions, list(models), outcomes, fit_seconds, refits)
 

@@ -46,10 +46,9 @@ from scoreline.matchday.matchday import betting_rules, run_matchday
 from scoreline.matchday.settle import run_settle
 from scoreline.models import catalog
 from scoreline.monitoring.monitor import monitor
-from scoreline.monitoring.policy import load_monitoring_policy
 from scoreline.predictions.store import PredictionStore
+from scoreline.progress import Progress
 from scoreline.promotion import CandidateError, promote
-from scoreline.promotion.policy import policy_path
 from scoreline.promotion.promote import find_policy
 from scoreline.tracking.experiments import step_run, tracking_on
 from scoreline.tracking.logs import log_backtest, log_data_snapshot
@@ -182,9 +181,8 @@ def _retrain(ws: Settings, code: str, config: ReplayConfig, day: pd.Timestamp) -
 
 
 def _monitor(ws: Settings, code: str, now: dt.datetime) -> dict:
-    days = load_monitoring_policy(policy_path(ws.registry_path)).current_days
-    try:
-        result = monitor(ws, code, since=now - dt.timedelta(days=days))
+    try:  # the policy's window (sized by matches) up to the simulated day, its folder named by it
+        result = monitor(ws, code, now=now)
     except ValueError as err:  # nothing comparable yet
         return {"day": str(now.date()), "alerts": [], "note": str(err)}
     drift = result.summary.get("drift") or {}
@@ -284,7 +282,8 @@ def replay(
     shutil.copy(find_policy(settings), ws.registry_path / "policy.yaml")
     seconds: dict[str, float] = defaultdict(float)
     runs: dict[str, int] = defaultdict(int)
-    promotions, monitors = [], []
+    promotions: list[dict] = []
+    monitors: list[dict] = []
     first, last = played["date"].min(), played["date"].max()
     days = pd.date_range(first, last + pd.Timedelta(days=1), freq="D")
     store = MatchStore(ws.store_dir)
@@ -303,7 +302,11 @@ def replay(
             forecaster, revealed, upcoming, active = None, -1, None, 0
             next_monitor = first + pd.Timedelta(days=config.monitor_every)
             next_retrain = first + pd.Timedelta(days=config.retrain_every)
+            progress = Progress(len(days), f"{code} {season} replay", unit="days")
             for day in days:
+                progress.advance(
+                    0, detail=f"{day:%Y-%m-%d}, {len(promotions)} retrains, {len(monitors)} monitor runs"
+                )
                 now = dt.datetime.combine(day.date(), dt.time(6, 0))
                 snapshot = snapshot_on(matches, day, config.days_ahead)
                 results_changed = len(snapshot.results) != revealed
@@ -344,6 +347,8 @@ def replay(
                     if promotions[-1]["promoted"]:
                         forecaster = champion_forecaster(ws, code)
                         upcoming = None  # the new champion forecasts tomorrow's window
+                progress.advance()
+            progress.close()
         summary, bets = _summary(
             ws,
             code,

@@ -27,6 +27,7 @@ from scoreline.monitoring.gauges import gauge_text, write_gauges
 from scoreline.monitoring.live import live_alerts, live_coverage
 from scoreline.monitoring.policy import MonitoringPolicy, load_monitoring_policy
 from scoreline.monitoring.quality import backtest_figures, live_quality
+from scoreline.monitoring.report import save_report
 from scoreline.monitoring.summaries import monitoring_dir, new_run_folder
 from scoreline.predictions.store import PredictionStore
 from scoreline.promotion.policy import policy_path
@@ -122,6 +123,20 @@ def _metrics(summary: Mapping[str, Any]) -> dict[str, float]:
     return {k: v for k, v in out.items() if math.isfinite(v)}
 
 
+def window_start(
+    store: PredictionStore, code: str, now: dt.datetime, since: dt.datetime, matches: int, max_days: int
+) -> dt.datetime:
+    """``since``, or earlier (not before ``now - max_days``) so that the window up to ``now``
+    holds ``matches`` settled predictions: a window sized by matches, not by days."""
+    earliest = now - dt.timedelta(days=max_days)
+    settled = store.predictions(code, since=earliest, settled=True)
+    created = pd.to_datetime(settled["created_at"], utc=True) if len(settled) else pd.Series(dtype=object)
+    created = created[created <= pd.Timestamp(now)].sort_values()
+    if len(created) < matches:
+        return earliest if len(created) else since
+    return min(since, created.iloc[-matches].to_pydatetime())
+
+
 def monitor(
     settings: Settings,
     code: str,
@@ -130,9 +145,12 @@ def monitor(
     days: int | None = None,
     parent_run_id: str = "",
     policy: MonitoringPolicy | None = None,
+    now: dt.datetime | None = None,
 ) -> MonitorResult:
     """Monitor ``code``'s champion on the predictions created since ``since`` (else in the last
-    ``days``, else the policy's ``current_days``) and write every output.
+    ``days``, else the policy's ``current_days``, reaching back further, up to ``max_days``,
+    until the window holds ``current_matches`` settled predictions) and write every output.
+    ``now``: the monitored moment (a replay's simulated day), naming the run's folder.
 
     Reference: the champion's last ``reference_seasons`` training seasons. Outputs:
     ``reports/monitoring/<code>/<UTC stamp>/report.html`` and ``summary.json``, the gauge file
@@ -145,12 +163,16 @@ def monitor(
     if days is not None and days < 1:
         raise ValueError(f"days must be at least 1, got {days}")
     policy = policy or load_monitoring_policy(policy_path(settings.registry_path))
-    now = dt.datetime.now(dt.UTC)
-    if since is None:
-        since = now - dt.timedelta(days=days or policy.current_days)
+    now = now or dt.datetime.now(dt.UTC)
+    now = now if now.tzinfo else now.replace(tzinfo=dt.UTC)  # naive means UTC, as stored
+    sized = since is None and days is None
+    start = now - dt.timedelta(days=days or policy.current_days)
     version, pyfunc = load_champion(settings, code)
     store = PredictionStore(settings.prediction_store)
     try:
+        if sized and policy.current_matches:
+            start = window_start(store, code, now, start, policy.current_matches, policy.max_days)
+        since = start if since is None else since
         recent = store.predictions(code, since=since)
         settled = store.predictions(code, since=since, settled=True)
         current = store.features(code, since=since).reset_index(drop=True)
@@ -179,9 +201,10 @@ def monitor(
             "report_html": None,
             "gauges": str(base / GAUGE_FILE),
         }
-        if result.drift is not None:
-            summary["report_html"] = str(folder / "report.html")
-            result.drift.snapshot.save_html(summary["report_html"])
+        full = None
+        if result.drift is not None:  # on disk its dashboard script is shared by every report
+            path, full = save_report(result.drift.snapshot, folder / "report.html", summary, base.parent)
+            summary["report_html"] = str(path)
         (folder / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
         write_gauges(base / GAUGE_FILE, gauge_text(summary))
         mlflow.log_metrics(_metrics(summary))
@@ -191,6 +214,10 @@ def monitor(
                 "champion_version": summary["champion"]["version"],
             }
         )
-        mlflow.log_artifacts(str(folder), "monitoring")
+        for item in folder.iterdir():
+            if item.name != "report.html":
+                mlflow.log_artifact(str(item), "monitoring")
+        if full is not None:  # MLflow's copy stands alone
+            mlflow.log_text(full, "monitoring/report.html")
         result.summary = summary
     return result

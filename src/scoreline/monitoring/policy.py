@@ -24,6 +24,10 @@ class MonitoringPolicy(BaseModel):
     reference_seasons: int = Field(2, ge=1)
     #: window of recent predictions (by creation time) when no --since/--days is given
     current_days: int = Field(28, ge=1)
+    #: without --since/--days the window also reaches back (up to ``max_days``) far enough to
+    #: hold this many settled predictions: on E0, 28 days rarely hold the ``min_settled`` 50
+    current_matches: int | None = Field(None, ge=1)
+    max_days: int = Field(120, ge=1)
     #: drift is judged only on at least this many recent predictions with features
     min_current: int = Field(30, ge=1)
     #: alert when the share of drifted features exceeds this

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import getpass
 import hashlib
 import json
 import logging
@@ -36,14 +37,17 @@ from typing import Any
 import nbformat
 
 from scoreline.config import Settings
-from scoreline.pipeline.spec import PipelineSpec, SpecError, StepSpec
-from scoreline.tracking.experiments import git_commit
+from scoreline.pipeline.spec import PipelineSpec, SpecError, StepSpec, absolute_paths
+from scoreline.progress import is_progress_line
+from scoreline.tracking.experiments import experiment_id, git_commit
 
 log = logging.getLogger(__name__)
 
 STATE_FILE = ".state.json"
 #: called before a step starts (result None) and when it ends: (position 1.., total, step, result)
 Progress = Callable[[int, int, str, "StepResult | None"], None]
+#: called with (step, line) for each progress line a step's kernel writes on stderr
+StepOutput = Callable[[str, str], None]
 
 
 @dataclass(frozen=True)
@@ -85,6 +89,7 @@ class PipelineRun:
     #: the MLflow parent run holding params, notebooks and metrics
     mlflow_run_id: str = ""
     experiment: str = ""
+    experiment_id: str = ""
     #: "running", "finished", "failed" or "killed"
     status: str = "running"
 
@@ -97,6 +102,7 @@ class PipelineRun:
             "seconds": round(self.seconds, 3),
             "mlflow_run_id": self.mlflow_run_id,
             "experiment": self.experiment,
+            "experiment_id": self.experiment_id,
             "steps": [s.to_dict() for s in self.steps],
         }
 
@@ -280,7 +286,12 @@ class _ParentRun:
         settings.registry_path.mkdir(parents=True, exist_ok=True)  # SQLite needs the folder
         self.client = MlflowClient(tracking_uri=settings.mlflow_tracking_uri)
         self.experiment = f"pipeline-{spec.name}"
-        experiment_id = self._experiment_id(settings)
+        self.experiment_id = experiment_id(
+            self.experiment,
+            settings,
+            f"Runs of the {spec.name} pipeline ({spec.description or 'no description'}): "
+            "one parent run per execution, its steps nested under it.",
+        )
         workspace = settings.home
         commit = _git_commit(workspace)
         tags = {
@@ -289,8 +300,15 @@ class _ParentRun:
             "git_commit": commit,
             "mlflow.source.git.commit": commit,
             "run_dir": str(run_dir),
+            "mlflow.source.name": f"pipelines/{spec.name}.yaml",
+            "mlflow.source.type": "PROJECT",
+            "mlflow.note.content": spec.description,
+            # the fluent API records who ran a run; a client-created one shows "Created by: -"
+            "mlflow.user": getpass.getuser(),
         }
-        self.run = self.client.create_run(experiment_id, run_name=f"{spec.name} {run_id}", tags=tags)
+        # named for what it ran: weekly_training-E0 (the run id is a tag)
+        name = "-".join(str(p) for p in (spec.name, spec.parameters.get("competition")) if p)
+        self.run = self.client.create_run(self.experiment_id, run_name=name, tags=tags)
         self.id = self.run.info.run_id
         params = {k: _param_value(v) for k, v in spec.parameters.items()}
         for step in spec.steps:
@@ -300,19 +318,18 @@ class _ParentRun:
 
             self.client.log_batch(self.id, params=[Param(k, v) for k, v in params.items()])
 
-    def _experiment_id(self, settings: Settings) -> str:
-        found = self.client.get_experiment_by_name(self.experiment)
-        if found is not None:
-            return found.experiment_id
-        # an explicit location keeps artifacts out of the current directory's ./mlruns
-        location = settings.artifact_location(self.experiment)
-        try:
-            return self.client.create_experiment(self.experiment, artifact_location=location)
-        except Exception:  # created concurrently by another run
-            found = self.client.get_experiment_by_name(self.experiment)
-            if found is None:
-                raise
-            return found.experiment_id
+    def attach_notebook(self, notebook: Path, since_ms: int) -> None:
+        """The executed notebook (and its HTML rendering) on the runs the step opened under
+        this parent, so each step's run shows the notebook that produced it."""
+        children = self.client.search_runs(
+            [self.experiment_id],
+            f"tags.mlflow.parentRunId = '{self.id}' and attributes.start_time >= {since_ms}",
+        )
+        html = rendered_html(notebook)
+        for child in children:
+            self.client.log_artifact(child.info.run_id, str(notebook), "notebook")
+            if html is not None:
+                self.client.log_artifact(child.info.run_id, str(html), "notebook")
 
     def finish(self, run: PipelineRun, spec: PipelineSpec, workspace: Path, status: str) -> None:
         from mlflow.entities import Metric, RunTag
@@ -334,6 +351,9 @@ class _ParentRun:
         for step in run.steps:
             if step.status != "skipped" and step.notebook is not None and step.notebook.is_file():
                 self.client.log_artifact(self.id, str(step.notebook), "notebooks")
+                html = step.notebook.with_suffix(".html")  # rendered when the step ended
+                if html.is_file() or rendered_html(step.notebook) is not None:
+                    self.client.log_artifact(self.id, str(html), "notebooks")
         self.client.log_text(self.id, spec.to_yaml(), f"spec/{spec.name}.yaml")
         lock = workspace / "requirements.lock"
         if lock.is_file():
@@ -341,13 +361,33 @@ class _ParentRun:
         self.client.set_terminated(self.id, status)
 
 
+def rendered_html(notebook: Path) -> Path | None:
+    """``notebook`` rendered as HTML beside it (nbconvert's lab template, plots inline), the way
+    MLflow's artifact viewer shows it; None when it cannot be rendered (logged, not raised)."""
+    from nbconvert import HTMLExporter
+
+    target = notebook.with_suffix(".html")
+    try:
+        body, _ = HTMLExporter(template_name="lab").from_filename(str(notebook))
+        target.write_text(body, encoding="utf-8")
+    except Exception as err:  # a rendering problem must not fail a pipeline that ran
+        log.warning("could not render %s as HTML: %s", notebook, err)
+        return None
+    return target
+
+
 # --- execution ---------------------------------------------------------------------------
 
 
 @contextlib.contextmanager
-def _kernel_environment(settings: Settings) -> Iterator[None]:
-    """Export the runner's settings so the kernel's ``Settings()`` and MLflow agree with it."""
-    values = {"MLFLOW_TRACKING_URI": settings.mlflow_tracking_uri, "SCORELINE_HOME": str(settings.home)}
+def _kernel_environment(settings: Settings, notebook: str) -> Iterator[None]:
+    """Export the runner's settings so the kernel's ``Settings()`` and MLflow agree with it, and
+    the step's notebook, which its MLflow runs name as their source."""
+    values = {
+        "MLFLOW_TRACKING_URI": settings.mlflow_tracking_uri,
+        "SCORELINE_HOME": str(settings.home),
+        "SCORELINE_STEP_NOTEBOOK": notebook,
+    }
     for name in (
         "data_source",
         "data_dir",
@@ -378,6 +418,25 @@ def _first_lines(text: str, n: int = 3) -> str:
     return " | ".join(lines[:n]) + more
 
 
+class _ProgressRelay:
+    """A file-like sink for a kernel's stderr (papermill's ``stderr_file``) that hands each
+    :func:`~scoreline.progress.is_progress_line` to ``on_output``, so the terminal shows which
+    model and window a long step is on, not only the executed notebook."""
+
+    def __init__(self, step: str, on_output: StepOutput) -> None:
+        self.step, self.on_output, self._pending = step, on_output, ""
+
+    def write(self, text: str) -> int:
+        *lines, self._pending = (self._pending + text).split("\n")
+        for line in lines:
+            if is_progress_line(line):
+                self.on_output(self.step, line.strip())
+        return len(text)
+
+    def flush(self) -> None:
+        """Nothing buffered beyond an incomplete line."""
+
+
 @contextlib.contextmanager
 def _kernel_sockets() -> Iterator[Any]:
     """Kernel-manager configuration: the kernel listens on unix sockets in a private temporary
@@ -398,6 +457,7 @@ def _execute_step(
     settings: Settings,
     kernel: str,
     run: PipelineRun,
+    on_output: StepOutput | None = None,
 ) -> None:
     import papermill
     from papermill.exceptions import PapermillExecutionError
@@ -406,7 +466,7 @@ def _execute_step(
     cwd = workspace / "notebooks" if (workspace / "notebooks").is_dir() else notebook.parent
     where = f"step {step.name!r} ({position}/{total}, {step.notebook})"
     try:
-        with _kernel_environment(settings), _kernel_sockets() as sockets:
+        with _kernel_environment(settings, step.notebook), _kernel_sockets() as sockets:
             papermill.execute_notebook(
                 str(notebook),
                 str(output),
@@ -417,6 +477,7 @@ def _execute_step(
                 log_output=False,
                 request_save_on_cell_execute=True,
                 config=sockets,
+                stderr_file=_ProgressRelay(step.name, on_output) if on_output else None,
             )
     except PapermillExecutionError as err:
         error = f"{err.ename}: {_first_lines(err.evalue)}" if str(err.evalue).strip() else err.ename
@@ -447,10 +508,12 @@ def run_pipeline(
     run_id: str | None = None,
     kernel: str = "scoreline",
     progress: Progress | None = None,
+    on_output: StepOutput | None = None,
 ) -> PipelineRun:
     """Execute ``spec`` step by step; raises ``SpecError`` before running anything when a
     notebook, its ``parameters`` cell or the kernel is missing, and ``StepFailed`` at the first
-    failing step (its ``run`` holds what happened so far)."""
+    failing step (its ``run`` holds what happened so far). ``on_output`` receives the progress
+    lines the steps' kernels write (which model, which window, ETA)."""
     workspace = Path(settings.home).resolve()
     check_steps(spec, workspace, kernel)
     run_id = run_id or new_run_id()
@@ -459,7 +522,14 @@ def run_pipeline(
     run_dir.mkdir(parents=True, exist_ok=True)
     state = load_state(pipeline_dir)
     parent = _ParentRun(settings, spec, run_id, run_dir)
-    run = PipelineRun(spec.name, run_id, run_dir, mlflow_run_id=parent.id, experiment=parent.experiment)
+    run = PipelineRun(
+        spec.name,
+        run_id,
+        run_dir,
+        mlflow_run_id=parent.id,
+        experiment=parent.experiment,
+        experiment_id=parent.experiment_id,
+    )
     total = len(spec.steps)
     started = time.perf_counter()
 
@@ -474,9 +544,11 @@ def run_pipeline(
             # pipeline-level parameters reach only the notebooks that declare them (check_steps
             # has already made sure every step-level one is declared)
             declared = declared_parameters(notebook)
-            parameters = {
-                k: v for k, v in spec.effective_parameters(step).items() if declared is None or k in declared
-            }
+            # a path the spec file gives is relative to the workspace (-p ones are absolute by now)
+            effective = spec.effective_parameters(step)
+            parameters = absolute_paths(
+                {k: v for k, v in effective.items() if declared is None or k in declared}, workspace
+            )
             digest = step_hash(workspace, notebook, parameters, step.inputs)
             previous = state.get(step.name) or {}
             reusable = previous.get("hash") == digest and Path(previous.get("notebook", "")).is_file()
@@ -493,14 +565,18 @@ def run_pipeline(
                 output = run_dir / f"{position:02d}_{step.name}.ipynb"
                 injected = {**parameters, "run_dir": str(run_dir), "parent_run_id": parent.id}
                 t0 = time.perf_counter()
+                since_ms = int(time.time() * 1000)
                 try:
-                    _execute_step(step, position, total, notebook, output, injected, settings, kernel, run)
+                    _execute_step(
+                        step, position, total, notebook, output, injected, settings, kernel, run, on_output
+                    )
                 except StepFailed:
                     failed = StepResult(step.name, "failed", time.perf_counter() - t0, output, digest)
                     run.steps.append(failed)
                     report(position, step.name, failed)
                     raise
                 result = StepResult(step.name, "ran", time.perf_counter() - t0, output, digest)
+                parent.attach_notebook(output, since_ms)
                 state[step.name] = {
                     "hash": digest,
                     "run_id": run_id,

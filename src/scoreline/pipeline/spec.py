@@ -20,6 +20,7 @@ with the field and step named::
 from __future__ import annotations
 
 import keyword
+import os
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,11 @@ from pydantic import (
 
 #: parameters the runner injects into every step; a spec may not set them
 RESERVED_PARAMETERS = frozenset({"run_dir", "parent_run_id"})
+
+#: parameters holding a file or folder (a URL is left alone): a relative value means what it means
+#: where it was written (the spec's workspace, or the current directory for ``-p``), never
+#: ``notebooks/`` where papermill runs the kernel
+PATH_PARAMETERS = frozenset({"source", "fixtures"})
 
 _NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]*$"
 
@@ -196,11 +202,27 @@ def load_spec(name_or_path: str | Path, workspace: Path) -> PipelineSpec:
     return parse_spec(data, workspace, source)
 
 
-def apply_overrides(spec: PipelineSpec, overrides: list[str] | tuple[str, ...]) -> PipelineSpec:
+def absolute_paths(parameters: dict[str, Any], base: Path) -> dict[str, Any]:
+    """``parameters`` with each relative :data:`PATH_PARAMETERS` value made absolute against
+    ``base`` (URLs, empty strings and non-text values unchanged)."""
+    out = dict(parameters)
+    for key in PATH_PARAMETERS & out.keys():
+        value = out[key]
+        if isinstance(value, str) and value and not value.startswith(("http://", "https://")):
+            out[key] = os.path.abspath(Path(base, Path(value).expanduser()))
+    return out
+
+
+def apply_overrides(
+    spec: PipelineSpec, overrides: list[str] | tuple[str, ...], cwd: Path | None = None
+) -> PipelineSpec:
     """A new spec with ``key=value`` (pipeline-level) and ``step.key=value`` (one step) applied.
 
-    Values are parsed as YAML, so ``2012`` is an int, ``true`` a bool and ``[E0, D1]`` a list.
+    Values are parsed as YAML, so ``2012`` is an int, ``true`` a bool and ``[E0, D1]`` a list; a
+    relative path (:data:`PATH_PARAMETERS`) is taken from ``cwd`` (default: the current directory),
+    where the user typed it.
     """
+    cwd = Path.cwd() if cwd is None else cwd
     data = spec.model_dump(mode="python")
     steps = {s["name"]: s for s in data["steps"]}
     for item in overrides:
@@ -219,7 +241,7 @@ def apply_overrides(spec: PipelineSpec, overrides: list[str] | tuple[str, ...]) 
                     f"override {item!r}: pipeline {spec.name!r} has no step {step_name!r}; "
                     f"steps: {', '.join(steps)}"
                 )
-            steps[step_name]["parameters"][key] = value
+            steps[step_name]["parameters"].update(absolute_paths({key: value}, cwd))
         else:
-            data["parameters"][key] = value
+            data["parameters"].update(absolute_paths({key: value}, cwd))
     return parse_spec(data, None, f"{spec.name} with overrides {list(overrides)}")

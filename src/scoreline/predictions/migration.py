@@ -15,12 +15,19 @@ __all__ = ["upgrade_schema"]
 
 
 def upgrade_schema(conn: Connection) -> None:
+    """Bring an older database up to date: add ``what_if`` (false for every stored forecast) and
+    convert one from before ``forecast_outputs`` (:func:`_outputs_table`)."""
+    columns = {c["name"] for c in inspect(conn).get_columns("predictions")}
+    if "what_if" not in columns:
+        conn.execute(text("ALTER TABLE predictions ADD COLUMN what_if BOOLEAN NOT NULL DEFAULT FALSE"))
+    if "output_id" not in columns:
+        _outputs_table(conn)
+
+
+def _outputs_table(conn: Connection) -> None:
     """Convert a database from before ``forecast_outputs``: each prediction's JSON ``detail`` and
     ``features`` become an output (features as numbers with their feature set), then those two
     columns go."""
-    columns = {c["name"] for c in inspect(conn).get_columns("predictions")}
-    if "output_id" in columns:
-        return
     conn.execute(
         text("ALTER TABLE predictions ADD COLUMN output_id INTEGER REFERENCES forecast_outputs (id)")
     )

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, Engine, and_, func, select
+from sqlalchemy import Connection, Engine, and_, false, func, select
 
 from scoreline.predictions.outputs import feature_dict
 from scoreline.predictions.rows import timestamp
@@ -146,13 +146,14 @@ def upcoming(
     engine: Engine, competition: str, start: dt.date, end: dt.date, limit: int
 ) -> list[dict[str, Any]]:
     """The latest stored forecast of each ``competition`` fixture dated ``start`` to ``end``
-    (inclusive) that has no result yet, by date then home team; at most ``limit`` rows. Each
-    row has the prediction's columns, its ``prediction_id`` and ``fair_odds_<outcome>`` (1 /
-    probability; null where the probability is)."""
+    (inclusive) that has no result yet (what-if forecasts are not fixtures), by date then home
+    team; at most ``limit`` rows. Each row has the prediction's columns, its ``prediction_id``
+    and ``fair_odds_<outcome>`` (1 / probability; null where the probability is)."""
     p, r = predictions_table, results_table
     latest = (
         select(func.max(p.c.id))
         .where(p.c.competition == competition, p.c.date >= start, p.c.date <= end)
+        .where(p.c.what_if.is_(false()))
         .group_by(*(p.c[k] for k in MATCH_KEY))
     )
     played = and_(*(r.c[k] == p.c[k] for k in MATCH_KEY))

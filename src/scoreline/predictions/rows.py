@@ -39,7 +39,7 @@ NUMERIC = (*(f"prob_{o}" for o in OUTCOMES), *(f"price_{o}" for o in OUTCOMES))
 
 
 #: the fields of a prediction (columns, features and detail); a row's other fields join detail
-RECORD_FIELDS = (*FORECAST_COLUMNS, "created_at", "features", "detail")
+RECORD_FIELDS = (*FORECAST_COLUMNS, "created_at", "features", "detail", "what_if")
 
 
 def as_columns(rows: Sequence[Mapping[str, Any]] | Mapping[str, Sequence]) -> tuple[dict[str, list], int]:
@@ -85,6 +85,10 @@ def prediction_columns(columns: dict[str, list], n: int, now: dt.datetime) -> di
         if value is not None and value is not False and value is not True and not isinstance(value, np.bool_):
             raise fail(i, "neutral", f"must be true or false, got {value!r}")
     out["neutral"] = [bool(v) for v in columns["neutral"]]
+    for i, value in enumerate(columns["what_if"]):
+        if value is not None and not isinstance(value, (bool, np.bool_)):
+            raise fail(i, "what_if", f"must be true or false, got {value!r}")
+    out["what_if"] = [bool(v) for v in columns["what_if"]]
     out.update(_probabilities_and_prices(columns, codes))
     out["created_at"] = _distinct(
         columns["created_at"], lambda i, value: now if value is None else timestamp(value, "created_at", i)

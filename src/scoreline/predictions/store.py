@@ -84,7 +84,7 @@ class PredictionStore:
             c: predictions_table.c[c]
             .type.dialect_impl(self.engine.dialect)
             .bind_processor(self.engine.dialect)
-            for c in ("created_at", "date", "neutral")
+            for c in ("created_at", "date", "neutral", "what_if")
         }
         self._feature_names = reads.FeatureNames()
         self._output_ids: dict[str, int] = {}
@@ -132,7 +132,7 @@ class PredictionStore:
                 statement = insert(p).returning(p.c.id, sort_by_parameter_order=True)
                 rows = [dict(zip(WRITTEN[1:], values)) for values in zip(*(columns[c] for c in WRITTEN[1:]))]
                 return [int(i) for i in conn.execute(statement, rows).scalars()]
-        for name in ("created_at", "date", "neutral"):  # converted once per distinct value
+        for name in ("created_at", "date", "neutral", "what_if"):  # converted once per distinct value
             convert = self._bind[name]
             if convert is not None:
                 done = {value: convert(value) for value in set(columns[name])}

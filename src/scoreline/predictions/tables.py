@@ -28,6 +28,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    false,
 )
 
 __all__ = [
@@ -89,6 +90,8 @@ predictions_table = Table(
     *(Column(f"prob_{o}", Float, nullable=o == "draw") for o in OUTCOMES),
     *(Column(f"price_{o}", Float) for o in OUTCOMES),
     Column("output_id", Integer, ForeignKey("forecast_outputs.id")),
+    #: a what-if forecast (the match centre's form): logged, never listed as a fixture
+    Column("what_if", Boolean, nullable=False, server_default=false()),
     Index("ix_predictions_match", "competition", "date", "home_team", "away_team"),
     Index("ix_predictions_created_at", "created_at"),
 )
@@ -152,7 +155,7 @@ FORECAST_COLUMNS = (
     *(f"price_{o}" for o in OUTCOMES),
 )
 #: the columns :meth:`PredictionStore.record_predictions` writes, in insert order
-WRITTEN = ("id", "created_at", *FORECAST_COLUMNS, "output_id")
+WRITTEN = ("id", "created_at", *FORECAST_COLUMNS, "output_id", "what_if")
 
 
 @dataclass(frozen=True, eq=False)

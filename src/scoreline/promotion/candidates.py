@@ -43,9 +43,11 @@ class Backtest:
         return self.run.data.tags.get("data_content_hash", "")
 
     def scores(self, model: str) -> dict[str, float]:
-        """``model``'s overall backtest metrics (common matches of every model)."""
+        """``model``'s overall backtest metrics (common matches of every model): ``rps/<model>``,
+        or ``<model>.rps`` as backtests logged them before metrics were grouped."""
         logged = self.run.data.metrics
-        return {m: logged[f"{model}.{m}"] for m in METRICS if f"{model}.{m}" in logged}
+        found = {m: logged.get(f"{m}/{model}", logged.get(f"{model}.{m}")) for m in METRICS}
+        return {m: v for m, v in found.items() if v is not None}
 
     def window(self) -> dict[str, str]:
         params = self.run.data.params
@@ -63,20 +65,28 @@ class Candidate:
         return {k: v for k, v in self.train_run.data.params.items() if k.startswith("model.")}
 
 
-def _experiment(client: mlflow.MlflowClient, code: str) -> str:
-    found = client.get_experiment_by_name(code)
-    if found is None:
+def _experiments(client: mlflow.MlflowClient, code: str) -> list[str]:
+    """Where ``code``'s runs live: its own experiment (runs started on their own) and every
+    pipeline's (steps nest under their pipeline's run there)."""
+    found = [
+        e.experiment_id
+        for e in client.search_experiments()
+        if e.name == code or e.name.startswith("pipeline-")
+    ]
+    if not found:
         raise CandidateError(
             f"no MLflow experiment {code!r}: run the weekly_training pipeline "
             "(train and backtest steps) first"
         )
-    return found.experiment_id
+    return found
 
 
-def _latest(client: mlflow.MlflowClient, experiment: str, filters: str, parent_run_id: str) -> list[Run]:
+def _latest(
+    client: mlflow.MlflowClient, experiments: list[str], filters: str, parent_run_id: str
+) -> list[Run]:
     """FINISHED runs matching ``filters``, those under ``parent_run_id`` first, newest first."""
     runs = client.search_runs(
-        [experiment],
+        experiments,
         f"{filters} and attributes.status = 'FINISHED'",
         order_by=["attributes.start_time DESC"],
         max_results=500,
@@ -105,7 +115,12 @@ def find_backtest(
         if run.info.status != "FINISHED":
             raise CandidateError(f"backtest run {run_id} is {run.info.status}, not FINISHED")
     else:
-        runs = _latest(client, _experiment(client, code), "tags.step = 'backtest'", parent_run_id)
+        runs = _latest(
+            client,
+            _experiments(client, code),
+            f"tags.step = 'backtest' and tags.competition = '{code}'",
+            parent_run_id,
+        )
         if not runs:
             raise CandidateError(
                 f"no FINISHED backtest run for {code}: run the backtest step "
@@ -128,8 +143,9 @@ def trained_models(
     """Newest FINISHED train run per model on the backtest's data snapshot."""
     runs = _latest(
         client,
-        backtest.run.info.experiment_id,
-        f"tags.step = 'train' and tags.data_content_hash = '{backtest.data_hash}'",
+        _experiments(client, code),
+        f"tags.step = 'train' and tags.competition = '{code}' "
+        f"and tags.data_content_hash = '{backtest.data_hash}'",
         parent_run_id,
     )
     found: dict[str, Run] = {}

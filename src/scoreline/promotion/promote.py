@@ -49,6 +49,9 @@ class PromotionResult:
     backtest_run_id: str
     train_run_id: str
     card: str
+    #: the champion's version (and model) when the candidate was judged; None: there was none
+    champion_before: str | None = None
+    champion_before_model: str | None = None
 
     def to_dict(self) -> dict:
         return {
@@ -62,6 +65,8 @@ class PromotionResult:
             "run_id": self.run_id,
             "backtest_run_id": self.backtest_run_id,
             "train_run_id": self.train_run_id,
+            "champion_before": self.champion_before,
+            "champion_before_model": self.champion_before_model,
             "gate": self.gate.to_dict(),
         }
 
@@ -139,6 +144,8 @@ def _version_tags(
         "gate_table": gate.to_json(),
         "promote_run_id": run_id,
         "model_card": f"runs:/{run_id}/model_card.md",
+        # MLflow's SQL store leaves a version's user empty: say which job made it
+        "created_by": f"scoreline promote (run {run_id})",
     }
 
 
@@ -184,7 +191,10 @@ def promote(
     outcomes = OUTCOMES_3WAY if comp.outcomes == 3 else OUTCOMES_2WAY
     name = registered_model_name(code)
 
-    with step_run(parent_run_id, "promote", code, settings) as run, promotion_lock(settings, code):
+    with (
+        step_run(parent_run_id, "promote", code, settings, detail=candidate.model_name) as run,
+        promotion_lock(settings, code),
+    ):
         run_id = run.info.run_id
         current = champion_version(settings, code)
         champion = _champion(client, current, candidate)
@@ -261,4 +271,6 @@ def promote(
         backtest.run_id,
         candidate.train_run.info.run_id,
         card,
+        champion.version if champion else None,
+        champion.model_name if champion else None,
     )

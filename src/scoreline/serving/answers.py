@@ -44,6 +44,12 @@ class Answers:
     def __init__(self, forecasters: dict[str, Forecaster], store: PredictionStore) -> None:
         self.forecasters = forecasters
         self.store = store
+        #: per competition, the date of the last result its champion has seen
+        self.history_ends: dict[str, dt.date] = {
+            code: f.pyfunc.history["date"].max().date()
+            for code, f in forecasters.items()
+            if len(f.pyfunc.history)
+        }
 
     def forecast(self, fixtures: list[dict], single: bool) -> list[dict]:
         """Validated forecasts of ``fixtures`` (request order), committed to the prediction
@@ -97,7 +103,11 @@ class Answers:
                 )
             except ValueError as error:  # a check the schema cannot express; names its row
                 raise Rejected(422, f"{code}: {error}") from None
+            ends = self.history_ends.get(code)
             for r, record in zip(rows, forecasts.records()):
+                if ends is not None:  # how old the ratings are: the page flags a stale forecast
+                    record["history_ends"] = ends.isoformat()
+                    record["days_after_history"] = (dates[r] - ends).days
                 records[r] = record
             for field, values in _logged_columns(forecasts).items():
                 if len(groups) == 1:
@@ -106,6 +116,7 @@ class Answers:
                 column = logged.setdefault(field, [None] * len(fixtures))
                 for r, value in zip(rows, values):
                     column[r] = value
+        logged["what_if"] = [bool(f.get("what_if")) for f in fixtures]  # never listed as fixtures
         answers = [record for record in records if record is not None]  # every row has its own
         for record, prediction_id in zip(answers, self.store.record_predictions(logged)):
             record["prediction_id"] = prediction_id

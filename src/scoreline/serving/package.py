@@ -166,7 +166,12 @@ def export_champions(settings: Settings, codes: Iterable[str] | None = None) -> 
                     name,
                     model_uri=local,
                     labels=labels,
-                    metadata={**labels, "run_id": version.run_id or "", "source": source},
+                    metadata={
+                        **labels,
+                        "run_id": version.run_id or "",
+                        "source": source,
+                        "teams": _known_teams(local),
+                    },
                 )
             exported.append(
                 ExportedChampion(
@@ -174,6 +179,21 @@ def export_champions(settings: Settings, codes: Iterable[str] | None = None) -> 
                 )
             )
     return exported
+
+
+def _known_teams(local: str) -> list[str]:
+    """Every team in the champion's history: the names its forecasts accept, which the service's
+    schema lists (an exported model's metadata is read without loading the model)."""
+    import mlflow
+
+    history = mlflow.pyfunc.load_model(local, suppress_warnings=True).unwrap_python_model().history
+    return sorted(set(history["home_team"].astype(str)) | set(history["away_team"].astype(str)))
+
+
+def served_teams(models: dict[str, bentoml.Model]) -> dict[str, list[str]]:
+    """Per exported champion, the teams recorded at export (empty for an older export)."""
+    found = {code: model.info.metadata.get("teams") for code, model in models.items()}
+    return {code: [str(t) for t in teams] if isinstance(teams, list) else [] for code, teams in found.items()}
 
 
 def served_models(codes: Iterable[str] = ()) -> dict[str, bentoml.Model]:

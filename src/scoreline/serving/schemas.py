@@ -10,9 +10,20 @@ report them alike. Prices are decimal odds; dates are ISO ``YYYY-MM-DD``.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import TYPE_CHECKING, Annotated, Any, Literal, NotRequired
 
-from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, model_validator, with_config
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+    with_config,
+)
 from typing_extensions import TypedDict
 
 from scoreline.config import COMPETITIONS, Sport
@@ -50,8 +61,23 @@ if TYPE_CHECKING:  # a Literal built from the configured competitions is opaque 
 else:
     CompetitionCode = Literal[tuple(COMPETITIONS)]
 TeamName = Annotated[str, Field(min_length=1, max_length=100, description="team name as in the data")]
+#: what a match date may be: ISO text 1900-01-01 .. 2099-12-31 (OpenAPI 3.0 cannot bound a date,
+#: so the range is the pattern's; a number is not a date, though pydantic would read it as one)
+DATE_PATTERN = r"^(19|20)[0-9]{2}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$"
+
+
+def _iso_text(value: Any) -> Any:
+    if isinstance(value, dt.date) or (isinstance(value, str) and re.match(DATE_PATTERN, value)):
+        return value
+    raise ValueError("a date is ISO text between 1900-01-01 and 2099-12-31 (YYYY-MM-DD)")
+
+
+DATE_SCHEMA = {"type": "string", "format": "date", "pattern": DATE_PATTERN}
 FixtureDate = Annotated[
-    dt.date, Field(ge=dt.date(1900, 1, 1), le=dt.date(2100, 12, 31), description="match date")
+    dt.date,
+    BeforeValidator(_iso_text),
+    Field(ge=dt.date(1900, 1, 1), le=dt.date(2099, 12, 31)),
+    WithJsonSchema({**DATE_SCHEMA, "description": "match date"}),
 ]
 
 
@@ -64,14 +90,16 @@ def _nullable(schema: dict[str, Any]) -> WithJsonSchema:
 #: decimal odds; the shortest a bookmaker offers is 1.01 (minimum inclusive: OpenAPI 3.0 has no
 #: numeric exclusiveMinimum)
 OptionalOdds = Annotated[
-    Annotated[float, Field(ge=1.01, le=1000.0)] | None,
+    # finite: a NaN price is refused as "not a finite number", not as "must be <= 1000"
+    Annotated[float, Field(ge=1.01, le=1000.0, allow_inf_nan=False)] | None,
     _nullable({"type": "number", "minimum": 1.01, "maximum": 1000.0, "description": "decimal odds"}),
 ]
 OptionalDate = Annotated[
     FixtureDate | None,
-    _nullable({"type": "string", "format": "date", "description": "match date (default: today, UTC)"}),
+    _nullable({**DATE_SCHEMA, "description": "match date (default: today, UTC)"}),
 ]
 OptionalFloat = Annotated[float | None, _nullable({"type": "number"})]
+OptionalInt = Annotated[int | None, _nullable({"type": "integer"})]
 
 
 class Prices(BaseModel):
@@ -105,8 +133,12 @@ class Fixture(BaseModel):
     home_team: TeamName
     away_team: TeamName
     date: OptionalDate = None
-    neutral: bool = False
-    prices: Prices | None = None
+    #: strictly true or false: "yes" or 1 is refused, not read as true
+    neutral: StrictBool = False
+    #: leave it out for no prices; null is refused (the schema does not allow it)
+    prices: Prices = Field(default_factory=Prices)
+    #: a what-if question, not a scheduled fixture: logged, but never listed by GET /upcoming
+    what_if: StrictBool = False
 
 
 @with_config(ConfigDict(extra="forbid"))
@@ -124,8 +156,9 @@ class FixtureRow(TypedDict):
     home_team: TeamName
     away_team: TeamName
     date: NotRequired[OptionalDate]
-    neutral: NotRequired[bool]
+    neutral: NotRequired[StrictBool]
     prices: NotRequired[PricesRow]
+    what_if: NotRequired[StrictBool]
 
 
 class PredictBatchRequest(BaseModel):
@@ -183,6 +216,12 @@ class Prediction(StoredForecast):
     without one)."""
 
     competition: str
+    history_ends: Annotated[dt.date | None, _nullable({"type": "string", "format": "date"})] = Field(
+        default=None, description="date of the last result the model has seen"
+    )
+    days_after_history: OptionalInt = Field(
+        default=None, description="days from that result to the fixture: ratings this old are stale"
+    )
     price_home: OptionalFloat = None
     price_draw: OptionalFloat = None
     price_away: OptionalFloat = None
@@ -211,11 +250,13 @@ class PredictionBatch(BaseModel):
 
 
 class TeamList(BaseModel):
-    """The teams a competition's champion knows, most recent season's first."""
+    """The teams a competition's champion knows: the ``current`` first ones are the latest
+    season's, the rest played in earlier seasons only (relegated, or promoted since)."""
 
     competition: str
     model_version: str
     teams: list[str]
+    current: int = Field(description="how many of the teams, from the first, play the latest season")
 
 
 class ModelInfo(BaseModel):
@@ -274,7 +315,6 @@ class ResultsAccepted(BaseModel):
 
 
 OptionalText = Annotated[str | None, _nullable({"type": "string"})]
-OptionalInt = Annotated[int | None, _nullable({"type": "integer"})]
 OptionalFlag = Annotated[bool | None, _nullable({"type": "boolean"})]
 OptionalTime = Annotated[dt.datetime | None, _nullable({"type": "string", "format": "date-time"})]
 
@@ -283,7 +323,13 @@ class UpcomingPrediction(StoredForecast):
     """The latest stored forecast of a fixture not yet played (the service's own or a matchday
     run's)."""
 
-    created_at: dt.datetime = Field(description="when it was forecast (UTC)")
+    created_at: dt.datetime = Field(description="when it was forecast (UTC, with its offset)")
+
+    @field_validator("created_at")
+    @classmethod
+    def _utc(cls, value: dt.datetime) -> dt.datetime:
+        """The store keeps UTC without an offset; the answer says so (an RFC 3339 date-time)."""
+        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
 
 
 class UpcomingList(BaseModel):

@@ -37,17 +37,19 @@ from typing import TYPE_CHECKING, Any
 import bentoml
 import pydantic
 import pydantic_core
-from fastapi import FastAPI, Query
+from fastapi import Depends, FastAPI, Query
 from fastapi.exceptions import RequestValidationError
 from starlette.background import BackgroundTask
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
+from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
 from starlette.staticfiles import StaticFiles
 
 from scoreline.config import Settings
 from scoreline.monitoring.summaries import latest_monitoring_summary, monitoring_dir
 from scoreline.serving import package
 from scoreline.serving.answers import Answers, Rejected
+from scoreline.serving.contract import Contract, refuse_unknown_query
 from scoreline.serving.heap import freeze_loaded_heap, release_free_memory
 from scoreline.serving.limits import AccessControl, parse_api_keys
 from scoreline.serving.live import LiveBroadcaster, LiveMetrics
@@ -126,7 +128,19 @@ class JsonBodies:
         await self.app(scope, receive, send)
 
 
-routes = FastAPI(title="scoreline", docs_url=None, redoc_url=None, openapi_url=None)
+routes = FastAPI(
+    title="scoreline",
+    docs_url=None,
+    redoc_url=None,
+    openapi_url=None,
+    dependencies=[Depends(refuse_unknown_query)],
+)
+
+
+@routes.exception_handler(StarletteHTTPException)
+async def _http_error(_: Request, error: StarletteHTTPException) -> JSONResponse:
+    """FastAPI's own 4xx (a body that is not JSON: 400) in the service's error shape."""
+    return JSONResponse({"error": str(error.detail)}, status_code=error.status_code, headers=error.headers)
 
 
 @routes.exception_handler(RequestValidationError)
@@ -141,7 +155,12 @@ UI_FOLDER = Path(__file__).with_name("ui")
 routes.mount("/ui", StaticFiles(directory=UI_FOLDER, html=True), name="ui")
 
 
-@routes.get("/ui", include_in_schema=False)  # `/` stays BentoML's Swagger page of the API
+@routes.get("/favicon.ico", include_in_schema=False)
+def _favicon() -> FileResponse:
+    return FileResponse(UI_FOLDER / "favicon.svg", media_type="image/svg+xml")
+
+
+@routes.get("/ui", include_in_schema=False)  # `/` is the API reference (serving.contract)
 def _home() -> RedirectResponse:
     return RedirectResponse("/ui/")
 
@@ -214,8 +233,7 @@ class Scoreline:
     @bentoml.api(route="/predict", input_spec=Fixture)
     def predict(self, **fixture: Any) -> Prediction:
         """Forecast one fixture (and log it)."""
-        prices = fixture.get("prices")
-        row = {**fixture, "prices": prices.model_dump() if prices is not None else None}
+        row = {**fixture, "prices": fixture["prices"].model_dump()}
         try:
             records = self._forecast([row], "/predict", single=True)
         except Rejected as rejected:
@@ -313,7 +331,12 @@ class Scoreline:
             return _response(
                 Rejected(404, f"no champion serves {competition}; served: {', '.join(self.forecasters)}")
             )
-        return TeamList(competition=competition, model_version=forecaster.version, teams=forecaster.teams)
+        return TeamList(
+            competition=competition,
+            model_version=forecaster.version,
+            teams=forecaster.teams,
+            current=len(forecaster.pyfunc.latest_teams),
+        )
 
     @routes.get("/models", response_model=list[ModelInfo])
     def served(self) -> list[ModelInfo]:
@@ -470,6 +493,9 @@ Scoreline = bentoml.service(  # type: ignore[misc]  # the class becomes a bentom
     envs=[{"name": "MALLOC_ARENA_MAX", "value": "2"}],
 )(bentoml.asgi_app(routes, path="/")(Scoreline))
 Scoreline.add_asgi_middleware(JsonBodies)  # type: ignore[attr-defined]  # a bentoml Service now
+Scoreline.add_asgi_middleware(  # type: ignore[attr-defined]
+    Contract, teams=lambda: package.served_teams(CHAMPIONS), home=UI_FOLDER / "api.html"
+)
 Scoreline.add_asgi_middleware(  # type: ignore[attr-defined]
     AccessControl,
     keys=parse_api_keys(SETTINGS.api_keys, SETTINGS.rate_limit_per_minute),

@@ -49,7 +49,7 @@ from scoreline.evaluation.ingame import (
 from scoreline.features.ingame import pattern_columns
 from scoreline.models.conformal import interval_columns
 from scoreline.models.ingame.forecaster import InGameForecaster
-from scoreline.tracking.packaging import PACKAGE_FOLDER, model_requirements
+from scoreline.tracking.packaging import PACKAGE_FOLDER, model_requirements, pyfunc_logging_quiet
 
 __all__ = ["EVENT_COLUMNS", "InGamePyfunc", "log_ingame_evaluation", "log_ingame_model"]
 
@@ -123,14 +123,15 @@ def log_ingame_model(forecaster: InGameForecaster, settings: Settings, name: str
     example = pd.DataFrame([np.arange(1, 19, dtype=float)], columns=pattern_columns(18)).assign(
         spread_home=-3.5, total_line=224.5
     )
-    info = mlflow.pyfunc.log_model(
-        name=name,
-        python_model=InGamePyfunc(forecaster),
-        signature=_signature(),
-        input_example=example,
-        pip_requirements=model_requirements(settings),
-        code_paths=[str(PACKAGE_FOLDER)],
-    )
+    with pyfunc_logging_quiet():
+        info = mlflow.pyfunc.log_model(
+            name=name,
+            python_model=InGamePyfunc(forecaster),
+            signature=_signature(),
+            input_example=example,
+            pip_requirements=model_requirements(settings),
+            code_paths=[str(PACKAGE_FOLDER)],
+        )
     return info.model_uri
 
 

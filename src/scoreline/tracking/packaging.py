@@ -3,7 +3,10 @@ only the team and date columns required, and an input example of raw fixture row
 
 from __future__ import annotations
 
+import logging
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
 
@@ -24,7 +27,7 @@ from scoreline.tracking.pyfunc import (
     model_members,
 )
 
-__all__ = ["MODEL_PACKAGES", "example_fixtures", "log_model", "model_requirements"]
+__all__ = ["MODEL_PACKAGES", "example_fixtures", "log_model", "model_requirements", "pyfunc_logging_quiet"]
 
 #: the ``scoreline`` package folder, which travels with every logged model as code
 PACKAGE_FOLDER = Path(scoreline.__file__).resolve().parent
@@ -114,6 +117,20 @@ def model_requirements(settings: Settings, model: MatchModel | None = None) -> l
     return requirements
 
 
+@contextmanager
+def pyfunc_logging_quiet() -> Iterator[None]:
+    """MLflow's pyfunc logger at ERROR while a model is logged: its CloudPickle warning (we
+    pickle the wrapper on purpose: it carries the fitted model and its history) and its
+    "Validating input example" INFO line repeat in every train step's output."""
+    logger = logging.getLogger("mlflow.pyfunc")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
 def log_model(
     model: MatchModel,
     name: str,
@@ -134,12 +151,13 @@ def log_model(
     wrapper = MatchModelPyfunc(competition, model, history, detail)
     example = example_fixtures(wrapper.history, fixtures)
     output = wrapper.predict(None, example)
-    info = mlflow.pyfunc.log_model(
-        name=name,
-        python_model=wrapper,
-        signature=_fixture_signature(example, output),
-        input_example=example,
-        pip_requirements=model_requirements(settings, model),
-        code_paths=[str(PACKAGE_FOLDER)],
-    )
+    with pyfunc_logging_quiet():
+        info = mlflow.pyfunc.log_model(
+            name=name,
+            python_model=wrapper,
+            signature=_fixture_signature(example, output),
+            input_example=example,
+            pip_requirements=model_requirements(settings, model),
+            code_paths=[str(PACKAGE_FOLDER)],
+        )
     return info.model_uri

@@ -49,7 +49,7 @@ def train_and_log(settings: Settings, code: str, model_name: str, parent_run_id:
         raise KeyError(f"unknown model {model_name!r} for {code}; available: {', '.join(models)}")
     model = catalog.with_tuned(models, {model_name: tuned})[model_name]
     history = history_frame(matches)
-    with step_run(parent_run_id, "train", code, settings) as run:
+    with step_run(parent_run_id, "train", code, settings, detail=model_name) as run:
         log_data_snapshot(store, code)
         mlflow.log_params(
             {"model_name": model_name, "tuned": json.dumps(tuned, sort_keys=True), **_flat_params(model)}

@@ -7,6 +7,8 @@ const $ = (id) => document.getElementById(id);
 const SVG = "http://www.w3.org/2000/svg";
 
 const state = { models: {} };
+// days after the model's last result beyond which a forecast is flagged stale (about a season break)
+const STALE_DAYS = 120;
 
 // displayed precision: the tests compare these with the API's numbers
 const percent = (p) => `${(100 * p).toFixed(1)}%`;
@@ -53,7 +55,8 @@ function errorMessage(status, body, text) {
     if (Array.isArray(body.detail)) {
       for (const item of body.detail) {
         const where = Array.isArray(item.loc) ? item.loc.join(".") : "";
-        if (item.msg) lines.push(where ? `${where}: ${item.msg}` : item.msg);
+        // a message the headline already says (the same team twice) is not repeated
+        if (item.msg && !lines[0].includes(item.msg)) lines.push(where ? `${where}: ${item.msg}` : item.msg);
       }
     }
     return `${status}: ${lines.join("\n")}`;
@@ -88,6 +91,23 @@ function fillSelect(select, values, labels = values) {
   }));
 }
 
+// this season's teams first, then those of earlier seasons (relegated, promoted since), apart
+function fillTeams(select, teams, current) {
+  const group = (label, names) => {
+    const node = el("optgroup");
+    node.label = label;
+    for (const name of names) {
+      const option = el("option", name);
+      option.value = name;
+      node.append(option);
+    }
+    return node;
+  };
+  const now = teams.slice(0, current), earlier = teams.slice(current);
+  select.replaceChildren(group(`This season (${now.length})`, now),
+                         ...(earlier.length ? [group(`Earlier seasons (${earlier.length})`, earlier)] : []));
+}
+
 async function loadModels() {
   const models = await call("models");
   state.models = Object.fromEntries(models.map((m) => [m.competition, m]));
@@ -101,9 +121,10 @@ async function loadCompetition() {
   const threeWay = state.models[code]?.outcomes.length === 3;
   $("price-draw-label").hidden = !threeWay;
   if (!threeWay) $("price-draw").value = "";
-  const teams = (await call(`teams?competition=${encodeURIComponent(code)}`)).teams;
-  fillSelect($("home-team"), teams);
-  fillSelect($("away-team"), teams);
+  const list = await call(`teams?competition=${encodeURIComponent(code)}`);
+  const teams = list.teams, current = list.current ?? teams.length;
+  fillTeams($("home-team"), teams, current);
+  fillTeams($("away-team"), teams, current);
   if (teams.length > 1) $("away-team").value = teams[1];
   $("result").hidden = true;
   await Promise.all([loadUpcoming(), loadMonitoring()]);
@@ -116,6 +137,7 @@ function fixtureBody() {
     home_team: $("home-team").value,
     away_team: $("away-team").value,
     neutral: $("neutral").checked,
+    what_if: true,  // the form asks "what if": logged, but not an upcoming fixture
   };
   if ($("date").value) body.date = $("date").value;
   const prices = {};
@@ -160,6 +182,14 @@ function outcomesOf(p) {
 function renderPrediction(p) {
   $("result-title").textContent = `${p.home_team} v ${p.away_team}, ${p.date}${p.neutral ? " (neutral)" : ""}`;
   $("result-model").textContent = `${p.competition} · model ${p.model_name} v${p.model_version} · prediction #${p.prediction_id}`;
+  // a fixture long after the model's last result: its ratings have not seen anything since
+  const stale = p.days_after_history != null && p.days_after_history > STALE_DAYS;
+  $("stale").hidden = !stale;
+  if (stale) {
+    $("stale").textContent = `Stale: the model's data ends ${p.history_ends}, ` +
+      `${p.days_after_history} days before this fixture. Treat this forecast as a what-if on ` +
+      `old ratings, not as a forecast of this date.`;
+  }
   const outcomes = outcomesOf(p);
   renderChart(outcomes.map((o) => ({ ...o, probability: p[`prob_${o.key}`] })));
   $("outcomes").tBodies[0].replaceChildren(...outcomes.map((o) => {
