@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import subprocess
 
 import numpy as np
@@ -38,7 +39,8 @@ def test_team_mode_needs_postgres_and_a_tracking_server(settings, monkeypatch):
     monkeypatch.setenv("SCORELINE_TRACKING_URI", "http://mlflow:5000")
     team = Settings(home=settings.home, prediction_store_url="sqlite:///p.db")
     assert team.optuna_storage == "postgresql+psycopg://u@db/scoreline"
-    assert team.prediction_store == "sqlite:///p.db"  # a store's own setting still wins
+    # a store's own setting still wins (a relative SQLite path taken from where it was typed)
+    assert team.prediction_store == f"sqlite:///{os.getcwd()}/p.db"
     assert team.artifact_location("E0") is None  # the server's artifact root
     monkeypatch.setenv("SCORELINE_TEAM_DATABASE_URL", "sqlite:///team.db")
     with pytest.raises(ValueError, match="team_database_url must be a PostgreSQL URL"):
