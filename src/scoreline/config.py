@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
 from types import MappingProxyType
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -162,6 +162,13 @@ class Settings(BaseSettings):
     redis_url: str | None = None
     #: seconds between the service's reads of new live forecasts from the prediction store
     live_poll_s: float = Field(default=0.02, gt=0, le=5)
+    #: where backtests and tuning run their independent pieces: "local" = a Dask cluster of
+    #: processes on this machine, "serial" = this process (see scoreline.engine)
+    engine: Literal["serial", "local"] = "local"
+    #: processes of the local cluster; unset = one per CPU core this process may use
+    engine_workers: int | None = Field(default=None, ge=1)
+    #: a running Dask scheduler (``tcp://host:8786``): when set, that cluster runs the work
+    dask_scheduler: str | None = None
     #: halftime forecasts the rolling live coverage is measured over (the latest scored games)
     live_coverage_window: int = Field(default=100, ge=10)
 

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from scoreline.evaluation.backtest import WalkForward, cut_offs, walk_forward
+from scoreline.evaluation.cache import PredictionCache
 from scoreline.evaluation.report import score
 from scoreline.models.base import OUTCOMES_3WAY, MatchModel
 from scoreline.models.baselines import BaseRates
@@ -103,3 +104,42 @@ def test_score_compares_on_common_matches_against_the_reference():
     assert scores.overall.loc["uniform", "rps"] == pytest.approx(expected)
     row = scores.versus.loc["base"]
     assert row["rps_lower"] <= row["rps_diff"] <= row["rps_upper"]
+
+
+class CountingRates(BaseRates):
+    """Base rates that count their fits by history length (a parameter: changing it changes the model)."""
+
+    fits: ClassVar[list[int]] = []
+
+    def fit(self, matches):
+        CountingRates.fits.append(self.history_days)
+        return super().fit(matches)
+
+
+def test_a_rerun_refits_only_the_model_whose_parameters_changed(tmp_path):
+    matches = simulated_matches()
+    config = WalkForward(from_season=2016, window="month")
+    cache = PredictionCache(tmp_path)
+
+    def run(short_days: int):
+        CountingRates.fits = []
+        models = {"long": CountingRates(history_days=900), "short": CountingRates(history_days=short_days)}
+        return walk_forward(matches, models, config, OUTCOMES_3WAY, cache=cache)
+
+    first = run(200)
+    refits = first.n_refits
+    assert len(CountingRates.fits) == 2 * refits
+    again = run(200)
+    assert CountingRates.fits == []  # nothing changed: nothing refitted
+    pd.testing.assert_frame_equal(first.predictions, again.predictions)
+    changed = run(100)
+    assert CountingRates.fits == [100] * refits  # only the changed model
+    pd.testing.assert_frame_equal(changed.predictions[["long_home"]], first.predictions[["long_home"]])
+    plain = {"long": BaseRates(history_days=900), "short": BaseRates(history_days=100)}
+    uncached = walk_forward(matches, plain, config, OUTCOMES_3WAY)
+    np.testing.assert_array_equal(changed.probabilities("short"), uncached.probabilities("short"))
+    # other data are other entries
+    CountingRates.fits = []
+    fewer = matches.iloc[:-5]
+    walk_forward(fewer, {"long": CountingRates(history_days=900)}, config, OUTCOMES_3WAY, cache=cache)
+    assert CountingRates.fits

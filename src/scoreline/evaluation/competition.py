@@ -15,8 +15,10 @@ import pandas as pd
 
 from scoreline.config import Competition, Settings, Sport, competition
 from scoreline.data.store import MatchStore
+from scoreline.engine import Engine
 from scoreline.evaluation.backtest import BacktestResult, WalkForward, walk_forward
 from scoreline.evaluation.betting import BettingPolicy, Staking, bankroll_curve_png, simulate, summary_table
+from scoreline.evaluation.cache import PredictionCache
 from scoreline.evaluation.report import Scores, reliability_diagram, score
 from scoreline.features.builder import competition_features
 from scoreline.models import catalog
@@ -114,8 +116,14 @@ def backtest_competition(
     model_names: list[str] | None = None,
     config: WalkForward | None = None,
     out_dir: Path | None = None,
+    engine: Engine | None = None,
+    cached: bool = True,
 ) -> BacktestReport:
-    """Walk-forward backtest of ``code`` with the named models (all by default) and the market."""
+    """Walk-forward backtest of ``code`` with the named models (all by default) and the market.
+
+    The models walk on ``engine`` (serial by default); with ``cached``, a model whose data,
+    features, parameters and code are unchanged since an earlier backtest is read back from
+    ``<data>/cache/backtest/<code>/`` instead of refitted."""
     started = time.perf_counter()
     comp = competition(code)
     matches = MatchStore(settings.store_dir).results(code)
@@ -128,7 +136,8 @@ def backtest_competition(
     models = catalog.select(comp, model_names, from_optuna)
     tuned = {n: p for n, p in from_optuna.items() if p and n in models}
     tuned |= tune_on_past(data, {n: m for n, m in models.items() if n not in tuned}, config)
-    result = walk_forward(data, models, config, outcomes)
+    cache = PredictionCache(settings.cache_dir / "backtest" / code) if cached else None
+    result = walk_forward(data, models, config, outcomes, engine, cache)
     scores = score(result, catalog.reference(comp))
 
     folder = out_dir or settings.reports_path / "backtest" / code / pd.Timestamp.now().strftime(
