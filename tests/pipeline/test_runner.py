@@ -175,3 +175,21 @@ def test_declared_parameters_reads_assignments_even_with_quoted_comments(tmp_pat
     ]
     assert declared_parameters(write_notebook(tmp_path / "b.ipynb", ["%matplotlib inline\nx = 1"])) == []
     assert declared_parameters(write_notebook(tmp_path / "c.ipynb", ["x = 1"], tagged=False)) is None
+
+
+def test_a_step_reads_only_its_share_of_an_input_folder(workspace, settings):
+    """``{name}`` in an input is the step's parameter: a step is rerun when its own file changes,
+    not when another step's does (one model's tuned parameters retrain that model only)."""
+    spec = load_spec("demo", workspace)
+    train = spec.steps[1].model_copy(update={"inputs": ["data/prepared.json", "tuned/{threshold}.json"]})
+    spec = spec.model_copy(update={"steps": [spec.steps[0], train]})
+    (workspace / "tuned").mkdir()
+    run_pipeline(spec, settings)
+    (workspace / "tuned" / "0.9.json").write_text("{}")  # another step's share
+    assert [s.status for s in run_pipeline(spec, settings).steps] == ["skipped", "skipped"]
+    (workspace / "tuned" / "0.5.json").write_text("{}")  # its own
+    assert [s.status for s in run_pipeline(spec, settings).steps] == ["skipped", "ran"]
+    unknown = train.model_copy(update={"inputs": ["{nope}"]})
+    broken = spec.model_copy(update={"steps": [spec.steps[0], unknown]})
+    with pytest.raises(SpecError, match="input '\\{nope\\}' names 'nope' that is not a parameter"):
+        run_pipeline(broken, settings)

@@ -243,6 +243,7 @@ def check_steps(spec: PipelineSpec, workspace: Path, kernel: str) -> None:
                 "ignore the step's parameters silently. Tag the cell holding the defaults "
                 "(JupyterLab: property inspector > cell tags)"
             )
+        spec.effective_inputs(step)  # every {name} of an input is a parameter of the step
         declared_anywhere.update(names)
         unknown = sorted(set(step.parameters) - set(names))
         if names and unknown:
@@ -477,7 +478,7 @@ def run_pipeline(
             parameters = {
                 k: v for k, v in spec.effective_parameters(step).items() if declared is None or k in declared
             }
-            digest = step_hash(workspace, notebook, parameters, step.inputs)
+            digest = step_hash(workspace, notebook, parameters, spec.effective_inputs(step))
             previous = state.get(step.name) or {}
             reusable = previous.get("hash") == digest and Path(previous.get("notebook", "")).is_file()
             if reusable and not force and not step.always:

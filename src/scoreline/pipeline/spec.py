@@ -65,7 +65,8 @@ class StepSpec(BaseModel):
     notebook: str
     #: step-level parameters; they override the pipeline-level ones of the same name
     parameters: dict[str, Any] = {}
-    #: workspace-relative files or folders whose content invalidates the step (e.g. ``data/store/CURRENT``)
+    #: workspace-relative files or folders whose content invalidates the step (e.g. ``data/store/CURRENT``);
+    #: ``{name}`` is the step's parameter ``name`` (``registry/tuned/{competition}/{model}.json``)
     inputs: list[str] = []
     #: run every time, never skip: for a step whose real input lives outside the workspace (the
     #: ingest step reads a data folder or URL); such a step must be idempotent
@@ -121,6 +122,20 @@ class PipelineSpec(BaseModel):
     @property
     def step_names(self) -> list[str]:
         return [s.name for s in self.steps]
+
+    def effective_inputs(self, step: StepSpec) -> list[str]:
+        """``step.inputs`` with ``{name}`` replaced by the step's effective parameter ``name``,
+        so a step reads only its own share of a folder (one model's tuned parameters)."""
+        parameters = self.effective_parameters(step)
+        resolved = []
+        for item in step.inputs:
+            try:
+                resolved.append(item.format_map(parameters))
+            except (KeyError, ValueError, IndexError) as err:
+                raise SpecError(
+                    f"step {step.name!r}: input {item!r} names {err} that is not a parameter of the step"
+                ) from None
+        return resolved
 
     def effective_parameters(self, step: StepSpec) -> dict[str, Any]:
         """The parameters a step runs with: pipeline-level defaults overridden by the step's."""
