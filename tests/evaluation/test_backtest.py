@@ -143,3 +143,16 @@ def test_a_rerun_refits_only_the_model_whose_parameters_changed(tmp_path):
     fewer = matches.iloc[:-5]
     walk_forward(fewer, {"long": CountingRates(history_days=900)}, config, OUTCOMES_3WAY, cache=cache)
     assert CountingRates.fits
+
+
+def test_slow_models_refit_at_every_kth_refit_and_never_see_the_future():
+    Spy.fits = []
+    config = WalkForward(from_season=2016, warmup_days=200, slow_refits=(("spy", 4),))
+    CountingRates.fits = []
+    result = walk_forward(
+        simulated_matches(), {"spy": Spy(), "counted": CountingRates()}, config, OUTCOMES_3WAY
+    )
+    assert len(CountingRates.fits) == result.n_refits > 8  # the others: every refit
+    fit_dates = sorted({seen for seen, _ in Spy.fits})
+    assert len(fit_dates) == -(-result.n_refits // 4)  # ceil(refits / 4)
+    assert all(seen < first for seen, first in Spy.fits)

@@ -43,7 +43,9 @@ class WalkForward:
     ``refit_every``: refit the models every this many windows (1 = before every window).
     ``warmup_days``: the first cut-off is at least this long after the first match, so every
     model has history. ``train_days``: use only this much history before the cut-off (None =
-    everything before it).
+    everything before it). ``slow_refits``: models refitted only at every k-th refit of the
+    others, ``(("lightgbm", 4),)``: the costly models on a coarser cadence where that is measured
+    to cost no accuracy (``benchmarks/refit_cadence.py``).
     """
 
     from_season: int = 2012
@@ -52,6 +54,7 @@ class WalkForward:
     refit_every: int = 1
     warmup_days: int = 365
     train_days: int | None = None
+    slow_refits: tuple[tuple[str, int], ...] = ()
 
 
 @dataclass
@@ -140,6 +143,8 @@ class Plan:
     windows: list[tuple[int, int, np.ndarray]]
     refit: list[bool]
     cuts: list[pd.Timestamp]
+    #: per model: refit at every k-th refit only (absent = every refit)
+    slow: dict[str, int] = field(default_factory=dict)
 
     @property
     def refits(self) -> int:
@@ -166,7 +171,7 @@ def _plan(data: pd.DataFrame, config: WalkForward) -> Plan:
         windows.append((int(first), int(stop), test))
         refit.append(i % config.refit_every == 0)
         cuts.append(cut)
-    return Plan(windows, refit, cuts)
+    return Plan(windows, refit, cuts, dict(config.slow_refits))
 
 
 @dataclass(frozen=True)
@@ -181,11 +186,15 @@ class ModelWalk:
 def walk_model(item: tuple[str, MatchModel], data: pd.DataFrame, plan: Plan) -> ModelWalk:
     """Walk one model over ``plan``: refit where the plan says, predict every window."""
     name, template = item
+    every = plan.slow.get(name, 1)
     fitted: MatchModel | None = None
     seconds = 0.0
     parts = []
+    n_refits = 0
     for (first, stop, test), refit in zip(plan.windows, plan.refit):
-        if refit or fitted is None:
+        if refit:
+            n_refits += 1
+        if fitted is None or (refit and (n_refits - 1) % every == 0):
             started = time.perf_counter()
             fitted = _refit(fitted, template, data.iloc[first:stop])
             seconds += time.perf_counter() - started
