@@ -26,12 +26,10 @@ from scoreline.data.store import MatchStore
 from scoreline.engine import local_cluster
 from scoreline.evaluation import metrics
 from scoreline.evaluation.backtest import walk_forward
-from scoreline.evaluation.competition import default_config
+from scoreline.evaluation.competition import GBDT, default_config
 from scoreline.features.builder import competition_features
 from scoreline.models import catalog
 from scoreline.models.base import OUTCOMES_3WAY
-
-GBDT = ("lightgbm", "xgboost", "lightgbm_market", "xgboost_market")
 
 
 def main() -> None:
@@ -48,7 +46,7 @@ def main() -> None:
         ingest(settings, args.source)
         matches = MatchStore(settings.store_dir).results("E0")
     data = matches.join(competition_features(matches, comp))
-    weekly = replace(default_config(comp, args.from_season), to_season=args.to_season)
+    weekly = replace(default_config(comp, args.from_season), to_season=args.to_season, slow_refits=())
     coarse = replace(weekly, slow_refits=tuple((m, args.every) for m in GBDT))
     models = {name: catalog.models(comp)[name] for name in GBDT}
     with local_cluster() as engine:

@@ -133,8 +133,8 @@ def tune(
     data = matches.join(competition_features(matches, comp))
     first = default_config(comp, from_season).from_season
     try:
-        # the spawned workers of --workers unless an engine is named: tuning's default stays put
-        with open_engine(settings, engine or "serial") as runner:
+        # trials on the configured Dask cluster when there is one, else --workers spawned processes
+        with open_engine(settings, engine or ("dask" if settings.dask_scheduler else "serial")) as runner:
             result = run_tune(
                 settings,
                 comp,
