@@ -193,3 +193,40 @@ def test_a_step_reads_only_its_share_of_an_input_folder(workspace, settings):
     broken = spec.model_copy(update={"steps": [spec.steps[0], unknown]})
     with pytest.raises(SpecError, match="input '\\{nope\\}' names 'nope' that is not a parameter"):
         run_pipeline(broken, settings)
+
+
+def test_a_step_on_the_source_folder_reruns_when_it_or_the_day_changes(workspace, settings, monkeypatch):
+    """The ingest's setup: ``inputs: ['{data_source}']`` and ``valid_for: day``. An unchanged
+    source folder on the same day skips the step; a changed file, the next day or a URL source
+    (whose content is not hashed) runs it."""
+    import datetime as dt
+
+    from scoreline.config import Settings
+    from scoreline.pipeline import runner
+
+    source = workspace.parent / "source"
+    source.mkdir()
+    (source / "E0_2223.csv").write_text("a,b\n1,2\n")
+    spec = load_spec("demo", workspace)
+    prepare = spec.steps[0].model_copy(update={"inputs": ["{data_source}"], "valid_for": "day"})
+    spec = spec.model_copy(update={"steps": [prepare]})
+    on_folder = Settings(home=settings.home, data_source=str(source))
+
+    def statuses(current: Settings) -> list[str]:
+        return [s.status for s in run_pipeline(spec, current).steps]
+
+    assert statuses(on_folder) == ["ran"]
+    assert statuses(on_folder) == ["skipped"]
+    (source / "E0_2223.csv").write_text("a,b\n1,3\n")
+    assert statuses(on_folder) == ["ran"]
+
+    class Tomorrow(dt.datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return dt.datetime.now(tz) + dt.timedelta(days=1)
+
+    monkeypatch.setattr(runner, "datetime", Tomorrow)
+    assert statuses(on_folder) == ["ran"]
+    assert statuses(on_folder) == ["skipped"]
+    on_url = Settings(home=settings.home, data_source="https://example.invalid/data")
+    assert statuses(on_url) == ["ran"]

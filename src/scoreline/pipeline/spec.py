@@ -20,8 +20,9 @@ with the field and step named::
 from __future__ import annotations
 
 import keyword
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import (
@@ -71,6 +72,9 @@ class StepSpec(BaseModel):
     #: run every time, never skip: for a step whose real input lives outside the workspace (the
     #: ingest step reads a data folder or URL); such a step must be idempotent
     always: bool = False
+    #: "day": reuse the step's output on the same UTC day only, even with unchanged inputs (the
+    #: ingest: which fixtures count as played depends on the date)
+    valid_for: Literal["day"] | None = None
 
     @field_validator("parameters")
     @classmethod
@@ -123,14 +127,15 @@ class PipelineSpec(BaseModel):
     def step_names(self) -> list[str]:
         return [s.name for s in self.steps]
 
-    def effective_inputs(self, step: StepSpec) -> list[str]:
-        """``step.inputs`` with ``{name}`` replaced by the step's effective parameter ``name``,
-        so a step reads only its own share of a folder (one model's tuned parameters)."""
-        parameters = self.effective_parameters(step)
+    def effective_inputs(self, step: StepSpec, context: Mapping[str, Any] | None = None) -> list[str]:
+        """``step.inputs`` with ``{name}`` replaced by the step's effective parameter ``name`` (or a
+        ``context`` value such as ``data_source``), so a step reads only its own share of a folder
+        (one model's tuned parameters) or names a folder outside the workspace."""
+        values = {**(context or {}), **self.effective_parameters(step)}
         resolved = []
         for item in step.inputs:
             try:
-                resolved.append(item.format_map(parameters))
+                resolved.append(item.format_map(values))
             except (KeyError, ValueError, IndexError) as err:
                 raise SpecError(
                     f"step {step.name!r}: input {item!r} names {err} that is not a parameter of the step"
