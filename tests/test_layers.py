@@ -15,6 +15,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "scoreline"
 LAYERS = {
     "config": 0,
     "progress": 0,
+    "engine": 0,
     "data": 1,
     "features": 2,
     "models": 3,

@@ -19,7 +19,8 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_pipeline_specs_validate_against_their_notebooks(name):
     spec = load_spec(name, ROOT)
     check_steps(spec, ROOT, "scoreline")  # notebooks exist, tagged, parameters declared
-    assert spec.steps[0].name == "ingest" and spec.steps[0].always
+    ingest = spec.steps[0]
+    assert ingest.name == "ingest" and ingest.inputs == ["{data_source}"] and ingest.valid_for == "day"
     assert [s.name for s in spec.steps[-2:]] == ["backtest", "promote"]
 
 

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
 from types import MappingProxyType
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -180,6 +180,13 @@ class Settings(BaseSettings):
     #: set by the pipeline runner in a step's kernel: the notebook (workspace-relative) a run's
     #: source names in MLflow
     step_notebook: str | None = None
+    #: where backtests and tuning run their independent pieces: "local" = a Dask cluster of
+    #: processes on this machine, "serial" = this process (see scoreline.engine)
+    engine: Literal["serial", "local"] = "local"
+    #: processes of the local cluster; unset = one per CPU core this process may use
+    engine_workers: int | None = Field(default=None, ge=1)
+    #: a running Dask scheduler (``tcp://host:8786``): when set, that cluster runs the work
+    dask_scheduler: str | None = None
     #: halftime forecasts the rolling live coverage is measured over (the latest scored games)
     live_coverage_window: int = Field(default=100, ge=10)
 

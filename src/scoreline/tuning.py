@@ -42,6 +42,7 @@ from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 from optuna.trial import TrialState
 
 from scoreline.config import Competition, Settings, Sport
+from scoreline.engine import Engine, SerialEngine
 from scoreline.evaluation.backtest import WalkForward, walk_forward
 from scoreline.evaluation.report import per_match_losses
 from scoreline.models.base import OUTCOMES_2WAY, OUTCOMES_3WAY, MatchModel, clone
@@ -331,6 +332,17 @@ def _run_workers(job: _Job, n_trials: int, workers: int) -> None:
         raise TuningError("\n".join([*reported.values(), *died.values()]))
 
 
+def _engine_trials(item: tuple[int, int], job: _Job) -> int:
+    """A task on an engine's worker (any machine that reaches the study's storage and the
+    tracking server): run its share of trials on the shared study; returns the trials run."""
+    worker, n_trials = item
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    job.study(worker).optimize(
+        partial(_objective, job, mlflow.MlflowClient(job.tracking_uri)), n_trials=n_trials
+    )
+    return n_trials
+
+
 def _fail_orphaned_trials(job: _Job, pids: set[int]) -> None:
     """Mark FAIL the trials (and their runs) that dead workers left RUNNING."""
     if not pids:
@@ -357,6 +369,7 @@ def tune(
     seed: int = 0,
     workers: int = 1,
     parent_run_id: str = "",
+    engine: Engine | None = None,
 ) -> TuningResult:
     """Add ``n_trials`` trials to the study ``<code>-<model>`` and write the best parameters.
 
@@ -364,7 +377,8 @@ def tune(
     machine's share of a team study: run the same call on other machines against the same
     storage). Trials are child runs of one MLflow ``tune`` run (under ``parent_run_id`` when
     given), which also gets the best value and parameters and the tuned JSON. ``seed`` makes a
-    call reproducible on one machine (see :meth:`_Job.sampler_seed`).
+    call reproducible on one machine (see :meth:`_Job.sampler_seed`). With a Dask ``engine``
+    the trials run as ``workers`` tasks on its cluster instead (:func:`_engine_trials`).
     """
     space = search_space(model, name)
     if n_trials < 1 or workers < 1:
@@ -406,7 +420,10 @@ def tune(
             n_before,
         )
         study = job.study(0)
-        if workers == 1:
+        if engine is not None and not isinstance(engine, SerialEngine):
+            shares = [n_trials // workers + (i < n_trials % workers) for i in range(workers)]
+            engine.map(_engine_trials, [(i, n) for i, n in enumerate(shares) if n], {"job": job})
+        elif workers == 1:
             study.optimize(partial(_objective, job, mlflow.MlflowClient(job.tracking_uri)), n_trials=n_trials)
         else:
             _run_workers(job, n_trials, workers)

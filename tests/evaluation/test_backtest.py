@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from scoreline.evaluation.backtest import WalkForward, cut_offs, walk_forward
+from scoreline.evaluation.cache import PredictionCache
 from scoreline.evaluation.report import score
 from scoreline.models.base import OUTCOMES_3WAY, MatchModel
 from scoreline.models.baselines import BaseRates
@@ -107,7 +108,7 @@ def test_score_compares_on_common_matches_against_the_reference():
 
 def test_walk_forward_shows_progress_without_flooding_a_log(capsys, monkeypatch):
     """Not on a terminal (CI, a notebook): one line per interval and the final one, naming the
-    competition, the windows done and the model being fitted."""
+    competition, the models done and the windows they are fitted over."""
     monkeypatch.delenv("SCORELINE_PROGRESS_SECONDS", raising=False)
     result = walk_forward(
         simulated_matches(), {"base": BaseRates()}, WalkForward(from_season=2016), OUTCOMES_3WAY
@@ -115,8 +116,60 @@ def test_walk_forward_shows_progress_without_flooding_a_log(capsys, monkeypatch)
     lines = capsys.readouterr().err.strip().splitlines()
     windows = result.predictions["window"].nunique()
     assert len(lines) == 1, lines  # a fast backtest: only the final line
-    assert lines[0].startswith(f"E0 backtest: {windows}/{windows} windows (100%) | window ")
+    assert lines[0].startswith("E0 backtest: 1/1 models (100%) | base done")
 
     monkeypatch.setenv("SCORELINE_PROGRESS_SECONDS", "1e-9")  # a line per update: detail names the model
     walk_forward(simulated_matches(), {"base": BaseRates()}, WalkForward(from_season=2016), OUTCOMES_3WAY)
-    assert "fitting base" in capsys.readouterr().err
+    assert f"fitting base over {windows} windows" in capsys.readouterr().err
+
+
+class CountingRates(BaseRates):
+    """Base rates that count their fits by history length (a parameter: changing it changes the model)."""
+
+    fits: ClassVar[list[int]] = []
+
+    def fit(self, matches):
+        CountingRates.fits.append(self.history_days)
+        return super().fit(matches)
+
+
+def test_a_rerun_refits_only_the_model_whose_parameters_changed(tmp_path):
+    matches = simulated_matches()
+    config = WalkForward(from_season=2016, window="month")
+    cache = PredictionCache(tmp_path)
+
+    def run(short_days: int):
+        CountingRates.fits = []
+        models = {"long": CountingRates(history_days=900), "short": CountingRates(history_days=short_days)}
+        return walk_forward(matches, models, config, OUTCOMES_3WAY, cache=cache)
+
+    first = run(200)
+    refits = first.n_refits
+    assert len(CountingRates.fits) == 2 * refits
+    again = run(200)
+    assert CountingRates.fits == []  # nothing changed: nothing refitted
+    pd.testing.assert_frame_equal(first.predictions, again.predictions)
+    changed = run(100)
+    assert CountingRates.fits == [100] * refits  # only the changed model
+    pd.testing.assert_frame_equal(changed.predictions[["long_home"]], first.predictions[["long_home"]])
+    plain = {"long": BaseRates(history_days=900), "short": BaseRates(history_days=100)}
+    uncached = walk_forward(matches, plain, config, OUTCOMES_3WAY)
+    np.testing.assert_array_equal(changed.probabilities("short"), uncached.probabilities("short"))
+    # other data are other entries
+    CountingRates.fits = []
+    fewer = matches.iloc[:-5]
+    walk_forward(fewer, {"long": CountingRates(history_days=900)}, config, OUTCOMES_3WAY, cache=cache)
+    assert CountingRates.fits
+
+
+def test_slow_models_refit_at_every_kth_refit_and_never_see_the_future():
+    Spy.fits = []
+    config = WalkForward(from_season=2016, warmup_days=200, slow_refits=(("spy", 4),))
+    CountingRates.fits = []
+    result = walk_forward(
+        simulated_matches(), {"spy": Spy(), "counted": CountingRates()}, config, OUTCOMES_3WAY
+    )
+    assert len(CountingRates.fits) == result.n_refits > 8  # the others: every refit
+    fit_dates = sorted({seen for seen, _ in Spy.fits})
+    assert len(fit_dates) == -(-result.n_refits // 4)  # ceil(refits / 4)
+    assert all(seen < first for seen, first in Spy.fits)

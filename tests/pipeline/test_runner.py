@@ -188,3 +188,58 @@ def test_declared_parameters_reads_assignments_even_with_quoted_comments(tmp_pat
     ]
     assert declared_parameters(write_notebook(tmp_path / "b.ipynb", ["%matplotlib inline\nx = 1"])) == []
     assert declared_parameters(write_notebook(tmp_path / "c.ipynb", ["x = 1"], tagged=False)) is None
+
+
+def test_a_step_reads_only_its_share_of_an_input_folder(workspace, settings):
+    """``{name}`` in an input is the step's parameter: a step is rerun when its own file changes,
+    not when another step's does (one model's tuned parameters retrain that model only)."""
+    spec = load_spec("demo", workspace)
+    train = spec.steps[1].model_copy(update={"inputs": ["data/prepared.json", "tuned/{threshold}.json"]})
+    spec = spec.model_copy(update={"steps": [spec.steps[0], train]})
+    (workspace / "tuned").mkdir()
+    run_pipeline(spec, settings)
+    (workspace / "tuned" / "0.9.json").write_text("{}")  # another step's share
+    assert [s.status for s in run_pipeline(spec, settings).steps] == ["skipped", "skipped"]
+    (workspace / "tuned" / "0.5.json").write_text("{}")  # its own
+    assert [s.status for s in run_pipeline(spec, settings).steps] == ["skipped", "ran"]
+    unknown = train.model_copy(update={"inputs": ["{nope}"]})
+    broken = spec.model_copy(update={"steps": [spec.steps[0], unknown]})
+    with pytest.raises(SpecError, match="input '\\{nope\\}' names 'nope' that is not a parameter"):
+        run_pipeline(broken, settings)
+
+
+def test_a_step_on_the_source_folder_reruns_when_it_or_the_day_changes(workspace, settings, monkeypatch):
+    """The ingest's setup: ``inputs: ['{data_source}']`` and ``valid_for: day``. An unchanged
+    source folder on the same day skips the step; a changed file, the next day or a URL source
+    (whose content is not hashed) runs it."""
+    import datetime as dt
+
+    from scoreline.config import Settings
+    from scoreline.pipeline import runner
+
+    source = workspace.parent / "source"
+    source.mkdir()
+    (source / "E0_2223.csv").write_text("a,b\n1,2\n")
+    spec = load_spec("demo", workspace)
+    prepare = spec.steps[0].model_copy(update={"inputs": ["{data_source}"], "valid_for": "day"})
+    spec = spec.model_copy(update={"steps": [prepare]})
+    on_folder = Settings(home=settings.home, data_source=str(source))
+
+    def statuses(current: Settings) -> list[str]:
+        return [s.status for s in run_pipeline(spec, current).steps]
+
+    assert statuses(on_folder) == ["ran"]
+    assert statuses(on_folder) == ["skipped"]
+    (source / "E0_2223.csv").write_text("a,b\n1,3\n")
+    assert statuses(on_folder) == ["ran"]
+
+    class Tomorrow(dt.datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return dt.datetime.now(tz) + dt.timedelta(days=1)
+
+    monkeypatch.setattr(runner, "datetime", Tomorrow)
+    assert statuses(on_folder) == ["ran"]
+    assert statuses(on_folder) == ["skipped"]
+    on_url = Settings(home=settings.home, data_source="https://example.invalid/data")
+    assert statuses(on_url) == ["ran"]

@@ -10,6 +10,15 @@ import click
 from scoreline.cli.common import competition_option, emit_json, fail, json_option
 from scoreline.config import Settings
 
+engine_option = click.option(
+    "--engine",
+    type=click.Choice(["serial", "local", "dask"]),
+    default=None,
+    help="Where the independent pieces run: this process, a local Dask cluster sized to the "
+    "machine, or the cluster at $SCORELINE_DASK_SCHEDULER. Default: the scheduler when set, "
+    "else $SCORELINE_ENGINE (local).",
+)
+
 
 @click.command()
 @competition_option
@@ -34,12 +43,16 @@ from scoreline.config import Settings
     show_default=True,
     help="Prediction window between refits.",
 )
+@engine_option
 @json_option
-def backtest(code: str, models: str | None, from_season: int | None, window: str, as_json: bool) -> None:
+def backtest(
+    code: str, models: str | None, from_season: int | None, window: str, engine: str | None, as_json: bool
+) -> None:
     """Walk-forward backtest: every model next to the de-vigged market on the same matches."""
     from dataclasses import replace
 
     from scoreline.config import competition
+    from scoreline.engine import open_engine
     from scoreline.evaluation.backtest import Window
     from scoreline.evaluation.competition import backtest_competition, default_config
 
@@ -47,8 +60,9 @@ def backtest(code: str, models: str | None, from_season: int | None, window: str
     config = replace(default_config(competition(code), from_season), window=cast(Window, window))
     names = [n.strip() for n in models.split(",")] if models else None
     try:
-        report = backtest_competition(settings, code, names, config)
-    except (KeyError, ValueError) as err:
+        with open_engine(settings, engine) as runner:
+            report = backtest_competition(settings, code, names, config, engine=runner)
+    except (KeyError, ValueError, ConnectionError) as err:
         fail(str(err).strip("'\""))
     if as_json:
         emit_json(report.to_dict())
@@ -85,6 +99,7 @@ def backtest(code: str, models: str | None, from_season: int | None, window: str
     help="Worker processes sharing the study (run the command on several machines "
     "against one $SCORELINE_OPTUNA_STORAGE to add theirs).",
 )
+@engine_option
 @json_option
 def tune(
     code: str,
@@ -93,12 +108,14 @@ def tune(
     from_season: int | None,
     validation_seasons: int,
     workers: int,
+    engine: str | None,
     as_json: bool,
 ) -> None:
     """Optuna search of one model's hyper-parameters on the seasons before the evaluation;
     each trial is an MLflow child run of one ``tune`` run."""
     from scoreline.config import competition
     from scoreline.data.store import MatchStore
+    from scoreline.engine import open_engine
     from scoreline.evaluation.competition import default_config
     from scoreline.features.builder import competition_features
     from scoreline.models import catalog
@@ -116,10 +133,21 @@ def tune(
     data = matches.join(competition_features(matches, comp))
     first = default_config(comp, from_season).from_season
     try:
-        result = run_tune(
-            settings, comp, name, models[name], data, first, trials, validation_seasons, workers=workers
-        )
-    except (KeyError, ValueError, TuningError) as err:
+        # trials on the configured Dask cluster when there is one, else --workers spawned processes
+        with open_engine(settings, engine or ("dask" if settings.dask_scheduler else "serial")) as runner:
+            result = run_tune(
+                settings,
+                comp,
+                name,
+                models[name],
+                data,
+                first,
+                trials,
+                validation_seasons,
+                workers=workers,
+                engine=runner,
+            )
+    except (KeyError, ValueError, TuningError, ConnectionError) as err:
         fail(str(err).strip("'\""))
     if as_json:
         emit_json(result.to_dict())

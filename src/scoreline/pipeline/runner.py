@@ -145,7 +145,8 @@ def step_hash(workspace: Path, notebook: Path, parameters: dict[str, Any], input
     """sha256 hex of the notebook bytes, the parameters as canonical JSON and each input's content.
 
     A folder input contributes its sorted relative file listing and every file's bytes; a missing
-    input contributes "absent", so its later appearance invalidates the step.
+    input contributes "absent", so its later appearance invalidates the step. An absolute input
+    (``{data_source}``) is read where it is.
     """
     digest = hashlib.sha256()
     digest.update(b"notebook\0")
@@ -223,7 +224,19 @@ def declared_parameters(notebook: Path) -> list[str] | None:
     return None
 
 
-def check_steps(spec: PipelineSpec, workspace: Path, kernel: str) -> None:
+#: what a spec's inputs may name besides the step's parameters
+INPUT_CONTEXT = ("data_source",)
+
+
+def input_context(settings: Settings) -> dict[str, str]:
+    """The values of :data:`INPUT_CONTEXT`: ``{data_source}`` is the folder (or URL) the ingest
+    reads, so an unchanged source folder lets the ingest be skipped."""
+    return {"data_source": settings.source}
+
+
+def check_steps(
+    spec: PipelineSpec, workspace: Path, kernel: str, context: dict[str, str] | None = None
+) -> None:
     """Fail before running anything: missing kernel, notebook, ``parameters`` cell, or a
     parameter no notebook declares (papermill would inject it silently and nothing would use it)."""
     from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
@@ -249,6 +262,8 @@ def check_steps(spec: PipelineSpec, workspace: Path, kernel: str) -> None:
                 "ignore the step's parameters silently. Tag the cell holding the defaults "
                 "(JupyterLab: property inspector > cell tags)"
             )
+        # every {name} of an input is a parameter of the step or a name of input_context
+        spec.effective_inputs(step, context if context is not None else dict.fromkeys(INPUT_CONTEXT, ""))
         declared_anywhere.update(names)
         unknown = sorted(set(step.parameters) - set(names))
         if names and unknown:
@@ -515,7 +530,8 @@ def run_pipeline(
     failing step (its ``run`` holds what happened so far). ``on_output`` receives the progress
     lines the steps' kernels write (which model, which window, ETA)."""
     workspace = Path(settings.home).resolve()
-    check_steps(spec, workspace, kernel)
+    context = input_context(settings)
+    check_steps(spec, workspace, kernel, context)
     run_id = run_id or new_run_id()
     pipeline_dir = settings.reports_path.resolve() / spec.name
     run_dir = pipeline_dir / run_id
@@ -545,14 +561,22 @@ def run_pipeline(
             # has already made sure every step-level one is declared)
             declared = declared_parameters(notebook)
             # a path the spec file gives is relative to the workspace (-p ones are absolute by now)
-            effective = spec.effective_parameters(step)
             parameters = absolute_paths(
-                {k: v for k, v in effective.items() if declared is None or k in declared}, workspace
+                {
+                    k: v
+                    for k, v in spec.effective_parameters(step).items()
+                    if declared is None or k in declared
+                },
+                workspace,
             )
-            digest = step_hash(workspace, notebook, parameters, step.inputs)
+            inputs = spec.effective_inputs(step, context)
+            # a step valid for a day only: the day is one of its inputs
+            day = {"utc_day": datetime.now(UTC).date().isoformat()} if step.valid_for == "day" else {}
+            digest = step_hash(workspace, notebook, {**parameters, **day}, inputs)
             previous = state.get(step.name) or {}
             reusable = previous.get("hash") == digest and Path(previous.get("notebook", "")).is_file()
-            if reusable and not force and not step.always:
+            remote = any("://" in item for item in inputs)  # a URL's content is not hashed: run it
+            if reusable and not force and not step.always and not remote:
                 result = StepResult(
                     step.name,
                     "skipped",

@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import keyword
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import (
@@ -71,11 +72,15 @@ class StepSpec(BaseModel):
     notebook: str
     #: step-level parameters; they override the pipeline-level ones of the same name
     parameters: dict[str, Any] = {}
-    #: workspace-relative files or folders whose content invalidates the step (e.g. ``data/store/CURRENT``)
+    #: workspace-relative files or folders whose content invalidates the step (e.g. ``data/store/CURRENT``);
+    #: ``{name}`` is the step's parameter ``name`` (``registry/tuned/{competition}/{model}.json``)
     inputs: list[str] = []
     #: run every time, never skip: for a step whose real input lives outside the workspace (the
     #: ingest step reads a data folder or URL); such a step must be idempotent
     always: bool = False
+    #: "day": reuse the step's output on the same UTC day only, even with unchanged inputs (the
+    #: ingest: which fixtures count as played depends on the date)
+    valid_for: Literal["day"] | None = None
 
     @field_validator("parameters")
     @classmethod
@@ -127,6 +132,21 @@ class PipelineSpec(BaseModel):
     @property
     def step_names(self) -> list[str]:
         return [s.name for s in self.steps]
+
+    def effective_inputs(self, step: StepSpec, context: Mapping[str, Any] | None = None) -> list[str]:
+        """``step.inputs`` with ``{name}`` replaced by the step's effective parameter ``name`` (or a
+        ``context`` value such as ``data_source``), so a step reads only its own share of a folder
+        (one model's tuned parameters) or names a folder outside the workspace."""
+        values = {**(context or {}), **self.effective_parameters(step)}
+        resolved = []
+        for item in step.inputs:
+            try:
+                resolved.append(item.format_map(values))
+            except (KeyError, ValueError, IndexError) as err:
+                raise SpecError(
+                    f"step {step.name!r}: input {item!r} names {err} that is not a parameter of the step"
+                ) from None
+        return resolved
 
     def effective_parameters(self, step: StepSpec) -> dict[str, Any]:
         """The parameters a step runs with: pipeline-level defaults overridden by the step's."""
