@@ -32,7 +32,9 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
 
 #: what tests must never leave in the checkout (MLflow's default artifact folder, a stray store)
-_LEAK_PATHS = tuple(Path(__file__).resolve().parents[1] / name for name in ("mlruns", "mlartifacts"))
+_LEAK_PATHS = tuple(
+    Path(__file__).resolve().parents[1] / name for name in ("mlruns", "mlartifacts", "mlflow.db")
+)
 _LEAKS = pytest.StashKey[set]()
 
 

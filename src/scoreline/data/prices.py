@@ -37,7 +37,7 @@ from scoreline.data.adapters.football_data import (
     season_of_date,
 )
 from scoreline.data.parsing import parse_dates, read_text_csv
-from scoreline.data.schema import match_ids
+from scoreline.data.schema import MATCH_ID_COLUMNS, match_ids
 
 #: file column prefix -> book name; Pinnacle is ``PS`` in 1X2 columns and ``P`` in O/U and AH
 BOOKS = {
@@ -65,16 +65,7 @@ SOFT_BOOKS = ("b365", "bw", "iw", "wh", "vc")
 SHARP_BOOK = "pinnacle"
 OUTCOMES = {"1x2": ("home", "draw", "away"), "ou25": ("over", "under"), "ah": ("home", "away")}
 PRICE_COLUMNS = ("match_id", "book", "market", "outcome", "when", "line", "price")
-MATCH_COLUMNS = (
-    "match_id",
-    "competition",
-    "season",
-    "date",
-    "home_team",
-    "away_team",
-    "home_score",
-    "away_score",
-)
+MATCH_COLUMNS = MATCH_ID_COLUMNS
 
 _BOOK = "|".join(sorted(BOOKS, key=len, reverse=True))
 _PATTERNS = {

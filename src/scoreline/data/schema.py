@@ -21,6 +21,18 @@ import hashlib
 import numpy as np
 import pandas as pd
 
+#: a match's identity and result: what every per-match table (prices, backtest predictions) keeps
+MATCH_ID_COLUMNS = (
+    "match_id",
+    "competition",
+    "season",
+    "date",
+    "home_team",
+    "away_team",
+    "home_score",
+    "away_score",
+)
+
 #: identification, result and provenance columns, with their pandas dtypes
 CORE_COLUMNS: dict[str, str] = {
     "match_id": "string",

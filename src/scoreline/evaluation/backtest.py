@@ -15,21 +15,13 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from scoreline.data.schema import MATCH_ID_COLUMNS
 from scoreline.engine import Engine, SerialEngine
 from scoreline.evaluation.cache import PredictionCache
 from scoreline.models.base import OUTCOMES_2WAY, MatchModel, clone, outcome_index
 from scoreline.progress import Progress
 
-ID_COLUMNS = (
-    "match_id",
-    "competition",
-    "season",
-    "date",
-    "home_team",
-    "away_team",
-    "home_score",
-    "away_score",
-)
+ID_COLUMNS = MATCH_ID_COLUMNS
 
 
 #: the span predicted between two refits
