@@ -40,7 +40,7 @@ ingest: setup
 	$(BIN)/scoreline ingest
 
 test: setup test-deps
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto --dist loadfile
 
 # Debian packages the tests drive: Chromium (the match-centre page in a headless browser), the
 # PostgreSQL server (team mode), Redis (the live event bus in team mode; the tests start and stop
