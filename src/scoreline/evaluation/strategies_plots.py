@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from scoreline.evaluation.betting import BettingPolicy
-from scoreline.evaluation.strategies_backtest import StrategyEvidence, staked
+from scoreline.evaluation.strategies_backtest import StrategyEvidence, clv_names, staked
 
 
 def _pyplot():
@@ -42,14 +42,21 @@ def bankroll_png(evidence: StrategyEvidence, policy: BettingPolicy, path: Path) 
 
 
 def clv_histogram_png(evidence: StrategyEvidence, path: Path) -> Path:
-    """Each strategy's closing-line value per bet (Shin-de-vigged Pinnacle close)."""
+    """Each strategy's closing-line value per bet: against the Shin-de-vigged Pinnacle close
+    (football), else the bets' own close (the closing spread)."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(10, 5))
     bins = np.linspace(-0.3, 0.3, 61)
+    measures = set()
     for name, bets in evidence.bets.items():
-        clv = bets["clv_shin"].to_numpy(float)
+        names = clv_names(bets)
+        if not names:
+            continue
+        measure = "shin" if "shin" in names else names[0]
+        clv = bets[f"clv_{measure}"].to_numpy(float)
         clv = clv[np.isfinite(clv)]
         if clv.size:
+            measures.add(measure)
             ax.hist(
                 np.clip(clv, bins[0], bins[-1]),
                 bins=bins,
@@ -59,7 +66,9 @@ def clv_histogram_png(evidence: StrategyEvidence, path: Path) -> Path:
             )
     ax.axvline(0.0, color="grey", lw=0.8, ls="--")
     ax.set(
-        xlabel="CLV against the Shin-de-vigged Pinnacle close",
+        xlabel="CLV against the Shin-de-vigged Pinnacle close"
+        if measures <= {"shin"}
+        else "CLV against the closing line",
         ylabel="density",
         title="Closing-line value per bet",
     )

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from scoreline.config import Settings, competition
-from scoreline.data.prices import MarketPrices, load_prices
+from scoreline.data.prices import MarketPrices, PriceFileCache, load_prices
 from scoreline.data.schema import match_ids
 from scoreline.evaluation.strategies import FOOTBALL, PriceFrame
 from scoreline.evaluation.strategies_gate import GateVerdict
@@ -60,10 +60,13 @@ def season_verdicts(settings: Settings, rules: Betting, code: str, season: int) 
     return verdicts
 
 
-def fixture_price_frame(settings: Settings, window: pd.DataFrame, code: str) -> PriceFrame:
+def fixture_price_frame(
+    settings: Settings, window: pd.DataFrame, code: str, cache: PriceFileCache | None = None
+) -> PriceFrame:
     """Every book's pre-closing 1X2 prices of the fixtures in ``window`` (rows in order, no
     result): from the price files where they list the fixture, else from the fixture's own
-    ``odds_{book}_{outcome}`` columns (the store keeps Bet365, Pinnacle, max and average)."""
+    ``odds_{book}_{outcome}`` columns (the store keeps Bet365, Pinnacle, max and average).
+    ``cache``: read the price files through it (a replay reads each once)."""
     ids = (
         window["match_id"].astype("string")
         if "match_id" in window
@@ -84,14 +87,16 @@ def fixture_price_frame(settings: Settings, window: pd.DataFrame, code: str) -> 
         }
     )
     own = _columns_as_prices(window, ids)
-    files = _window_prices(settings, code, window)
+    files = _window_prices(settings, code, window, cache)
     # the files first: a book the store also keeps has the same price there
     long = pd.concat([files, own], ignore_index=True) if files is not None else own
     long = long.drop_duplicates(["match_id", "book", "outcome"], keep="first")
     return PriceFrame.build(MarketPrices(matches, long), sort=False)
 
 
-def _window_prices(settings: Settings, code: str, window: pd.DataFrame) -> pd.DataFrame | None:
+def _window_prices(
+    settings: Settings, code: str, window: pd.DataFrame, cache: PriceFileCache | None
+) -> pd.DataFrame | None:
     if window.empty:
         return None
     try:
@@ -101,7 +106,7 @@ def _window_prices(settings: Settings, code: str, window: pd.DataFrame) -> pd.Da
     seasons = pd.to_datetime(window["date"])
     first = int((seasons.dt.year - (seasons.dt.month < 7)).min())
     try:
-        market = load_prices(folder, [code], first, first + 1)
+        market = load_prices(folder, [code], first, first + 1, cache)
     except FileNotFoundError:
         return None
     prices = market.prices
