@@ -264,7 +264,11 @@ def bets_report_command(
     click.echo(
         f"{', '.join(report.codes)} {span}; stakes {report.policy.label.split(' edge')[0]} of a "
         f"{report.policy.starting_bankroll:g}-unit bankroll per scope; CLV "
-        + ("against the closing spread (the books' median)" if american else "against Pinnacle's close")
+        + (
+            "against the close where the files have an earlier line"
+            if american
+            else "against Pinnacle's close"
+        )
         + "; [95 % bootstrap CI]"
     )
     codes_shown = set(report.codes)

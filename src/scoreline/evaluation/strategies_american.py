@@ -35,7 +35,7 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from scipy.stats import norm
 
 from scoreline.data.prices import MarketPrices
@@ -62,12 +62,16 @@ class SpreadPricing(BaseModel):
     #: (CFBD has sign errors) or a stale quote nobody could bet, not an offer
     max_off_median: float = Field(default=5.0, gt=0)
 
+    @field_validator("price")
+    @classmethod
+    def _american(cls, value: float) -> float:
+        if not abs(value) >= 100:
+            raise ValueError(f"price {value} is not an American price (<= -100 or >= +100)")
+        return value
+
     @property
     def decimal(self) -> float:
-        value = float(decimal_odds(np.array([self.price]))[0])
-        if not np.isfinite(value):
-            raise ValueError(f"spread price {self.price} is not an American price (|price| >= 100)")
-        return value
+        return float(decimal_odds(np.array([self.price]))[0])
 
 
 class LineModelEdge(BaseModel):

@@ -72,7 +72,8 @@ def clv_histogram_png(evidence: StrategyEvidence, path: Path) -> Path:
         ylabel="density",
         title="Closing-line value per bet",
     )
-    ax.legend(fontsize=8)
+    if measures:
+        ax.legend(fontsize=8)
     return _save(fig, plt, path)
 
 

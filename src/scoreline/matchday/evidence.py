@@ -175,11 +175,15 @@ def american_report(
     market = load_american_prices(price_folder(settings, source, sub), code, first, to_season)
     frame = LineFrame.build(market)
     spread = rules.american.spread
-    notes = [
-        f"spread bets are priced at {spread.price:+g} (decimal {spread.decimal:.4f}): the files quote "
-        "no spread prices; a line more than "
-        f"{spread.max_off_median:g} points off the game's median line is not taken"
-    ]
+    notes = (
+        []
+        if frame.moneyline
+        else [
+            f"spread bets are priced at {spread.price:+g} (decimal {spread.decimal:.4f}): the files "
+            f"quote no spread prices; a line more than {spread.max_off_median:g} points off the "
+            "game's median line is not taken"
+        ]
+    )
     table = predictions if predictions is not None else latest_predictions(settings, code)
     model = None
     name = rules.american.model_edge.model
