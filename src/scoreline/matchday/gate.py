@@ -5,7 +5,8 @@ fixtures being bet.
 The evidence (:func:`scoreline.matchday.evidence.strategy_report` on the price files of the
 policy's ``gate.competitions``, seasons before the one being bet) takes seconds, and it cannot
 change within a season, so a season's verdicts are computed once and kept with their figures in
-``reports/gate/<code>/<season>.json``, keyed by the policy's strategies and gate: the matchday
+``reports/gate/<code>/<season>.json`` (:func:`~scoreline.evaluation.strategies_gate.
+verdicts_path`), keyed by the policy's strategies and gate: the matchday
 report and the model card read them from there.
 """
 
@@ -13,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -22,7 +22,7 @@ from scoreline.config import Settings, competition
 from scoreline.data.prices import MarketPrices, PriceFileCache, load_prices
 from scoreline.data.schema import match_ids
 from scoreline.evaluation.strategies import FOOTBALL, PriceFrame
-from scoreline.evaluation.strategies_gate import GateVerdict
+from scoreline.evaluation.strategies_gate import GateVerdict, verdicts_path
 from scoreline.matchday.evidence import price_folder, strategy_report
 from scoreline.promotion.policy import Betting
 
@@ -38,7 +38,7 @@ def season_verdicts(settings: Settings, rules: Betting, code: str, season: int) 
     if competition(code).outcomes != 3:
         return {n: _paper(n, f"no bookmaker price files for {code}: no CLV evidence") for n in names}
     key = _policy_key(rules)
-    path = report_path(settings, code, season)
+    path = verdicts_path(settings.reports_path, code, season)
     if path.is_file():
         stored = json.loads(path.read_text())
         if stored.get("policy") == key:
@@ -151,8 +151,3 @@ def _policy_key(rules: Betting) -> str:
         sort_keys=True,
     )
     return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def report_path(settings: Settings, code: str, season: int) -> Path:
-    """Where :func:`season_verdicts` keeps ``code``'s verdicts for ``season``."""
-    return settings.reports_path / "gate" / code / f"{season}.json"
