@@ -5,7 +5,8 @@ What each competition's files allow (:mod:`scoreline.data.prices_american`), and
 strategies run:
 
 * ``model_edge`` everywhere: a backtest model's walk-forward home-win probability against the
-  NBA moneyline, or turned into a cover probability for a spread bet (below);
+  NBA moneyline, or turned into a cover probability for a spread bet (below) where a game has
+  no moneyline (college football, NFL, NBA 2023-24 and half of 2022-23);
 * ``consensus`` where several books quote the same game (college football): line shopping, the
   best line among the bookmakers against their median line;
 * ``sharp_soft`` nowhere: no file has a sharp book beside soft ones (it is skipped, saying so).
@@ -348,9 +349,20 @@ def american_bets(
             f"no walk-forward probabilities of model {rule.model!r} "
             f"(`scoreline backtest --competition {code}`)"
         )
-    elif frame.moneyline:
-        bets["model_edge"] = moneyline_bets(frame, model, rule.edge)
     else:
         centre = model_margin_centre(model[:, 0], sd)
-        bets["model_edge"] = spread_bets(frame, centre, books, sd, spread, rule.edge)
+        priced = np.zeros(len(frame.matches), bool)
+        for prices in frame.moneyline.values():
+            priced |= np.isfinite(prices).all(axis=1)
+        # the moneyline where the file lists one, else against the spread (NBA 2023-24 has none)
+        placed = [
+            moneyline_bets(frame, model, rule.edge),
+            spread_bets(frame, np.where(priced, np.nan, centre), books, sd, spread, rule.edge),
+        ]
+        kept = [p for p in placed if len(p)] or placed[-1:]
+        bets["model_edge"] = (
+            pd.concat(kept, ignore_index=True)
+            .sort_values(["date", "match_id"], kind="stable")
+            .reset_index(drop=True)
+        )
     return bets, skipped

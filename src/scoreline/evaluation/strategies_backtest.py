@@ -239,7 +239,8 @@ def evidence_of(
             part = table if column is None else table.loc[table[column] == value]
             row = figures(staked(part.reset_index(drop=True), policy), n_matches, policy, n_boot, seed)
             rows.append({"strategy": name, "scope": scope, **row})
-    table = pd.DataFrame(rows).set_index(["strategy", "scope"]) if rows else pd.DataFrame()
+    empty = pd.DataFrame(index=pd.MultiIndex.from_arrays([[], []], names=["strategy", "scope"]))
+    table = pd.DataFrame(rows).set_index(["strategy", "scope"]) if rows else empty
     return StrategyEvidence(bets, table, skipped or {})
 
 

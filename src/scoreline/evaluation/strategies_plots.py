@@ -37,7 +37,8 @@ def bankroll_png(evidence: StrategyEvidence, policy: BettingPolicy, path: Path) 
     ax.set(
         xlabel="date", ylabel="bankroll (units)", title=f"Bankroll by date, {policy.label.split(' edge')[0]}"
     )
-    ax.legend(fontsize=8)
+    if any(not bets.empty for bets in evidence.bets.values()):
+        ax.legend(fontsize=8)
     return _save(fig, plt, path)
 
 
@@ -82,13 +83,17 @@ def bets_per_season_png(evidence: StrategyEvidence, path: Path) -> Path:
     plt = _pyplot()
     table = evidence.table.reset_index()
     seasons = table.loc[table["scope"].str.fullmatch(r"\d{4}")]
-    wide = seasons.pivot(index="scope", columns="strategy", values="bets_per_100")
+    wide = (
+        seasons.pivot(index="scope", columns="strategy", values="bets_per_100")
+        if len(seasons)
+        else pd.DataFrame()
+    )
     fig, ax = plt.subplots(figsize=(10, 5))
     if not wide.empty:
         wide.index = pd.Index([f"{s}/{(int(s) + 1) % 100:02d}" for s in wide.index])
         wide.plot.bar(ax=ax, width=0.8)
+        ax.legend(fontsize=8)
     ax.set(xlabel="season", ylabel="bets per 100 matches", title="Bets per season")
-    ax.legend(fontsize=8)
     return _save(fig, plt, path)
 
 

@@ -175,15 +175,7 @@ def american_report(
     market = load_american_prices(price_folder(settings, source, sub), code, first, to_season)
     frame = LineFrame.build(market)
     spread = rules.american.spread
-    notes = (
-        []
-        if frame.moneyline
-        else [
-            f"spread bets are priced at {spread.price:+g} (decimal {spread.decimal:.4f}): the files "
-            f"quote no spread prices; a line more than {spread.max_off_median:g} points off the "
-            "game's median line is not taken"
-        ]
-    )
+    notes: list[str] = []
     table = predictions if predictions is not None else latest_predictions(settings, code)
     model = None
     name = rules.american.model_edge.model
@@ -195,6 +187,13 @@ def american_report(
         except KeyError as err:
             notes.append(str(err).strip("'\""))
     bets, skipped = american_bets(rules.american, frame, code, model)
+    if any(placed["line"].notna().any() for placed in bets.values()):
+        notes.insert(
+            0,
+            f"spread bets are priced at {spread.price:+g} (decimal {spread.decimal:.4f}): the files "
+            f"quote no spread prices; a line more than {spread.max_off_median:g} points off the "
+            "game's median line is not taken",
+        )
     for strategy, placed in bets.items():
         clv = placed[[c for c in placed.columns if c.startswith("clv_")]].to_numpy(float)
         if not np.isfinite(clv).any():
