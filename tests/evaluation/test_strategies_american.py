@@ -129,3 +129,16 @@ def test_moneyline_clv_is_the_price_against_the_devigged_close_and_absent_at_the
 def test_a_spread_price_that_is_not_american_odds_is_refused():
     with pytest.raises(ValueError, match="price"):
         SpreadPricing(price=-50)
+
+
+def test_opening_lines_are_never_shopped_against_a_later_snapshot():
+    # two books open at -3; a third has only its close-ish -6 (the line moved after the opening):
+    # shopping it against the openings would bet on information from after them
+    games = {"g1": (20, 17)}
+    rows = spread("g1", "bovada", "pre", -3.0) + spread("g1", "draftkings", "pre", -3.0)
+    rows += spread("g1", "bovada", "close", -6.0) + spread("g1", "william_hill", "close", -6.0)
+    frame = LineFrame.build(market(games, rows))
+    lines, opening = frame.taken_lines(("bovada", "draftkings", "william_hill"))
+    assert opening.all() and lines[0, :2].tolist() == [-3.0, -3.0] and np.isnan(lines[0, 2])
+    bets, _ = american_bets(AmericanStrategies(), frame, "CFB", None)
+    assert bets["consensus"].empty

@@ -21,9 +21,10 @@ covers with probability ``Phi((L - C) / sd)``; a model with home-win probability
 margin ``sd * Phi^-1(p)``. ``sd`` is walk-forward: the root mean square of ``margin + C`` (the
 closing median line) over the competition's earlier seasons, the policy's prior for the first.
 
-Each book's earliest quote is the one taken (the opening line where the file has one, else its
-only line). Closing-line value needs a later line of the same game: a spread bet taken at an
-opening line has ``clv_spread = Phi(+-(L - C_close) / sd) * price - 1`` against the median
+The lines taken are a game's opening lines where any book has one (never mixed with another
+book's later snapshot, which would carry later information), else every book's only line.
+Closing-line value needs a later line of the same game: a spread bet taken at an opening line
+has ``clv_spread = Phi(+-(L - C_close) / sd) * price - 1`` against the median
 closing line of the bookmakers; a moneyline bet taken before a listed close has the football
 CLV (``price * q_close - 1``, close de-vigged multiplicatively and by Shin). A bet taken at the
 only line a file has (every NFL and NBA bet) has no CLV: NaN, and the report says why.
@@ -145,14 +146,15 @@ class LineFrame:
         return tuple(sorted(names - set(LINE_SUMMARIES)))
 
     def taken_lines(self, books: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
-        """(n, len(books)) each book's earliest line (the opening one where quoted) and whether
-        it is an opening line."""
+        """(n, len(books)) the lines a bettor could take, and whether they are opening lines:
+        a game's opening lines where any book has one (a later snapshot of another book would
+        carry information from after the opening), else every book's only line."""
         n = len(self.matches)
         empty = np.full(n, np.nan)
         pre = np.column_stack([self.lines.get("pre", {}).get(b, empty) for b in books] or [empty])
         close = np.column_stack([self.lines.get("close", {}).get(b, empty) for b in books] or [empty])
-        opening = np.isfinite(pre)
-        return np.where(opening, pre, close), opening
+        opening = np.isfinite(pre).any(axis=1)
+        return np.where(opening[:, None], pre, close), np.repeat(opening[:, None], pre.shape[1], axis=1)
 
     def closing_line(self, books: tuple[str, ...]) -> np.ndarray:
         """(n,) median closing line of ``books`` (NaN where none closes)."""
@@ -278,7 +280,7 @@ def spread_bets(
     pricing: SpreadPricing,
     edge: float,
 ) -> pd.DataFrame:
-    """ATS bets at the best line among ``books`` (each book's earliest quote, none further than
+    """ATS bets at the best line among ``books`` (:meth:`LineFrame.taken_lines`, none further than
     ``pricing.max_off_median`` from their median) when the cover probability under
     ``believed_centre`` (the line one believes; NaN = no view) times the price beats
     1 + ``edge``; at most one side per game. CLV against the books' median close where the bet
