@@ -89,7 +89,8 @@ def fixture_price_frame(
     own = _columns_as_prices(window, ids)
     files = _window_prices(settings, code, window, cache)
     # the files first: a book the store also keeps has the same price there
-    long = pd.concat([files, own], ignore_index=True) if files is not None else own
+    parts = [p for p in (files, own) if p is not None and len(p)]
+    long = pd.concat(parts, ignore_index=True) if parts else own
     long = long.drop_duplicates(["match_id", "book", "outcome"], keep="first")
     return PriceFrame.build(MarketPrices(matches, long), sort=False)
 
