@@ -126,9 +126,20 @@ def test_moneyline_clv_is_the_price_against_the_devigged_close_and_absent_at_the
     assert np.isnan(bets["clv_multiplicative"].iloc[1]) and np.isnan(bets["clv_shin"].iloc[1])
 
 
-def test_a_spread_price_that_is_not_american_odds_is_refused():
+def test_a_spread_price_that_is_not_american_odds_or_a_missing_sd_is_refused():
     with pytest.raises(ValueError, match="price"):
         SpreadPricing(price=-50)
+    with pytest.raises(ValueError, match="prior_sd needs a positive sd"):
+        SpreadPricing(prior_sd={"NFL": 13.45})
+
+
+def test_configured_books_the_files_lack_are_said_not_replaced():
+    games = {"g1": (20, 17)}
+    rows = spread("g1", "bovada", "pre", -3.0) + spread("g1", "draftkings", "pre", -1.0)
+    frame = LineFrame.build(market(games, rows))
+    typo = AmericanStrategies.model_validate({"consensus": {"books": ["bovda", "draftkings"]}})
+    bets, skipped = american_bets(typo, frame, "CFB", None)
+    assert "consensus" not in bets and "bovada, draftkings" in skipped["consensus"]
 
 
 def test_opening_lines_are_never_shopped_against_a_later_snapshot():

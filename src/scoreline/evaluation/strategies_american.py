@@ -41,7 +41,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from scipy.stats import norm
 
 from scoreline.data.prices import MarketPrices
-from scoreline.data.prices_american import LINE_SUMMARIES, LISTED, decimal_odds
+from scoreline.data.prices_american import AMERICAN_CODES, LINE_SUMMARIES, LISTED, decimal_odds
 from scoreline.evaluation.betting import value_bets
 from scoreline.evaluation.strategies import CLOSING_METHODS
 from scoreline.evaluation.strategies_backtest import closing_line_value
@@ -69,6 +69,14 @@ class SpreadPricing(BaseModel):
     def _american(cls, value: float) -> float:
         if not abs(value) >= 100:
             raise ValueError(f"price {value} is not an American price (<= -100 or >= +100)")
+        return value
+
+    @field_validator("prior_sd")
+    @classmethod
+    def _every_code(cls, value: dict[str, float]) -> dict[str, float]:
+        missing = [c for c in AMERICAN_CODES if c not in value]
+        if missing or any(not sd > 0 for sd in value.values()):
+            raise ValueError(f"prior_sd needs a positive sd for each of {', '.join(AMERICAN_CODES)}")
         return value
 
     @property
@@ -335,16 +343,24 @@ def american_bets(
     bets: dict[str, pd.DataFrame] = {}
     skipped = {"sharp_soft": f"no sharp book in the {code} files: nothing to de-vig against soft books"}
     spread = strategies.spread
-    books = tuple(b for b in strategies.consensus.books if b in frame.books) or frame.books
+    if set(frame.books) <= {LISTED}:  # one unnamed line per game
+        books: tuple[str, ...] = (LISTED,)
+        skipped["consensus"] = f"one listed line per {code} game: no books to shop among or average"
+    else:
+        books = tuple(b for b in strategies.consensus.books if b in frame.books)
+        if len(books) < 2:
+            skipped["consensus"] = (
+                f"{len(books)} of the configured books quote {code} lines "
+                f"(the files have {', '.join(frame.books)}): nothing to shop among"
+            )
     if not books:
-        books = (LISTED,)
-    sd = frame.margin_sd(books, spread.prior_sd.get(code, 13.0))
-    if len(books) > 1:
+        skipped["model_edge"] = f"none of the configured books quote {code} lines"
+        return bets, skipped
+    sd = frame.margin_sd(books, spread.prior_sd[code])
+    if "consensus" not in skipped:
         taken = frame.taken_lines(books)[0]
         median = _median(list(taken.T), len(taken))
         bets["consensus"] = spread_bets(frame, median, books, sd, spread, strategies.consensus.min_ev)
-    else:
-        skipped["consensus"] = f"one listed line per {code} game: no books to shop among or average"
     rule = strategies.model_edge
     if model is None:
         skipped["model_edge"] = (
