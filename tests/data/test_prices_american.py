@@ -12,6 +12,7 @@ from scoreline.data.prices import PRICE_COLUMNS
 NBA = (
     "season,date,regular,playoffs,away,home,score_away,score_home,whos_favored,spread,total,"
     "moneyline_away,moneyline_home,h2_spread,h2_total\n"
+    "2023,not a date,TRUE,FALSE,lal,den,90,95,home,3,210,130,-150,1,100\n"
     "2023,10/24/22,TRUE,FALSE,bos,gs,100,110,home,4.5,220,150,-170,2,110\n"
     "2023,10/25/22,TRUE,FALSE,ny,mia,101,99,away,2,215,-120,,1,108\n"
 )
@@ -44,7 +45,8 @@ def test_nba_moneylines_become_decimal_prices_and_the_spread_the_home_line(tmp_p
     assert set(money["when"]) == {"close"} and set(money["book"]) == {"listed"}
     lines = table.loc[(table["match_id"] == first) & (table["market"] == "spread")]
     assert lines["line"].tolist() == [-4.5, -4.5] and lines["price"].isna().all()
-    # a blank moneyline leaves that side unpriced, not the game unread
+    # a row without a date cannot be joined and shifts no other game's prices; a blank
+    # moneyline leaves that side unpriced, not the game unread
     second = table.loc[table["match_id"] != first]
     assert second.query("market == 'moneyline'")["outcome"].tolist() == ["away"]
     assert second.query("market == 'spread'")["line"].tolist() == [2.0, 2.0]

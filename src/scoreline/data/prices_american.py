@@ -65,6 +65,7 @@ def nba_prices(root: Path) -> MarketPrices:
     """Every NBA game of ``root/nba/*.csv`` with its listed moneylines and spread."""
     games = pd.concat([nba.read(p, root).frame for p in nba.discover(root)], ignore_index=True)
     matches = _matches(games)
+    games = games.loc[matches.index]  # the rows that became matches, in their order
     moneyline = decimal_odds(games[["moneyline_home", "moneyline_away"]].to_numpy(float))
     rows = [
         _rows(matches["match_id"], LISTED, "moneyline", outcome, "close", np.nan, moneyline[:, j])
@@ -80,9 +81,8 @@ def nfl_prices(root: Path) -> MarketPrices:
         [spreadspoke.read(p, root).frame for p in spreadspoke.discover(root)], ignore_index=True
     )
     matches = _matches(games)
-    return MarketPrices(
-        matches, _table(_spread_rows(matches["match_id"], LISTED, "close", games["spread_home"]))
-    )
+    spread = games.loc[matches.index, "spread_home"]  # the rows that became matches
+    return MarketPrices(matches, _table(_spread_rows(matches["match_id"], LISTED, "close", spread)))
 
 
 def cfb_prices(root: Path) -> MarketPrices:
@@ -143,7 +143,8 @@ def _has_files(root: Path, code: str) -> bool:
 
 
 def _matches(games: pd.DataFrame) -> pd.DataFrame:
-    """The adapter rows that can be joined (a date and both teams), as :data:`MATCH_COLUMNS`."""
+    """The adapter rows that can be joined (a date, both teams and a season), as
+    :data:`MATCH_COLUMNS`, keeping their index (so line columns can be aligned to them)."""
     joinable = games["date"].notna() & games["home_team"].notna() & games["away_team"].notna()
     games = games.loc[joinable & pd.to_numeric(games["season"], errors="coerce").notna()]
     out = games.assign(
