@@ -36,3 +36,27 @@ def test_bets_report_names_a_missing_source(settings, monkeypatch, tmp_path):
     monkeypatch.setenv("SCORELINE_HOME", str(settings.home))
     result = CliRunner().invoke(main, ["bets", "report", "--source", str(tmp_path / "nowhere")])
     assert result.exit_code == 2 and "no football-data season files" in result.output
+
+
+def test_bets_report_on_college_football_lines_and_nfl_says_why_there_is_no_clv(
+    settings, monkeypatch, real_data
+):
+    monkeypatch.setenv("SCORELINE_HOME", str(settings.home))
+    args = ["bets", "report", "--competition", "CFB", "--from-season", "2023", "--source", str(real_data)]
+    result = CliRunner().invoke(main, [*args, "--json"])
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    rows = {(r["strategy"], r["scope"]): r for r in payload["figures"]}
+    assert {("consensus", "pooled"), ("consensus", "2023"), ("consensus", "2024")} <= set(rows)
+    shop = rows[("consensus", "pooled")]
+    assert shop["n_bets"] > 100 and shop["n_clv_spread"] > 0
+    assert shop["clv_spread_lo"] <= shop["clv_spread"] <= shop["clv_spread_hi"]
+    assert shop["roi_lo"] <= shop["roi"] <= shop["roi_hi"]
+    assert set(payload["skipped"]) == {"sharp_soft", "model_edge"} and payload["gate"] == {}
+    assert any("-110" in note for note in payload["notes"])
+
+    nfl = CliRunner().invoke(main, ["bets", "report", "--competition", "NFL", "--source", str(real_data)])
+    assert nfl.exit_code == 0, nfl.output
+    assert "no backtest predictions" in nfl.output and "consensus: skipped" in nfl.output
+    mixed = CliRunner().invoke(main, ["bets", "report", "--competition", "NBA", "--competition", "E0"])
+    assert mixed.exit_code == 2 and "alone" in mixed.output

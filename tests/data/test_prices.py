@@ -141,3 +141,15 @@ def test_fixtures_file_adds_the_coming_matches_of_the_wanted_divisions(tmp_path)
         market.matches["home_team"].eq("Arsenal") & market.matches["home_score"].notna()
     ]
     assert prices.book_matrix(market.prices, played["match_id"], "b365", "pre")[0, 0] == 2.10  # the file's
+
+
+def test_the_cache_parses_a_file_once_until_it_changes(tmp_path):
+    write_season(tmp_path)
+    cache = prices.PriceFileCache()
+    first = prices.load_prices(tmp_path, ["E0"], cache=cache)
+    again = prices.load_prices(tmp_path, ["E0"], cache=cache)
+    assert cache.reads == 1
+    pd.testing.assert_frame_equal(first.prices, again.prices)
+    write_season(tmp_path, rows=ROWS[:2])  # rewritten: a different size
+    assert len(prices.load_prices(tmp_path, ["E0"], cache=cache).matches) == 2
+    assert cache.reads == 2

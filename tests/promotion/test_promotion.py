@@ -151,6 +151,7 @@ def test_first_promotion_passes_with_no_champion_and_records_everything(ws, logg
     text = Path(card).read_text()
     assert "scoreline-E0 version 1: elo" in text and "market: market_pinnacle_close" in text
     assert "model.feature" in text and "## Limitations" in text
+    assert "## Staking gate" in text and "No verdict yet" in text  # no matchday has judged a season
     promote_run = client.get_run(result.run_id)
     assert promote_run.data.tags["step"] == "promote" and promote_run.data.metrics["gate_passed"] == 1.0
     assert set(champions(ws)) == {"E0"}

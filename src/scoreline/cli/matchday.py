@@ -165,15 +165,23 @@ def bets_group() -> None:
     "codes",
     multiple=True,
     metavar="CODE",
-    help="A football competition (repeat for several; default: the five leagues).",
+    help="A football competition (repeat for several; default: the five leagues), or one of "
+    "NBA, CFB, NFL (alone: their lines, not football prices).",
 )
 @click.option(
     "--source",
     default=None,
     metavar="FOLDER",
-    help="Folder with soccer/{DIV}_{YYZZ}.csv (default: the configured data folder or the download cache).",
+    help="Folder with soccer/{DIV}_{YYZZ}.csv, or nba/, cfb/, nfl/ (default: the configured data "
+    "folder or the download cache).",
 )
-@click.option("--from-season", type=int, default=2012, show_default=True, help="First season (start year).")
+@click.option(
+    "--from-season",
+    type=int,
+    default=None,
+    help="First season (start year; default 2012 for football, Pinnacle's first close; for "
+    "NBA/CFB/NFL the first season `scoreline backtest` evaluates).",
+)
 @click.option(
     "--staking",
     type=click.Choice(["flat", "kelly"]),
@@ -194,7 +202,7 @@ def bets_group() -> None:
 def bets_report_command(
     codes: tuple[str, ...],
     source: str | None,
-    from_season: int,
+    from_season: int | None,
     to_season: int | None,
     staking: str,
     scope: str,
@@ -203,25 +211,45 @@ def bets_report_command(
 ) -> None:
     """Backtest every strategy on every book's prices: bets, hit rate, ROI, yield, drawdown, CLV
     against Pinnacle's close (multiplicative and Shin) with 95 % bootstrap intervals, per league,
-    pooled and per season; and the staking gate's verdict on each."""
+    pooled and per season; and the staking gate's verdict on each. For NBA, CFB or NFL: the
+    moneyline and against-the-spread strategies on their lines, CLV against the closing spread
+    where the files have an earlier line."""
+    import numpy as np
     import pandas as pd
 
+    from scoreline.data.prices_american import AMERICAN_CODES
     from scoreline.evaluation.betting import Staking
-    from scoreline.matchday.evidence import FOOTBALL_CODES, log_report, save_report, strategy_report
+    from scoreline.evaluation.strategies_backtest import clv_names
+    from scoreline.matchday.evidence import (
+        FIRST_PRICED_SEASON,
+        FOOTBALL_CODES,
+        american_report,
+        log_report,
+        save_report,
+        strategy_report,
+    )
     from scoreline.matchday.matchday import betting_rules
 
     settings = Settings()
+    american = [c for c in codes if c.upper() in AMERICAN_CODES]
     try:
+        if american and len(codes) > 1:
+            raise ValueError(f"--competition {american[0]} reports its own lines: give it alone")
         rules = betting_rules(settings)
-        report = strategy_report(
-            settings,
-            rules,
-            codes or FOOTBALL_CODES,
-            source,
-            from_season,
-            to_season,
-            staking=Staking(staking),
-        )
+        if american:
+            report = american_report(
+                settings, rules, american[0].upper(), source, from_season, to_season, staking=Staking(staking)
+            )
+        else:
+            report = strategy_report(
+                settings,
+                rules,
+                codes or FOOTBALL_CODES,
+                source,
+                from_season if from_season is not None else FIRST_PRICED_SEASON,
+                to_season,
+                staking=Staking(staking),
+            )
     except (ValueError, FileNotFoundError) as err:  # no price files, unknown code, bad policy
         fail(str(err))
     stamp = pd.Timestamp.now().strftime("%Y%m%dT%H%M%S")
@@ -231,10 +259,17 @@ def bets_report_command(
         emit_json({**report.to_dict(), "report_dir": str(folder), "mlflow_run_id": run_id})
         return
     table = report.evidence.table
+    seasons = sorted(w for w in table.index.get_level_values("scope").unique() if w.isdigit())
+    span = f"seasons {seasons[0]}-{seasons[-1]}" if seasons else "no settled season"
     click.echo(
-        f"{', '.join(report.codes)} {from_season}/{(from_season + 1) % 100:02d} onwards; stakes "
-        f"{report.policy.label.split(' edge')[0]} of a {report.policy.starting_bankroll:g}-unit bankroll "
-        f"per scope; CLV against Pinnacle's close; [95 % bootstrap CI]"
+        f"{', '.join(report.codes)} {span}; stakes {report.policy.label.split(' edge')[0]} of a "
+        f"{report.policy.starting_bankroll:g}-unit bankroll per scope; CLV "
+        + (
+            "against the close where the files have an earlier line"
+            if american
+            else "against Pinnacle's close"
+        )
+        + "; [95 % bootstrap CI]"
     )
     codes_shown = set(report.codes)
     for (strategy, where), row in table.iterrows():
@@ -245,13 +280,17 @@ def bets_report_command(
             f"  {strategy:<16} {where:<7} bets {int(row['n_bets']):5d} ({row['bets_per_100']:4.1f}/100) "
             f"hit {row['hit_rate']:6.1%}  yield {row['yield']:+6.1%} [{row['yield_lo']:+.1%}, "
             f"{row['yield_hi']:+.1%}]  ROI {row['roi']:+7.1%}  drawdown {row['max_drawdown']:5.1%}  "
-            f"CLV mult {row['clv_multiplicative']:+.2%} [{row['clv_multiplicative_lo']:+.2%}, "
-            f"{row['clv_multiplicative_hi']:+.2%}]  Shin {row['clv_shin']:+.2%} "
-            f"[{row['clv_shin_lo']:+.2%}, {row['clv_shin_hi']:+.2%}]"
+            + "  ".join(
+                f"CLV {name} {row[f'clv_{name}']:+.2%} "
+                f"[{row[f'clv_{name}_lo']:+.2%}, {row[f'clv_{name}_hi']:+.2%}]"
+                for name in clv_names(table)
+                if np.isfinite(row[f"clv_{name}"])
+            )
         )
     for name, why in report.evidence.skipped.items():
         click.echo(f"  {name}: skipped ({why})")
-    click.echo("staking gate (CLV interval above zero over the last seasons):")
+    if not american:
+        click.echo("staking gate (CLV interval above zero over the last seasons):")
     for name, v in report.verdicts.items():
         click.echo(f"  {name:<16} {'STAKE' if v.staked else 'paper'}: {v.reason}")
     for note in report.notes:

@@ -193,12 +193,42 @@ def read_prices(path: Path) -> MarketPrices:
     return MarketPrices(matches.reset_index(drop=True), _categorical(long.reset_index(drop=True)))
 
 
+class PriceFileCache:
+    """:func:`read_prices` of each file once, kept while the file's modification time and size
+    stay the same (a rewritten file is read again).
+
+    A day-by-day replay holds one for its whole run and passes it down: the matchday would
+    otherwise parse the season's price files again on every simulated day. Not shared between
+    callers; ``reads`` counts the files actually parsed.
+    """
+
+    def __init__(self) -> None:
+        self._kept: dict[Path, tuple[tuple[int, int], MarketPrices]] = {}
+        self.reads = 0
+
+    def read(self, path: Path) -> MarketPrices:
+        stat = path.stat()
+        key = (stat.st_mtime_ns, stat.st_size)
+        kept = self._kept.get(path)
+        if kept is None or kept[0] != key:
+            kept = (key, read_prices(path))
+            self._kept[path] = kept
+            self.reads += 1
+        return kept[1]
+
+
 def load_prices(
-    root: Path, codes: Sequence[str], from_season: int | None = None, to_season: int | None = None
+    root: Path,
+    codes: Sequence[str],
+    from_season: int | None = None,
+    to_season: int | None = None,
+    cache: PriceFileCache | None = None,
 ) -> MarketPrices:
     """:func:`read_prices` of every season file of ``codes`` under ``root/soccer`` within the
     seasons (start years) given, and of the matches of ``codes`` in ``fixtures.csv`` that no
-    season file lists yet, concatenated."""
+    season file lists yet, concatenated. ``cache``: read each file through it (default: parse
+    every file)."""
+    read = cache.read if cache is not None else read_prices
     files = []
     for path in sorted((root / "soccer").glob("*.csv")):
         named = SEASON_FILE.match(path.name)
@@ -209,10 +239,10 @@ def load_prices(
             files.append(path)
     if not files:
         raise FileNotFoundError(f"no season files of {', '.join(codes)} under {root / 'soccer'}")
-    reads = [read_prices(path) for path in files]
+    reads = [read(path) for path in files]
     fixtures = root / "soccer" / FIXTURES_FILE
     if fixtures.is_file():  # the coming matches, listed nowhere else yet
-        coming = read_prices(fixtures)
+        coming = read(fixtures)
         season = coming.matches["season"]
         ours = (
             coming.matches["competition"].isin(list(codes))

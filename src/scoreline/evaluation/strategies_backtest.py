@@ -83,9 +83,11 @@ def closing_line_value(price: np.ndarray, close_probability: np.ndarray) -> np.n
 
 def staked(bets: pd.DataFrame, policy: BettingPolicy) -> pd.DataFrame:
     """``bets`` (date order) with ``stake``, ``pnl`` and ``bankroll_after`` under ``policy``,
-    the bankroll starting at ``policy.starting_bankroll``; bets after ruin are dropped."""
+    the bankroll starting at ``policy.starting_bankroll``; bets after ruin are dropped. A bet
+    with ``push`` true (a spread bet landing on the line) gets its stake back."""
     price = bets["price"].to_numpy(float)
-    payout = np.where(bets["won"].to_numpy(bool), price, 0.0)
+    push = bets["push"].to_numpy(bool) if "push" in bets else np.zeros(len(bets), bool)
+    payout = np.where(bets["won"].to_numpy(bool), price, np.where(push, 1.0, 0.0))
     kelly = bets["expected_value"].to_numpy(float) / (price - 1.0)
     stake, after = stakes_and_bankroll(bets["date"].to_numpy(), kelly, payout, policy)
     out = bets.assign(stake=stake, pnl=stake * (payout - 1.0), bankroll_after=after)
@@ -96,12 +98,13 @@ def figures(
     bets: pd.DataFrame, n_matches: int, policy: BettingPolicy, n_boot: int = 1000, seed: int = 0
 ) -> dict[str, float]:
     """A scope's figures (module notes) from its staked ``bets`` and its ``n_matches`` matches
-    that could be bet. Bootstrap: ``n_boot`` resamples of the ``n_matches`` matches, drawn
+    that could be bet; a CLV mean and interval per ``clv_<name>`` column of ``bets``.
+    Bootstrap: ``n_boot`` resamples of the ``n_matches`` matches, drawn
     from ``seed`` (the same seed and scope give every strategy the same resamples)."""
     start = policy.starting_bankroll
     stake = bets["stake"].to_numpy(float)
     pnl = bets["pnl"].to_numpy(float)
-    clv = {m.value: bets[f"clv_{m.value}"].to_numpy(float) for m in CLOSING_METHODS}
+    clv = {c.removeprefix("clv_"): bets[c].to_numpy(float) for c in bets.columns if c.startswith("clv_")}
     daily = bets.groupby("date", sort=True)["bankroll_after"].last().to_numpy()
     out: dict[str, float] = {
         "n_matches": n_matches,
@@ -119,8 +122,10 @@ def figures(
         finite = np.isfinite(values)
         out[f"n_clv_{name}"] = int(finite.sum())
         out[f"clv_{name}"] = float(values[finite].mean()) if finite.any() else float("nan")
-    shin = clv["shin"][np.isfinite(clv["shin"])]
-    out["share_beating_close"] = float((shin > 0).mean()) if shin.size else float("nan")
+    # beating the close: under Shin's de-vig where there is one (the stricter), else the bets' own
+    judged = clv.get("shin", next(iter(clv.values()), np.zeros(0)))
+    judged = judged[np.isfinite(judged)]
+    out["share_beating_close"] = float((judged > 0).mean()) if judged.size else float("nan")
     # each bet is on a distinct match; its position among the scope's matches is arbitrary
     # (only counts matter), so the bets take positions 0..len-1 and the rest never bet
     weights = _match_weights(n_matches, len(bets), n_boot, seed)
@@ -139,6 +144,16 @@ def figures(
         low, high = np.percentile(finite, [2.5, 97.5]) if finite.size else (np.nan, np.nan)
         out[f"{name}_lo"], out[f"{name}_hi"] = float(low), float(high)
     return out
+
+
+def clv_names(table: pd.DataFrame) -> list[str]:
+    """The closing-line values a figures table (or a bets table) holds: ``multiplicative`` and
+    ``shin`` for football, ``spread`` for spread bets, in column order."""
+    return [
+        c.removeprefix("clv_")
+        for c in table.columns
+        if c.startswith("clv_") and not c.endswith(("_lo", "_hi"))
+    ]
 
 
 def _match_weights(n_matches: int, n_bets: int, n_boot: int, seed: int) -> np.ndarray:
@@ -204,6 +219,19 @@ def evaluate(
             bets[f"{name}@{book}"] = settled_bets(selection.priced_at(frame, book), frame)
 
     matches = frame.matches.loc[frame.matches["outcome"] >= 0]
+    return evidence_of(bets, matches, policy, scopes, n_boot, skipped)
+
+
+def evidence_of(
+    bets: dict[str, pd.DataFrame],
+    matches: pd.DataFrame,
+    policy: BettingPolicy,
+    scopes: Iterable[str] = ("pooled", "competition", "season"),
+    n_boot: int = 1000,
+    skipped: dict[str, str] | None = None,
+) -> StrategyEvidence:
+    """Each strategy's settled ``bets`` staked under ``policy`` and judged per scope over
+    ``matches`` (the settled matches any strategy could bet: ``competition``, ``season``)."""
     groups = _scopes(matches, tuple(scopes))
     rows = []
     for name, table in bets.items():
@@ -211,8 +239,9 @@ def evaluate(
             part = table if column is None else table.loc[table[column] == value]
             row = figures(staked(part.reset_index(drop=True), policy), n_matches, policy, n_boot, seed)
             rows.append({"strategy": name, "scope": scope, **row})
-    table = pd.DataFrame(rows).set_index(["strategy", "scope"]) if rows else pd.DataFrame()
-    return StrategyEvidence(bets, table, skipped)
+    empty = pd.DataFrame(index=pd.MultiIndex.from_arrays([[], []], names=["strategy", "scope"]))
+    table = pd.DataFrame(rows).set_index(["strategy", "scope"]) if rows else empty
+    return StrategyEvidence(bets, table, skipped or {})
 
 
 def _scopes(matches: pd.DataFrame, kinds: tuple[str, ...]) -> dict[str, tuple[str | None, object, int, int]]:

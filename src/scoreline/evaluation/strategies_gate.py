@@ -12,7 +12,9 @@ bootstrap interval of its mean CLV lies above zero under every closing de-vig in
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -98,3 +100,18 @@ def verdict(
         )
     passed = reason.startswith("CLV interval above zero")
     return GateVerdict(strategy, passed, reason, window, n_matches, len(recent), clv)
+
+
+def verdicts_path(reports: Path, code: str, season: int) -> Path:
+    """Where the matchday keeps ``code``'s verdicts for ``season`` under the ``reports`` folder."""
+    return reports / "gate" / code / f"{season}.json"
+
+
+def stored_verdicts(reports: Path, code: str) -> tuple[int, dict[str, dict]] | None:
+    """The newest season's stored verdicts of ``code`` (season, strategy -> :meth:`GateVerdict.to_dict`),
+    or None when the matchday has judged no season yet."""
+    files = sorted((int(p.stem), p) for p in (reports / "gate" / code).glob("*.json") if p.stem.isdigit())
+    if not files:
+        return None
+    season, path = files[-1]
+    return season, json.loads(path.read_text())["verdicts"]

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from scoreline.evaluation.betting import BettingPolicy
-from scoreline.evaluation.strategies_backtest import StrategyEvidence, staked
+from scoreline.evaluation.strategies_backtest import StrategyEvidence, clv_names, staked
 
 
 def _pyplot():
@@ -37,19 +37,27 @@ def bankroll_png(evidence: StrategyEvidence, policy: BettingPolicy, path: Path) 
     ax.set(
         xlabel="date", ylabel="bankroll (units)", title=f"Bankroll by date, {policy.label.split(' edge')[0]}"
     )
-    ax.legend(fontsize=8)
+    if any(not bets.empty for bets in evidence.bets.values()):
+        ax.legend(fontsize=8)
     return _save(fig, plt, path)
 
 
 def clv_histogram_png(evidence: StrategyEvidence, path: Path) -> Path:
-    """Each strategy's closing-line value per bet (Shin-de-vigged Pinnacle close)."""
+    """Each strategy's closing-line value per bet: against the Shin-de-vigged Pinnacle close
+    (football), else the bets' own close (the closing spread)."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(10, 5))
     bins = np.linspace(-0.3, 0.3, 61)
+    measures = set()
     for name, bets in evidence.bets.items():
-        clv = bets["clv_shin"].to_numpy(float)
+        names = clv_names(bets)
+        if not names:
+            continue
+        measure = "shin" if "shin" in names else names[0]
+        clv = bets[f"clv_{measure}"].to_numpy(float)
         clv = clv[np.isfinite(clv)]
         if clv.size:
+            measures.add(measure)
             ax.hist(
                 np.clip(clv, bins[0], bins[-1]),
                 bins=bins,
@@ -59,11 +67,14 @@ def clv_histogram_png(evidence: StrategyEvidence, path: Path) -> Path:
             )
     ax.axvline(0.0, color="grey", lw=0.8, ls="--")
     ax.set(
-        xlabel="CLV against the Shin-de-vigged Pinnacle close",
+        xlabel="CLV against the Shin-de-vigged Pinnacle close"
+        if measures <= {"shin"}
+        else "CLV against the closing line",
         ylabel="density",
         title="Closing-line value per bet",
     )
-    ax.legend(fontsize=8)
+    if measures:
+        ax.legend(fontsize=8)
     return _save(fig, plt, path)
 
 
@@ -72,13 +83,17 @@ def bets_per_season_png(evidence: StrategyEvidence, path: Path) -> Path:
     plt = _pyplot()
     table = evidence.table.reset_index()
     seasons = table.loc[table["scope"].str.fullmatch(r"\d{4}")]
-    wide = seasons.pivot(index="scope", columns="strategy", values="bets_per_100")
+    wide = (
+        seasons.pivot(index="scope", columns="strategy", values="bets_per_100")
+        if len(seasons)
+        else pd.DataFrame()
+    )
     fig, ax = plt.subplots(figsize=(10, 5))
     if not wide.empty:
         wide.index = pd.Index([f"{s}/{(int(s) + 1) % 100:02d}" for s in wide.index])
         wide.plot.bar(ax=ax, width=0.8)
+        ax.legend(fontsize=8)
     ax.set(xlabel="season", ylabel="bets per 100 matches", title="Bets per season")
-    ax.legend(fontsize=8)
     return _save(fig, plt, path)
 
 

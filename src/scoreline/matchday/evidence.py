@@ -20,10 +20,13 @@ import pandas as pd
 
 from scoreline.config import COMPETITIONS, Settings, Sport
 from scoreline.data.prices import load_prices
+from scoreline.data.prices_american import AMERICAN_CODES, load_american_prices
 from scoreline.data.sources import is_url
 from scoreline.evaluation.betting import BettingPolicy, Staking
+from scoreline.evaluation.competition import DEFAULT_FROM_SEASON
 from scoreline.evaluation.strategies import PriceFrame, model_matrix
-from scoreline.evaluation.strategies_backtest import StrategyEvidence, evaluate
+from scoreline.evaluation.strategies_american import LineFrame, american_bets, two_way_matrix
+from scoreline.evaluation.strategies_backtest import StrategyEvidence, evaluate, evidence_of
 from scoreline.evaluation.strategies_gate import GateVerdict, verdict
 from scoreline.promotion.policy import Betting
 
@@ -71,19 +74,21 @@ def backtest_policy(rules: Betting, staking: Staking) -> BettingPolicy:
     )
 
 
-def price_folder(settings: Settings, source: str | Path | None = None) -> Path:
-    """The folder holding ``soccer/{DIV}_{YYZZ}.csv``: ``source``, else the configured data
-    source when it is a folder, else the download cache of ``scoreline ingest``."""
+def price_folder(settings: Settings, source: str | Path | None = None, sub: str = "soccer") -> Path:
+    """The folder holding ``soccer/{DIV}_{YYZZ}.csv`` (or another sport's ``sub`` folder:
+    ``nba``, ``cfb``, ``nfl``): ``source``, else the configured data source when it is a
+    folder, else the download cache of ``scoreline ingest``."""
     candidates = [Path(source)] if source else []
     if not source and settings.data_source and not is_url(settings.data_source):
         candidates.append(Path(settings.data_source))
     if not source:
         candidates.append(settings.cache_dir / "football-data")
     for folder in candidates:
-        if (folder / "soccer").is_dir():
+        if (folder / sub).is_dir():
             return folder
     tried = ", ".join(str(c) for c in candidates)
-    raise ValueError(f"no football-data season files (soccer/*.csv) in {tried}: pass --source or run ingest")
+    what = "football-data season files (soccer/*.csv)" if sub == "soccer" else f"{sub}/ line files"
+    raise ValueError(f"no {what} in {tried}: pass --source or run ingest")
 
 
 def latest_predictions(settings: Settings, code: str) -> pd.DataFrame | None:
@@ -144,6 +149,62 @@ def strategy_report(
     return StrategyReport(
         tuple(codes), evidence, verdicts, policy, tuple(notes), time.perf_counter() - started
     )
+
+
+def american_report(
+    settings: Settings,
+    rules: Betting,
+    code: str,
+    source: str | Path | None = None,
+    from_season: int | None = None,
+    to_season: int | None = None,
+    predictions: pd.DataFrame | None = None,
+    staking: Staking = Staking.FLAT,
+    n_boot: int = 1000,
+) -> StrategyReport:
+    """Backtest ``rules.american`` on one American competition's lines (NBA, CFB, NFL) from
+    ``from_season`` (default: the first season ``scoreline backtest`` evaluates, so model bets
+    and line bets cover the same games), pooled and per season. ``predictions``: a backtest's
+    predictions frame (default: the newest stored backtest of ``code``). No staking-gate
+    verdicts: the gate judges against a sharp close, which these files do not have."""
+    started = time.perf_counter()
+    if code not in AMERICAN_CODES:
+        raise ValueError(f"{code} is not an American competition; one of {', '.join(AMERICAN_CODES)}")
+    first = from_season if from_season is not None else DEFAULT_FROM_SEASON.get(code)
+    sub = {"NBA": "nba", "CFB": "cfb", "NFL": "nfl"}[code]
+    market = load_american_prices(price_folder(settings, source, sub), code, first, to_season)
+    frame = LineFrame.build(market)
+    spread = rules.american.spread
+    notes: list[str] = []
+    table = predictions if predictions is not None else latest_predictions(settings, code)
+    model = None
+    name = rules.american.model_edge.model
+    if table is None:
+        notes.append(f"{code}: no backtest predictions (`scoreline backtest --competition {code}`)")
+    else:
+        try:
+            model = two_way_matrix(table, name, frame.matches["match_id"])
+        except KeyError as err:
+            notes.append(str(err).strip("'\""))
+    bets, skipped = american_bets(rules.american, frame, code, model)
+    if any(placed["line"].notna().any() for placed in bets.values()):
+        notes.insert(
+            0,
+            f"spread bets are priced at {spread.price:+g} (decimal {spread.decimal:.4f}): the files "
+            f"quote no spread prices; a line more than {spread.max_off_median:g} points off the "
+            "game's median line is not taken",
+        )
+    for strategy, placed in bets.items():
+        clv = placed[[c for c in placed.columns if c.startswith("clv_")]].to_numpy(float)
+        if not np.isfinite(clv).any():
+            notes.append(
+                f"{strategy}: no closing-line value: every bet was taken at the only line the {code} "
+                "files give for its game (no later line to compare with)"
+            )
+    settled = frame.matches.loc[frame.matches["margin"].notna()]
+    policy = backtest_policy(rules, staking)
+    evidence = evidence_of(bets, settled, policy, ("pooled", "season"), n_boot, skipped)
+    return StrategyReport((code,), evidence, {}, policy, tuple(notes), time.perf_counter() - started)
 
 
 def save_report(report: StrategyReport, folder: Path) -> Path:

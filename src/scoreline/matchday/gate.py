@@ -5,7 +5,8 @@ fixtures being bet.
 The evidence (:func:`scoreline.matchday.evidence.strategy_report` on the price files of the
 policy's ``gate.competitions``, seasons before the one being bet) takes seconds, and it cannot
 change within a season, so a season's verdicts are computed once and kept with their figures in
-``reports/gate/<code>/<season>.json``, keyed by the policy's strategies and gate: the matchday
+``reports/gate/<code>/<season>.json`` (:func:`~scoreline.evaluation.strategies_gate.
+verdicts_path`), keyed by the policy's strategies and gate: the matchday
 report and the model card read them from there.
 """
 
@@ -13,16 +14,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from scoreline.config import Settings, competition
-from scoreline.data.prices import MarketPrices, load_prices
+from scoreline.data.prices import MarketPrices, PriceFileCache, load_prices
 from scoreline.data.schema import match_ids
 from scoreline.evaluation.strategies import FOOTBALL, PriceFrame
-from scoreline.evaluation.strategies_gate import GateVerdict
+from scoreline.evaluation.strategies_gate import GateVerdict, verdicts_path
 from scoreline.matchday.evidence import price_folder, strategy_report
 from scoreline.promotion.policy import Betting
 
@@ -38,7 +38,7 @@ def season_verdicts(settings: Settings, rules: Betting, code: str, season: int) 
     if competition(code).outcomes != 3:
         return {n: _paper(n, f"no bookmaker price files for {code}: no CLV evidence") for n in names}
     key = _policy_key(rules)
-    path = report_path(settings, code, season)
+    path = verdicts_path(settings.reports_path, code, season)
     if path.is_file():
         stored = json.loads(path.read_text())
         if stored.get("policy") == key:
@@ -60,10 +60,13 @@ def season_verdicts(settings: Settings, rules: Betting, code: str, season: int) 
     return verdicts
 
 
-def fixture_price_frame(settings: Settings, window: pd.DataFrame, code: str) -> PriceFrame:
+def fixture_price_frame(
+    settings: Settings, window: pd.DataFrame, code: str, cache: PriceFileCache | None = None
+) -> PriceFrame:
     """Every book's pre-closing 1X2 prices of the fixtures in ``window`` (rows in order, no
     result): from the price files where they list the fixture, else from the fixture's own
-    ``odds_{book}_{outcome}`` columns (the store keeps Bet365, Pinnacle, max and average)."""
+    ``odds_{book}_{outcome}`` columns (the store keeps Bet365, Pinnacle, max and average).
+    ``cache``: read the price files through it (a replay reads each once)."""
     ids = (
         window["match_id"].astype("string")
         if "match_id" in window
@@ -84,14 +87,17 @@ def fixture_price_frame(settings: Settings, window: pd.DataFrame, code: str) -> 
         }
     )
     own = _columns_as_prices(window, ids)
-    files = _window_prices(settings, code, window)
+    files = _window_prices(settings, code, window, cache)
     # the files first: a book the store also keeps has the same price there
-    long = pd.concat([files, own], ignore_index=True) if files is not None else own
+    parts = [p for p in (files, own) if p is not None and len(p)]
+    long = pd.concat(parts, ignore_index=True) if parts else own
     long = long.drop_duplicates(["match_id", "book", "outcome"], keep="first")
     return PriceFrame.build(MarketPrices(matches, long), sort=False)
 
 
-def _window_prices(settings: Settings, code: str, window: pd.DataFrame) -> pd.DataFrame | None:
+def _window_prices(
+    settings: Settings, code: str, window: pd.DataFrame, cache: PriceFileCache | None
+) -> pd.DataFrame | None:
     if window.empty:
         return None
     try:
@@ -101,7 +107,7 @@ def _window_prices(settings: Settings, code: str, window: pd.DataFrame) -> pd.Da
     seasons = pd.to_datetime(window["date"])
     first = int((seasons.dt.year - (seasons.dt.month < 7)).min())
     try:
-        market = load_prices(folder, [code], first, first + 1)
+        market = load_prices(folder, [code], first, first + 1, cache)
     except FileNotFoundError:
         return None
     prices = market.prices
@@ -146,8 +152,3 @@ def _policy_key(rules: Betting) -> str:
         sort_keys=True,
     )
     return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def report_path(settings: Settings, code: str, season: int) -> Path:
-    """Where :func:`season_verdicts` keeps ``code``'s verdicts for ``season``."""
-    return settings.reports_path / "gate" / code / f"{season}.json"

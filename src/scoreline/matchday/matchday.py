@@ -19,6 +19,7 @@ import pandas as pd
 from filelock import FileLock
 
 from scoreline.config import Settings, competition
+from scoreline.data.prices import PriceFileCache
 from scoreline.data.store import MatchStore
 from scoreline.evaluation.strategies import ModelEdge, ModelMarket, strategy_inputs
 from scoreline.forecasts.champion import champion_forecaster
@@ -250,6 +251,7 @@ def run_matchday(
     rules: Betting | None = None,
     now: dt.datetime | None = None,
     write_report: bool = True,
+    price_cache: PriceFileCache | None = None,
 ) -> MatchdayResult:
     """Forecast, store and bet ``code``'s fixtures dated ``day`` to ``day + days - 1``.
 
@@ -261,7 +263,8 @@ def run_matchday(
     ``created_at`` and the bets' ``placed_at`` (default the clock; a replay passes its simulated
     time). ``forecaster``: default the champion from the registry; ``rules``: default the
     policy file's ``betting:`` section. The day's forecasts and bets
-    go to ``reports/matchday/<code>/<day>/`` when ``write_report``.
+    go to ``reports/matchday/<code>/<day>/`` when ``write_report``. ``price_cache``: read the
+    bookmakers' price files through it (a replay passes one, so each file is parsed once).
     """
     code = competition(code).code
     if days < 1:
@@ -300,7 +303,7 @@ def run_matchday(
     keys = list(zip((d.date() for d in window["date"]), request["home_team"], request["away_team"]))
     model = table[[f"prob_{o}" for o in outcomes]].to_numpy(np.float64)
     if len(outcomes) == 3:
-        frame = fixture_price_frame(settings, window, code)
+        frame = fixture_price_frame(settings, window, code, price_cache)
         choices = {
             name: strategy_inputs(strategy, frame, model)
             for name, strategy in strategies.strategies.named().items()

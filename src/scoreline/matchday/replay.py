@@ -35,6 +35,7 @@ import pandas as pd
 
 from scoreline.config import Settings, competition
 from scoreline.data import schema
+from scoreline.data.prices import PriceFileCache
 from scoreline.data.store import MatchStore, Snapshot
 from scoreline.evaluation.backtest import Window
 from scoreline.evaluation.competition import backtest_competition, default_config
@@ -288,6 +289,7 @@ def replay(
     days = pd.date_range(first, last + pd.Timedelta(days=1), freq="D")
     store = MatchStore(ws.store_dir)
     rules = betting_rules(ws)
+    price_cache = PriceFileCache()  # the season's price files, parsed once for every day
 
     def timed(stage: str, call, *args, **kwargs):
         begin = time.perf_counter()
@@ -337,6 +339,7 @@ def replay(
                         forecaster=forecaster,
                         rules=rules,
                         now=now,
+                        price_cache=price_cache,
                     )
                 if config.monitor_every and day >= next_monitor:
                     monitors.append(timed("monitor", _monitor, ws, code, now))

@@ -35,6 +35,47 @@ def _cell(value) -> str:
     return "" if value is None else str(value).replace("|", "\\|")
 
 
+def staking_section(code: str, stored: tuple[int, dict[str, dict]] | None) -> str:
+    """The staking gate's verdicts (``stored``: season and strategy -> verdict dict, as the
+    matchday keeps them) as markdown: which strategies stake money and the CLV evidence."""
+    if competition(code).outcomes != 3:
+        return (
+            f"No strategy stakes money on {code}: the staking gate needs closing-line value against a "
+            "sharp close, which the files do not have; the matchday's bets are paper bets."
+        )
+    if stored is None:
+        return (
+            "No verdict yet: the matchday loop judges each season once, when it first bets it "
+            f"(`reports/gate/{code}/<season>.json`); until then no strategy stakes money."
+        )
+    season, verdicts = stored
+    rows = []
+    for name, v in verdicts.items():
+        clv = v.get("clv", {})
+        seasons = v.get("seasons") or []
+        rows.append(
+            {
+                "strategy": name,
+                "verdict": "STAKE" if v["staked"] else "paper",
+                "evidence seasons": f"{seasons[0]}-{seasons[-1]}" if seasons else "",
+                "bets": v.get("n_bets", 0),
+                **{f"CLV {m} [95 % CI]": _interval(clv.get(m)) for m in ("multiplicative", "shin")},
+                "reason": v.get("reason", ""),
+            }
+        )
+    return (
+        f"Season {season}/{(season + 1) % 100:02d}: a strategy stakes money only when the 95 % "
+        "interval of its mean CLV (against Pinnacle's close, walk-forward over the seasons before) "
+        "lies above zero; the others bet on paper.\n\n" + _markdown(pd.DataFrame(rows), index=False)
+    )
+
+
+def _interval(clv: dict | None) -> str:
+    if not clv or clv.get("mean") is None or pd.isna(clv["mean"]):
+        return ""
+    return f"{clv['mean']:+.2%} [{clv['low']:+.2%}, {clv['high']:+.2%}]"
+
+
 def _limitations(code: str) -> str:
     comp = competition(code)
     shape = (
@@ -68,11 +109,13 @@ def model_card(
     gate: GateResult,
     champion: tuple[str, str] | None,
     training: dict[str, str],
+    staking: tuple[int, dict[str, dict]] | None = None,
 ) -> str:
     """Markdown card of version ``version`` of ``scoreline-{code}``.
 
     ``champion``: (version, model name) of the champion when the gate ran, if any;
-    ``training``: ``rows``, ``first_date``, ``last_date`` of the training history.
+    ``training``: ``rows``, ``first_date``, ``last_date`` of the training history;
+    ``staking``: the staking gate's newest stored verdicts (season, strategy -> verdict), if any.
     """
     tags = candidate.train_run.data.tags
     window = backtest.window()
@@ -113,6 +156,10 @@ def model_card(
 ## Gate (margin > 0: passed by that much; < 0: failed by that much)
 
 {_markdown(gate_table, index=False)}
+
+## Staking gate (which betting strategies may stake money)
+
+{staking_section(code, staking)}
 
 ## Hyper-parameters
 

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from scoreline.config import COMPETITIONS, Sport, competition
 from scoreline.evaluation.strategies import Strategies
+from scoreline.evaluation.strategies_american import AmericanStrategies
 from scoreline.evaluation.strategies_gate import StakingGate
 
 
@@ -179,6 +180,8 @@ class Betting(BaseModel):
     #: bets report`); ``gate``: which of them may stake money, the rest bet on paper
     strategies: Strategies = Strategies()
     gate: StakingGate = StakingGate()
+    #: the strategies on American sports' lines (NBA moneylines, college football and NFL spreads)
+    american: AmericanStrategies = AmericanStrategies()
 
     @model_validator(mode="after")
     def _known_books(self) -> Betting:

@@ -17,6 +17,7 @@ from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 
 from scoreline.config import Settings, competition
+from scoreline.evaluation.strategies_gate import stored_verdicts
 from scoreline.models.base import OUTCOMES_2WAY, OUTCOMES_3WAY
 from scoreline.promotion import candidates
 from scoreline.promotion.card import model_card
@@ -239,6 +240,7 @@ def promote(
             gate,
             (champion.version, champion.model_name) if champion else None,
             training,
+            stored_verdicts(settings.reports_path, code),
         )
         _log_gate(gate, card)
         mlflow.set_tags(
