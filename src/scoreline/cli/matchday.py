@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import click
@@ -230,30 +231,21 @@ def bets_report_command(
     if as_json:
         emit_json({**report.to_dict(), "report_dir": str(folder), "mlflow_run_id": run_id})
         return
-    table = report.evidence.table
+    from scoreline.evaluation.betting_tables import MAX_WIDTH, evidence_text
+
     click.echo(
         f"{', '.join(report.codes)} {from_season}/{(from_season + 1) % 100:02d} onwards; stakes "
-        f"{report.policy.label.split(' edge')[0]} of a {report.policy.starting_bankroll:g}-unit bankroll "
-        f"per scope; CLV against Pinnacle's close; [95 % bootstrap CI]"
+        f"{report.policy.label.split(' edge')[0]} of a {report.policy.starting_bankroll:g}-unit bankroll, "
+        "afresh in each scope"
     )
-    codes_shown = set(report.codes)
-    for (strategy, where), row in table.iterrows():
-        kind = "pooled" if where == "pooled" else "competition" if where in codes_shown else "season"
-        if scope != "all" and kind != scope:
-            continue
-        click.echo(
-            f"  {strategy:<16} {where:<7} bets {int(row['n_bets']):5d} ({row['bets_per_100']:4.1f}/100) "
-            f"hit {row['hit_rate']:6.1%}  yield {row['yield']:+6.1%} [{row['yield_lo']:+.1%}, "
-            f"{row['yield_hi']:+.1%}]  ROI {row['roi']:+7.1%}  drawdown {row['max_drawdown']:5.1%}  "
-            f"CLV mult {row['clv_multiplicative']:+.2%} [{row['clv_multiplicative_lo']:+.2%}, "
-            f"{row['clv_multiplicative_hi']:+.2%}]  Shin {row['clv_shin']:+.2%} "
-            f"[{row['clv_shin_lo']:+.2%}, {row['clv_shin_hi']:+.2%}]"
-        )
-    for name, why in report.evidence.skipped.items():
-        click.echo(f"  {name}: skipped ({why})")
-    click.echo("staking gate (CLV interval above zero over the last seasons):")
-    for name, v in report.verdicts.items():
-        click.echo(f"  {name:<16} {'STAKE' if v.staked else 'paper'}: {v.reason}")
-    for note in report.notes:
-        click.echo(f"  note: {note}")
+    for line in evidence_text(report.evidence.table, report.codes, scope):
+        click.echo(line)
+    lines = [f"{name}: skipped ({why})" for name, why in report.evidence.skipped.items()]
+    lines.append("staking gate (CLV interval above zero over the last seasons):")
+    lines += [
+        f"  {name:<16} {'STAKE' if v.staked else 'paper'}: {v.reason}" for name, v in report.verdicts.items()
+    ]
+    lines += [f"note: {note}" for note in report.notes]
+    for line in lines:  # long reasons and notes wrap under MAX_WIDTH
+        click.echo("\n".join(textwrap.wrap(line, MAX_WIDTH, subsequent_indent="    ")))
     click.echo(f"  {report.seconds:.1f} s; report {folder}" + (f"; MLflow run {run_id}" if run_id else ""))
