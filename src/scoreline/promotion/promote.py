@@ -31,6 +31,7 @@ from scoreline.promotion.registry import (
     registry_client,
     set_champion,
 )
+from scoreline.tracking.authorship import current_user
 from scoreline.tracking.experiments import step_run
 from scoreline.tracking.packaging import example_fixtures
 
@@ -144,8 +145,8 @@ def _version_tags(
         "gate_table": gate.to_json(),
         "promote_run_id": run_id,
         "model_card": f"runs:/{run_id}/model_card.md",
-        # MLflow's SQL store leaves a version's user empty: say which job made it
-        "created_by": f"scoreline promote (run {run_id})",
+        # MLflow leaves a version's user empty (tracking.authorship): who, and with which job
+        "created_by": f"{current_user()} with scoreline promote (run {run_id})",
     }
 
 
