@@ -130,8 +130,9 @@ def _version_tags(
     return {
         "model_name": candidate.model_name,
         "competition": code,
-        **{f"backtest.{k}": repr(v) for k, v in backtest.scores(candidate.model_name).items()},
-        **{f"market.{k}": repr(v) for k, v in backtest.scores(backtest.reference).items()},
+        # six decimals: what a score can carry (0.204388, not 0.2043882021341273 on the page)
+        **{f"backtest.{k}": repr(round(v, 6)) for k, v in backtest.scores(candidate.model_name).items()},
+        **{f"market.{k}": repr(round(v, 6)) for k, v in backtest.scores(backtest.reference).items()},
         "market_reference": backtest.reference,
         "data_content_hash": train.get("data_content_hash", ""),
         "data_snapshot": train.get("data_snapshot", ""),
