@@ -75,9 +75,9 @@ def backtest_betting_frame(table: pd.DataFrame) -> pd.DataFrame:
             "P/L": table["pnl"].round(1).to_numpy(),
             "final": table["final_bankroll"].round(1).to_numpy(),
             "yield%": (100 * table["yield"]).round(1).to_numpy(),
-            "DD%": (100 * table["max_drawdown"]).round(0).to_numpy(),
+            "DD%": (100 * table["max_drawdown"]).round(0).astype("Int64").to_numpy(),
             "CLV%": (100 * table["mean_clv"]).round(2).to_numpy(),
-            "beat%": (100 * table["share_beating_close"]).round(0).to_numpy(),
+            "beat%": (100 * table["share_beating_close"]).round(0).astype("Int64").to_numpy(),
         }
     )
     return frame.set_index(["model", "staking"])
@@ -101,9 +101,9 @@ def backtest_betting_text(table: pd.DataFrame, starting_bankroll: float) -> list
             f"{r['P/L']:+.1f}",
             f"{r['final']:.1f}",
             f"{r['yield%']:+.1f}",
-            f"{r['DD%']:.0f}",
-            f"{r['CLV%']:+.2f}",
-            f"{r['beat%']:.0f}",
+            f"{r['DD%']}",
+            f"{r['CLV%']:+.2f}" if np.isfinite(r["CLV%"]) else "-",
+            f"{r['beat%']}" if pd.notna(r["beat%"]) else "-",
         ]
         for _, r in frame.iterrows()
     ]
