@@ -18,8 +18,14 @@ from typing import Any
 
 __all__ = ["report_header", "save_report"]
 
-#: live figures shown, in order, with how many decimals
-LIVE_FIGURES = (("rps", 4), ("log_loss", 4), ("brier", 4), ("accuracy", 3), ("ece", 4))
+#: live figures shown, in order, with how many decimals and how a quant names them
+LIVE_FIGURES = (
+    ("rps", 4, "RPS"),
+    ("log_loss", 4, "log loss"),
+    ("brier", 4, "Brier"),
+    ("accuracy", 3, "accuracy"),
+    ("ece", 4, "ECE"),
+)
 
 
 def _number(value: Any, decimals: int) -> str:
@@ -62,9 +68,9 @@ def report_header(summary: Mapping[str, Any]) -> str:
             f"{_number(share, 2)}; alert above {_number(limit, 2)})"
         )
     rows = "".join(
-        f"<tr><th>{e(name)}</th><td>{_number(live.get(name), d)}</td>"
+        f"<tr><th>{e(label)}</th><td>{_number(live.get(name), d)}</td>"
         f"<td>{_number(backtest.get(name), d)}</td></tr>"
-        for name, d in LIVE_FIGURES
+        for name, d, label in LIVE_FIGURES
     )
     alerts = summary.get("alerts") or []
     listed = "".join(f"<li>{e(str(a))}</li>" for a in alerts)
