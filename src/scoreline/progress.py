@@ -3,9 +3,10 @@ what is being done now, and the time left, on stderr.
 
 On a terminal one status line is rewritten in place (at most every ``interval`` seconds, 0.2 s
 by default). Anywhere else (CI logs, papermill-executed notebooks, a pipe) a full line is written
-at most every ``interval`` seconds (``SCORELINE_PROGRESS_SECONDS``, 10 s by default) and once at
-the end, so long work stays visible without flooding a log. ``SCORELINE_PROGRESS_SECONDS=0``
-turns progress off.
+only when the work has crossed into a new tenth of its total, at most every ``interval`` seconds
+(``SCORELINE_PROGRESS_SECONDS``, 30 s by default), or after ten intervals without a line (slow
+work still shows it is alive), and once at the end: a 16-minute backtest writes about a dozen
+lines, not a hundred. ``SCORELINE_PROGRESS_SECONDS=0`` turns progress off.
 """
 
 from __future__ import annotations
@@ -21,8 +22,11 @@ __all__ = ["Progress", "is_progress_line", "track"]
 
 T = TypeVar("T")
 
-#: seconds between lines when stderr is not a terminal
-LOG_INTERVAL_S = 10.0
+#: seconds between lines at least when stderr is not a terminal
+LOG_INTERVAL_S = 30.0
+#: off a terminal a line needs a new tenth of the work done, or this many intervals of silence
+LOG_STEPS = 10
+LOG_QUIET_INTERVALS = 10
 #: seconds between redraws of the status line on a terminal
 TERMINAL_INTERVAL_S = 0.2
 
@@ -76,6 +80,8 @@ class Progress:
         self.detail = ""
         self.started = clock()
         self._shown_at = self.started
+        self._shown_step: int | None = None  # the tenth of the work the last line showed
+        self._shown: tuple[int, str] | None = None  # what the last line said was done
         self._width = 0
 
     def advance(self, n: int = 1, detail: str = "") -> None:
@@ -84,8 +90,22 @@ class Progress:
         if detail:
             self.detail = detail
         now = self.clock()
-        if self.enabled and now - self._shown_at >= self.interval:
+        if self.enabled and now - self._shown_at >= self.interval and self._news(now):
             self._show(now)
+
+    def _step(self) -> int:
+        return self.done * LOG_STEPS // self.total if self.total else 0
+
+    def _news(self, now: float) -> bool:
+        """Worth a line: always on a terminal (the line is rewritten); in a log, the first line,
+        a new tenth of the work, or a long silence."""
+        return (
+            self.terminal
+            or self._shown_step is None
+            or not self.total
+            or self._step() > self._shown_step
+            or now - self._shown_at >= LOG_QUIET_INTERVALS * self.interval
+        )
 
     def line(self, now: float | None = None) -> str:
         """The status line: ``label: done/total unit (pct) | detail | elapsed, ETA``."""
@@ -111,11 +131,11 @@ class Progress:
         else:
             self.stream.write(text + "\n")
         self.stream.flush()
-        self._shown_at = now
+        self._shown_at, self._shown_step, self._shown = now, self._step(), (self.done, self.detail)
 
     def close(self) -> None:
-        """The final line (always, when enabled)."""
-        if not self.enabled:
+        """The final line (when enabled; in a log, unless the last line already said it)."""
+        if not self.enabled or (not self.terminal and self._shown == (self.done, self.detail)):
             return
         self._show(self.clock())
         if self.terminal:

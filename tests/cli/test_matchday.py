@@ -28,8 +28,10 @@ def test_bets_report_json_is_one_object_with_every_scope(settings, monkeypatch, 
     for name in ("figures.csv", "summary.json", "bets_sharp_soft.csv", "bankroll.png", "clv_histogram.png"):
         assert (folder / name).is_file(), name
     assert (folder / "bets_per_season.png").is_file() and payload["mlflow_run_id"] is None
-    table = CliRunner().invoke(main, [*args, "--scope", "pooled"])
+    table = CliRunner().invoke(main, [*args, "--scope", "all"])
     assert table.exit_code == 0 and "sharp_soft" in table.output and "staking gate" in table.output
+    lines = table.output.splitlines()[:-1]  # the last names the report folder, however long
+    assert max(map(len, lines)) <= 100, max(lines, key=len)  # fits a 100-column terminal
 
 
 def test_bets_report_names_a_missing_source(settings, monkeypatch, tmp_path):

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from scoreline.evaluation.betting import (
+    STARTING_BANKROLL,
     BettingPolicy,
     Staking,
     bankroll_curve_png,
@@ -14,6 +15,13 @@ from scoreline.evaluation.betting import (
     simulate,
     summary_table,
 )
+from scoreline.promotion.policy import Betting
+
+
+def unit(**rules) -> BettingPolicy:
+    """A policy on a 1-unit bankroll: the hand computations below read as fractions."""
+    return BettingPolicy(starting_bankroll=1.0, **rules)
+
 
 #   match  date        model p (H, D, A)   b365 (H, D, A)     best value          outcome
 #   m1     2020-01-01  0.5, 0.3, 0.2       2.2, 3.5, 4.0      home  +0.10        home  (won)
@@ -64,7 +72,7 @@ def prices(b365=B365, close=CLOSE) -> pd.DataFrame:
 
 
 def test_flat_stakes_profit_by_hand():
-    policy = BettingPolicy(edge=0.02, staking=Staking.FLAT, flat_stake=0.01)
+    policy = unit(edge=0.02, staking=Staking.FLAT, flat_stake=0.01)
     result = simulate(predictions(), prices(), "m", policy, "b365")
     bets = result.bets
 
@@ -88,7 +96,7 @@ def test_flat_stakes_profit_by_hand():
 
 
 def test_kelly_same_day_pair_sized_from_start_of_day_and_capped():
-    policy = BettingPolicy(
+    policy = unit(
         edge=0.02,
         staking=Staking.KELLY,
         kelly_fraction=0.25,
@@ -114,7 +122,7 @@ def test_kelly_same_day_pair_sized_from_start_of_day_and_capped():
 
 def test_daily_exposure_cap_scales_a_days_stakes_together():
     # flat 5 % of the starting bankroll per bet, 3 % single-stake cap, 5 % daily cap
-    policy = BettingPolicy(edge=0.02, flat_stake=0.05, max_stake_fraction=0.03, max_daily_exposure=0.05)
+    policy = unit(edge=0.02, flat_stake=0.05, max_stake_fraction=0.03, max_daily_exposure=0.05)
     bets = simulate(predictions(), prices(), "m", policy, "b365").bets
     day3 = 1.0 + 0.03 * 1.2  # day 1: 0.05 capped to 0.03 of 1.0, won at 2.2
     # day 3: each 0.05 capped to 0.03 * 1.036; together 0.06216 > 0.05 * 1.036, so each is
@@ -128,19 +136,19 @@ def test_daily_exposure_cap_scales_a_days_stakes_together():
 
 def test_no_bet_when_edge_not_met():
     # m1's best value is 0.10, m3's 0.50, m4's 0.085: an edge of 0.09 leaves m1 and m3
-    policy = BettingPolicy(edge=0.09)
+    policy = unit(edge=0.09)
     assert simulate(predictions(), prices(), "m", policy).bets["match_id"].tolist() == ["m1", "m3"]
-    assert simulate(predictions(), prices(), "m", BettingPolicy(edge=0.6)).bets.empty
+    assert simulate(predictions(), prices(), "m", unit(edge=0.6)).bets.empty
     # p * price exactly 1 + edge is not a bet (the inequality is strict)
     fair = predictions(probs=[(0.5, 0.25, 0.25)] * 4)
     flat_book = prices(b365=[(2.0, 4.0, 4.0)] * 4)
-    result = simulate(fair, flat_book, "m", BettingPolicy(edge=0.0))
+    result = simulate(fair, flat_book, "m", unit(edge=0.0))
     assert result.bets.empty
     assert result.summary["n_bets"] == 0 and result.summary["final_bankroll"] == 1.0
 
 
 def test_closing_line_value_by_hand():
-    result = simulate(predictions(), prices(), "m", BettingPolicy(), "b365")
+    result = simulate(predictions(), prices(), "m", unit(), "b365")
     # m1: home taken at 2.2, fair close 128/63: 2.2 * 63/128 - 1; m3: away at 2.5, fair 3.0
     expected = [2.2 * 63 / 128 - 1, 2.5 / 3.0 - 1]
     assert expected[0] == pytest.approx(0.0828125)
@@ -152,7 +160,7 @@ def test_closing_line_value_by_hand():
 
 
 def test_closing_prices_change_clv_only():
-    policy = BettingPolicy(staking=Staking.KELLY)
+    policy = unit(staking=Staking.KELLY)
     honest = simulate(predictions(), prices(), "m", policy)
     garbage_close = [(1.01, 50.0, 900.0), (1.5, 1.5, 1.5), (np.nan, 2.0, 2.0), (1.2, 30.0, 7.0)]
     garbage = simulate(predictions(), prices(close=garbage_close), "m", policy)
@@ -167,7 +175,7 @@ def test_closing_prices_change_clv_only():
 
 def test_closing_prices_are_refused_as_betting_prices():
     with pytest.raises(ValueError, match="closing"):
-        simulate(predictions(), prices(), "m", BettingPolicy(), "pinnacle_close")
+        simulate(predictions(), prices(), "m", unit(), "pinnacle_close")
 
 
 def test_max_drawdown_by_hand():
@@ -176,7 +184,7 @@ def test_max_drawdown_by_hand():
     scores = [(1, 0), (0, 1), (0, 1), (1, 0)]
     probs = [(0.6, 0.2, 0.2)] * 4
     book = prices(b365=[(2.0, 5.0, 5.0)] * 4, close=[(2.0, 4.0, 4.0)] * 4)
-    policy = BettingPolicy(flat_stake=0.1, max_stake_fraction=0.2)  # 0.1 <= 0.2 * 0.9: no cap
+    policy = unit(flat_stake=0.1, max_stake_fraction=0.2)  # 0.1 <= 0.2 * 0.9: no cap
     result = simulate(predictions(probs, dates, scores), book, "m", policy)
     np.testing.assert_allclose(result.bets["bankroll_after"], [1.1, 1.0, 0.9, 1.0])
     assert result.summary["max_drawdown"] == pytest.approx((1.1 - 0.9) / 1.1)
@@ -196,7 +204,7 @@ def test_two_way_moneylines():
             "moneyline_away": [110.0, -180.0, -250.0],
         }
     )
-    result = simulate(frame, lines, "m", BettingPolicy(edge=0.02, flat_stake=0.01))
+    result = simulate(frame, lines, "m", unit(edge=0.02, flat_stake=0.01))
     bets = result.bets
     assert result.price_source == "moneyline"
     assert bets["outcome"].tolist() == ["home", "home", "home"]
@@ -227,3 +235,31 @@ def test_summary_table_and_bankroll_png(tmp_path):
     assert table.loc["kelly", "policy"] == "0.25 Kelly edge 0.02"
     path = bankroll_curve_png(results, tmp_path / "curve.png")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_backtest_starts_at_the_matchday_bankroll():
+    assert BettingPolicy().starting_bankroll == STARTING_BANKROLL == Betting().bankroll == 100.0
+    result = simulate(predictions(), prices(), "m", BettingPolicy(edge=0.02, flat_stake=0.01), "b365")
+    np.testing.assert_allclose(result.bets["stake"], [1.0, 1.0, 1.0])  # 1 % of 100 units
+    assert result.summary["final_bankroll"] == pytest.approx(102.3)
+
+
+def test_a_broke_strategy_stops_betting():
+    """Losing every day at evens: the 50 % stake cap shrinks flat 10 % stakes with the bankroll
+    (0.2 -> 0.1 -> 0.05 ...); below 1 % of the start it is broke and bets no more."""
+    days = pd.date_range("2021-03-01", periods=20).strftime("%Y-%m-%d").tolist()
+    probs, scores = [(0.6, 0.2, 0.2)] * 20, [(0, 1)] * 20
+    book = prices(b365=[(2.0, 5.0, 5.0)] * 20, close=[(2.0, 4.0, 4.0)] * 20)
+    frame = predictions(probs, days, scores)
+    policy = unit(flat_stake=0.1, max_stake_fraction=0.5, max_daily_exposure=1.0)
+    result = simulate(frame, book, "m", policy)
+    after = result.bets["bankroll_after"].to_numpy()
+    assert len(result.bets) == 9 + 4  # down to 0.1 in 0.1 steps, then 0.05 ... 0.00625
+    assert after[-1] == pytest.approx(0.00625) and after[-2] >= 0.01
+    assert result.broke_on == pd.Timestamp(days[12])
+    assert (
+        simulate(frame, book, "m", unit(flat_stake=0.1, max_stake_fraction=0.5, ruin_below=0.0)).bets.shape[0]
+        == 20
+    )
+    with pytest.raises(ValueError, match="ruin_below"):
+        unit(ruin_below=1.0)

@@ -157,7 +157,7 @@ def test_monitor_writes_report_summary_gauges_and_a_run(champion):
     assert (
         f"(n = {n})" in header and f"{live['log_loss']:.4f}" in header and "ALERT: E0 live log_loss" in header
     )
-    assert "Tests tab: one test per feature" in header
+    assert "Tests tab: the first test is the drift verdict" in header
     # Evidently's 3.5 MB dashboard script is shared on disk, inline in MLflow's copy
     shared = re.search(r'<script src="\.\./\.\./(evidently-[0-9a-f]{12}\.js)"></script>', html)
     assert shared and len(html) < 4_000_000

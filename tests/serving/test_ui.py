@@ -393,7 +393,12 @@ def test_upcoming_fixtures_and_monitoring_show_what_is_stored(page, client, serv
     assert page.inner_text("#monitoring .status") == "1 ALERT"
     assert "ALERT: E0 live log_loss 1.0124" in panel and "champion v1" in panel
     assert page.inner_text('#monitoring-facts tr[data-key="drift_share"] td') == "15.0% (3 of 20 features)"
-    assert page.inner_text('#monitoring-facts tr[data-key="live_log_loss"] td') == "1.0124"
+    # each live score beside the champion's backtest score it is judged against
+    assert status["backtest"] == {"log_loss": 0.98}
+    scores = page.locator('#monitoring-facts tr[data-key="live_log_loss"] td')
+    assert [scores.nth(0).inner_text(), scores.nth(1).inner_text()] == ["1.0124", "0.9800"]
+    assert page.locator('#monitoring-facts tr[data-key="live_rps"] td').nth(1).inner_text() == "-"
+    assert "Last run " + (now - dt.timedelta(hours=1)).strftime("%Y-%m-%d %H:%M UTC") in panel
     assert page.locator('#monitoring-facts tr[data-key="live_ece"]').count() == 0
 
     shot = service.folder / "reports" / "ui" / "match-centre.png"

@@ -74,9 +74,11 @@ def backtest(
     )
     click.echo(scores.table())
     if len(report.betting):
-        click.echo("\nbetting at pre-closing prices (CLV against the de-vigged close):")
-        cols = ["n_bets", "staked", "pnl", "yield", "max_drawdown", "mean_clv", "share_beating_close"]
-        click.echo(report.betting[cols].round(3).to_string())
+        from scoreline.evaluation.betting import STARTING_BANKROLL
+        from scoreline.evaluation.betting_tables import backtest_betting_text
+
+        click.echo("\nbetting at pre-closing prices:")
+        click.echo("\n".join(backtest_betting_text(report.betting, STARTING_BANKROLL)))
     click.echo(f"\nreport: {report.folder}")
 
 

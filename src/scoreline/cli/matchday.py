@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import click
@@ -214,12 +215,10 @@ def bets_report_command(
     pooled and per season; and the staking gate's verdict on each. For NBA, CFB or NFL: the
     moneyline and against-the-spread strategies on their lines, CLV against the closing spread
     where the files have an earlier line."""
-    import numpy as np
     import pandas as pd
 
     from scoreline.data.prices_american import AMERICAN_CODES
     from scoreline.evaluation.betting import Staking
-    from scoreline.evaluation.strategies_backtest import clv_names
     from scoreline.matchday.evidence import (
         FIRST_PRICED_SEASON,
         FOOTBALL_CODES,
@@ -258,41 +257,24 @@ def bets_report_command(
     if as_json:
         emit_json({**report.to_dict(), "report_dir": str(folder), "mlflow_run_id": run_id})
         return
+    from scoreline.evaluation.betting_tables import MAX_WIDTH, evidence_text
+
     table = report.evidence.table
-    seasons = sorted(w for w in table.index.get_level_values("scope").unique() if w.isdigit())
+    seasons = sorted(str(w) for w in table.index.get_level_values("scope").unique() if str(w).isdigit())
     span = f"seasons {seasons[0]}-{seasons[-1]}" if seasons else "no settled season"
     click.echo(
         f"{', '.join(report.codes)} {span}; stakes {report.policy.label.split(' edge')[0]} of a "
-        f"{report.policy.starting_bankroll:g}-unit bankroll per scope; CLV "
-        + (
-            "against the close where the files have an earlier line"
-            if american
-            else "against Pinnacle's close"
-        )
-        + "; [95 % bootstrap CI]"
+        f"{report.policy.starting_bankroll:g}-unit bankroll, afresh in each scope"
     )
-    codes_shown = set(report.codes)
-    for (strategy, where), row in table.iterrows():
-        kind = "pooled" if where == "pooled" else "competition" if where in codes_shown else "season"
-        if scope != "all" and kind != scope:
-            continue
-        click.echo(
-            f"  {strategy:<16} {where:<7} bets {int(row['n_bets']):5d} ({row['bets_per_100']:4.1f}/100) "
-            f"hit {row['hit_rate']:6.1%}  yield {row['yield']:+6.1%} [{row['yield_lo']:+.1%}, "
-            f"{row['yield_hi']:+.1%}]  ROI {row['roi']:+7.1%}  drawdown {row['max_drawdown']:5.1%}  "
-            + "  ".join(
-                f"CLV {name} {row[f'clv_{name}']:+.2%} "
-                f"[{row[f'clv_{name}_lo']:+.2%}, {row[f'clv_{name}_hi']:+.2%}]"
-                for name in clv_names(table)
-                if np.isfinite(row[f"clv_{name}"])
-            )
-        )
-    for name, why in report.evidence.skipped.items():
-        click.echo(f"  {name}: skipped ({why})")
+    for line in evidence_text(table, report.codes, scope):
+        click.echo(line)
+    lines = [f"{name}: skipped ({why})" for name, why in report.evidence.skipped.items()]
     if not american:
-        click.echo("staking gate (CLV interval above zero over the last seasons):")
-    for name, v in report.verdicts.items():
-        click.echo(f"  {name:<16} {'STAKE' if v.staked else 'paper'}: {v.reason}")
-    for note in report.notes:
-        click.echo(f"  note: {note}")
+        lines.append("staking gate (CLV interval above zero over the last seasons):")
+    lines += [
+        f"  {name:<16} {'STAKE' if v.staked else 'paper'}: {v.reason}" for name, v in report.verdicts.items()
+    ]
+    lines += [f"note: {note}" for note in report.notes]
+    for line in lines:  # long reasons and notes wrap under MAX_WIDTH
+        click.echo("\n".join(textwrap.wrap(line, MAX_WIDTH, subsequent_indent="    ")))
     click.echo(f"  {report.seconds:.1f} s; report {folder}" + (f"; MLflow run {run_id}" if run_id else ""))

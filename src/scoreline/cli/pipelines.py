@@ -101,7 +101,8 @@ def pipeline_run(name: str, overrides: tuple[str, ...], force: bool, as_json: bo
         click.echo(line)
     click.echo(f"executed notebooks: {run.run_dir}")
     server = settings.mlflow_tracking_uri if settings.mlflow_tracking_uri.startswith("http") else None
-    page = f"/#/experiments/{run.experiment_id}/runs/{run.mlflow_run_id}"
+    # MLflow 3's UI opens in its GenAI layout (traces, judges) unless the link asks for runs
+    page = f"/#/experiments/{run.experiment_id}/runs/{run.mlflow_run_id}?workflowType=machine_learning"
     click.echo(
         f"MLflow: experiment {run.experiment}, run {run.mlflow_run_id}: "
         + (f"{server.rstrip('/')}{page}" if server else f"`make ui`, then http://127.0.0.1:5000{page}")

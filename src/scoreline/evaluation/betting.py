@@ -11,7 +11,8 @@ Rules (the :class:`BettingPolicy` holds the numbers)
   profit per unit staked above ``edge``). At most one bet per match: the candidate with the
   largest expected value ``p * price - 1`` (ties: the first in outcome order). Backing several
   outcomes of one match partly hedges and muddles the hit rate, so we do not.
-* **Stakes**, in bankroll units (starting bankroll = ``starting_bankroll``, 1.0 by default):
+* **Stakes**, in bankroll units (starting bankroll = ``starting_bankroll``, 100 units by
+  default, as the matchday loop's: :data:`STARTING_BANKROLL`):
 
   - flat: ``flat_stake * starting_bankroll`` per bet, the same amount throughout;
   - Kelly: ``kelly_fraction * f*`` of the bankroll at the start of the bet's date, with the
@@ -21,8 +22,10 @@ Rules (the :class:`BettingPolicy` holds the numbers)
   and if a date's stakes together exceed ``max_daily_exposure`` of that bankroll they are all
   scaled down by the same factor. Matches on one date are treated as simultaneous: all are sized
   from the same start-of-day bankroll and none compounds on another's result. Since the daily
-  exposure is at most the whole bankroll, the bankroll never goes negative; once it is zero no
-  further bets are placed.
+  exposure is at most the whole bankroll, the bankroll never goes negative.
+* **Ruin.** A strategy whose bankroll has fallen below ``ruin_below`` of the starting bankroll
+  (1 %: one flat stake) is broke and places no further bets: without the rule the caps shrink
+  its stakes with the bankroll and it goes on betting dust, its curve falling to 1e-7.
 * **Settlement.** A winning bet returns ``stake * price`` (profit ``stake * (price - 1)``), a
   losing one nothing. A two-way tie (outcome -1 with equal scores, e.g. an NFL tie) is settled as
   a push: the stake comes back. Matches with no result are not bet.
@@ -49,6 +52,9 @@ import pandas as pd
 from scoreline.features.market import DevigMethod, american_to_decimal, implied_probabilities
 from scoreline.models.base import OUTCOMES_2WAY, OUTCOMES_3WAY
 
+#: the starting bankroll of every simulated and live strategy, units (the matchday policy's
+#: ``betting.bankroll`` defaults to it)
+STARTING_BANKROLL = 100.0
 #: the pseudo price source for two-way sports: American moneylines converted to decimal odds
 MONEYLINE = "moneyline"
 #: per-bet table columns, in order
@@ -89,6 +95,8 @@ class BettingPolicy:
     max_daily_exposure : cap on the total staked on one date, as a fraction of the start-of-date
         bankroll (<= 1, so the bankroll cannot go negative).
     starting_bankroll : bankroll before the first bet, in units.
+    ruin_below : broke (no further bets) once the bankroll is below this fraction of the
+        starting bankroll.
     """
 
     edge: float = 0.02
@@ -97,7 +105,8 @@ class BettingPolicy:
     flat_stake: float = 0.01
     max_stake_fraction: float = 0.05
     max_daily_exposure: float = 0.25
-    starting_bankroll: float = 1.0
+    starting_bankroll: float = STARTING_BANKROLL
+    ruin_below: float = 0.01
 
     def __post_init__(self) -> None:
         if not isinstance(self.staking, Staking):
@@ -108,6 +117,8 @@ class BettingPolicy:
             value = getattr(self, name)
             if not 0 < value <= 1:
                 raise ValueError(f"{name} must be in (0, 1], got {value}")
+        if not 0 <= self.ruin_below < 1:
+            raise ValueError(f"ruin_below must be in [0, 1), got {self.ruin_below}")
         if self.starting_bankroll <= 0:
             raise ValueError(f"starting_bankroll must be positive, got {self.starting_bankroll}")
 
@@ -155,6 +166,15 @@ class BettingResult:
         daily = self.bets.groupby("date", sort=True)["bankroll_after"].last()
         first = pd.Series([start], index=[daily.index[0] - pd.Timedelta(days=1)])
         return pd.concat([first, daily]).rename("bankroll")
+
+    @property
+    def broke_on(self) -> pd.Timestamp | None:
+        """The date of the last bet when it left the strategy broke (``policy.ruin_below``)."""
+        if self.bets.empty:
+            return None
+        last = self.bets.iloc[-1]
+        broke = last["bankroll_after"] < self.policy.ruin_below * self.policy.starting_bankroll
+        return pd.Timestamp(last["date"]) if broke else None
 
 
 def decimal_prices(prices: pd.DataFrame, source: str, outcomes: tuple[str, ...]) -> np.ndarray:
@@ -273,14 +293,20 @@ def stakes_and_bankroll(
     """Stakes and the running bankroll after each bet, bets sorted by date.
 
     ``kelly``: full-Kelly fraction per bet; ``payout_per_unit``: what one unit staked pays back.
-    Bets of one date are sized together from the start-of-date bankroll.
+    Bets of one date are sized together from the start-of-date bankroll; from the first date
+    that starts with the bankroll below ``policy.ruin_below`` of the starting one, nothing is
+    staked (stake 0: the strategy is broke).
     """
     stake = np.zeros(len(dates))
     after = np.zeros(len(dates))
     bankroll = policy.starting_bankroll
     starts = np.flatnonzero(np.r_[True, dates[1:] != dates[:-1]]) if len(dates) else np.array([], int)
+    ruin = policy.ruin_below * policy.starting_bankroll
     for begin, end in zip(starts, np.r_[starts[1:], len(dates)]):
         day = slice(begin, end)
+        if bankroll < ruin:
+            after[begin:] = bankroll
+            break
         if policy.staking is Staking.KELLY:
             wanted = policy.kelly_fraction * kelly[day] * bankroll
         else:
@@ -353,31 +379,66 @@ def summary_table(results: dict[str, BettingResult]) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("name")
 
 
+#: a bankroll panel's legend, under the axes: the curves it would hide matter more
+LEGEND_BELOW = {
+    "loc": "upper center",
+    "bbox_to_anchor": (0.5, -0.12),
+    "ncol": 3,
+    "fontsize": 8,
+    "title_fontsize": 8,
+}
+
+
+def draw_bankroll(ax, curve: pd.Series, label: str, colour, ruin: float) -> None:
+    """One end-of-day bankroll ``curve`` on ``ax``; a curve ending below ``ruin`` (broke: no
+    more bets) ends with an x, and the label says when, else it gives the final bankroll."""
+    broke = curve.iloc[-1] < ruin
+    ending = f"broke {curve.index[-1]:%Y-%m}" if broke else f"{curve.iloc[-1]:.0f}"
+    ax.step(curve.index, curve.to_numpy(), where="post", lw=1.1, color=colour, label=f"{label}: {ending}")
+    if broke:
+        ax.plot([curve.index[-1]], [curve.iloc[-1]], marker="x", ms=8, mew=2, color=colour)
+
+
+def staking_title(policy: BettingPolicy) -> str:
+    """``flat 1%: the same stake throughout`` or ``0.25 Kelly: stakes proportional to the bankroll``."""
+    kind = (
+        "stakes proportional to the bankroll"
+        if policy.staking is Staking.KELLY
+        else "the same stake throughout"
+    )
+    return f"{policy.label.split(' edge')[0]}: {kind}"
+
+
 def bankroll_curve_png(results: dict[str, BettingResult], path: Path | str) -> Path:
-    """PNG of each result's end-of-day bankroll against date (log scale if it spans > 10x)."""
+    """PNG of each result's end-of-day bankroll against date, one panel per staking method
+    (flat, then Kelly: stakes proportional to the bankroll), on a linear axis from 0. A model
+    keeps its colour in every panel; a broke strategy's curve ends with an x at its ruin."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     path = Path(path)
-    fig, ax = plt.subplots(figsize=(10, 5))
-    low, high = np.inf, -np.inf
-    for name, result in results.items():
-        if result.bets.empty:
-            continue
-        curve = result.bankroll_by_date()
-        ax.step(curve.index, curve.to_numpy(), where="post", lw=1.2, label=name)
-        positive = curve[curve > 0]
-        if len(positive):
-            low, high = min(low, positive.min()), max(high, positive.max())
-    if np.isfinite(low) and high / low > 10:
-        ax.set_yscale("log")
-    starts = {r.policy.starting_bankroll for r in results.values()}
-    for start in starts:
-        ax.axhline(start, color="grey", lw=0.8, ls="--")
-    ax.set(xlabel="date", ylabel="bankroll (units)", title="Bankroll by date")
-    ax.legend(fontsize=8)
+    panels = [m for m in Staking if any(r.policy.staking is m for r in results.values())] or [Staking.FLAT]
+    models = list(dict.fromkeys(r.model for r in results.values()))
+    colours = {m: plt.get_cmap("tab10")(i % 10) for i, m in enumerate(models)}
+    fig, axes = plt.subplots(1, len(panels), figsize=(7 * len(panels), 6), sharey=True, squeeze=False)
+    for ax, staking in zip(axes[0], panels):
+        shown = [r for r in results.values() if r.policy.staking is staking and not r.bets.empty]
+        for result in shown:
+            ruin = result.policy.ruin_below * result.policy.starting_bankroll
+            draw_bankroll(ax, result.bankroll_by_date(), result.model, colours[result.model], ruin)
+        titles = sorted({staking_title(r.policy) for r in shown}) or [staking.value]
+        ax.set(title="; ".join(titles), xlabel="date")
+        if shown:
+            ax.legend(**LEGEND_BELOW, title="model: final bankroll (units)")
+    starts = sorted({r.policy.starting_bankroll for r in results.values()})
+    for ax in axes[0]:
+        for start in starts:
+            ax.axhline(start, color="grey", lw=0.8, ls="--")
+        ax.set_ylim(bottom=0)
+    axes[0][0].set_ylabel(f"bankroll (units; starts at {', '.join(f'{s:g}' for s in starts)})")
+    fig.suptitle("Bankroll by date: each model's forecasts bet at pre-closing prices")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)

@@ -87,7 +87,8 @@ def tune_on_past(
     return tuned
 
 
-#: the betting policies every backtest reports: flat 1 % stakes and quarter Kelly, 2 % edge
+#: the betting policies every backtest reports: flat 1 % stakes and quarter Kelly, 2 % edge, on
+#: the matchday's 100-unit bankroll (:data:`~scoreline.evaluation.betting.STARTING_BANKROLL`)
 POLICIES = (
     BettingPolicy(edge=0.02, staking=Staking.FLAT),
     BettingPolicy(edge=0.02, staking=Staking.KELLY, kelly_fraction=0.25),
@@ -112,7 +113,7 @@ def simulate_bets(result: BacktestResult, matches: pd.DataFrame, png: Path) -> p
                 results[f"{model} {policy.label}"] = simulated
     if not results:
         return pd.DataFrame()
-    bankroll_curve_png({k: v for k, v in results.items() if "flat" in k.lower()} or results, png)
+    bankroll_curve_png(results, png)  # flat and Kelly side by side
     return summary_table(results)
 
 

@@ -6,12 +6,13 @@ StrategyEvidence` into one PNG (matplotlib's Agg backend: no display needed) and
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from scoreline.evaluation.betting import BettingPolicy
+from scoreline.evaluation.betting import LEGEND_BELOW, BettingPolicy, Staking, draw_bankroll, staking_title
 from scoreline.evaluation.strategies_backtest import StrategyEvidence, clv_names, staked
 
 
@@ -25,20 +26,30 @@ def _pyplot():
 
 
 def bankroll_png(evidence: StrategyEvidence, policy: BettingPolicy, path: Path) -> Path:
-    """End-of-day bankroll of each strategy over every match pooled, under ``policy``."""
+    """End-of-day bankroll of each strategy over every match pooled, under ``policy``'s caps with
+    flat stakes and with Kelly stakes (proportional to the bankroll), side by side on a linear
+    axis from 0; a broke strategy's curve ends with an x."""
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(10, 5))
-    for name, bets in evidence.bets.items():
-        if bets.empty:
-            continue
-        daily = staked(bets, policy).groupby("date")["bankroll_after"].last()
-        ax.step(daily.index, daily.to_numpy(), where="post", lw=1.1, label=f"{name} ({len(bets)} bets)")
-    ax.axhline(policy.starting_bankroll, color="grey", lw=0.8, ls="--")
-    ax.set(
-        xlabel="date", ylabel="bankroll (units)", title=f"Bankroll by date, {policy.label.split(' edge')[0]}"
-    )
-    if any(not bets.empty for bets in evidence.bets.values()):
-        ax.legend(fontsize=8)
+    fig, axes = plt.subplots(1, 2, figsize=(14, 6), sharey=True)
+    colours = {name: plt.get_cmap("tab10")(i % 10) for i, name in enumerate(evidence.bets)}
+    ruin = policy.ruin_below * policy.starting_bankroll
+    for ax, staking in zip(axes, (Staking.FLAT, Staking.KELLY)):
+        sized = replace(policy, staking=staking)
+        for name, bets in evidence.bets.items():
+            if bets.empty:
+                continue
+            placed = staked(bets, sized)
+            if placed.empty:
+                continue
+            daily = placed.groupby("date")["bankroll_after"].last()
+            start = pd.Series([policy.starting_bankroll], [daily.index[0] - pd.Timedelta(days=1)])
+            draw_bankroll(ax, pd.concat([start, daily]), f"{name} ({len(placed)} bets)", colours[name], ruin)
+        ax.axhline(policy.starting_bankroll, color="grey", lw=0.8, ls="--")
+        ax.set(xlabel="date", title=staking_title(sized))
+        ax.set_ylim(bottom=0)
+        ax.legend(**LEGEND_BELOW, title="strategy: final bankroll (units)")
+    axes[0].set_ylabel(f"bankroll (units; starts at {policy.starting_bankroll:g})")
+    fig.suptitle("Bankroll by date, every match pooled")
     return _save(fig, plt, path)
 
 

@@ -1,15 +1,15 @@
 """The monitoring run's HTML report: Evidently's drift report under a header that says what was
 monitored and what was decided.
 
-Evidently's page has no title or context, does not show live scores, and its Tests tab marks each
-drifted feature FAIL, which reads as a failed run while the verdict (the share of drifted
-features) may be "no drift". The header gives the competition, the champion, the windows, the
-verdict with the share against its limit, the live scores next to the champion's backtest, the
-alerts, and how to read the Tests tab.
+Evidently's page has no title or context and does not show live scores. The header gives the
+competition, the champion, the windows, the verdict with the share against its limit, the live
+scores next to the champion's backtest, the alerts, and how to read the Tests tab (whose first
+test is the verdict: see :mod:`scoreline.monitoring.drift_suite`).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import html
 from collections.abc import Mapping
@@ -18,12 +18,31 @@ from typing import Any
 
 __all__ = ["report_header", "save_report"]
 
-#: live figures shown, in order, with how many decimals
-LIVE_FIGURES = (("rps", 4), ("log_loss", 4), ("brier", 4), ("accuracy", 3), ("ece", 4))
+#: live figures shown, in order, with how many decimals and how a quant names them
+LIVE_FIGURES = (
+    ("rps", 4, "RPS"),
+    ("log_loss", 4, "log loss"),
+    ("brier", 4, "Brier"),
+    ("accuracy", 3, "accuracy"),
+    ("ece", 4, "ECE"),
+)
 
 
 def _number(value: Any, decimals: int) -> str:
     return f"{value:.{decimals}f}" if isinstance(value, (int, float)) else "-"
+
+
+def _when(value: Any) -> str:
+    """An ISO timestamp as a person reads it (``2026-12-05 09:17 UTC``); anything else as given."""
+    try:
+        moment = dt.datetime.fromisoformat(str(value))
+    except ValueError:
+        return str(value)
+    if len(str(value)) <= len("2026-12-05"):
+        return str(value)  # a date
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(dt.UTC)
+    return moment.strftime("%Y-%m-%d %H:%M") + (" UTC" if moment.tzinfo is not None else "")
 
 
 def report_header(summary: Mapping[str, Any]) -> str:
@@ -49,9 +68,9 @@ def report_header(summary: Mapping[str, Any]) -> str:
             f"{_number(share, 2)}; alert above {_number(limit, 2)})"
         )
     rows = "".join(
-        f"<tr><th>{e(name)}</th><td>{_number(live.get(name), d)}</td>"
+        f"<tr><th>{e(label)}</th><td>{_number(live.get(name), d)}</td>"
         f"<td>{_number(backtest.get(name), d)}</td></tr>"
-        for name, d in LIVE_FIGURES
+        for name, d, label in LIVE_FIGURES
     )
     alerts = summary.get("alerts") or []
     listed = "".join(f"<li>{e(str(a))}</li>" for a in alerts)
@@ -64,8 +83,8 @@ def report_header(summary: Mapping[str, Any]) -> str:
   border-bottom: 1px solid #d0d5dd; background: #f5f6f8; color: #1d2430">
   <h1 style="font-size: 22px; margin: 0 0 6px">Monitoring {e(code)}: champion version
     {e(str(champion.get("version", "?")))} ({e(str(champion.get("model_name", "?")))})</h1>
-  <p style="margin: 2px 0">Monitored {e(str(summary.get("at", "")))}; predictions since
-    {e(str(window.get("since", "?")))}: {e(str(window.get("predictions", "?")))} made,
+  <p style="margin: 2px 0">Monitored {e(_when(summary.get("at", "")))}; predictions since
+    {e(_when(window.get("since", "?")))}: {e(str(window.get("predictions", "?")))} made,
     {e(str(window.get("settled", "?")))} settled. Reference: the champion's last
     {e(str(policy.get("reference_seasons", "?")))} training seasons.</p>
   <p style="margin: 6px 0; font-weight: 600">{e(verdict)}</p>
@@ -77,9 +96,9 @@ def report_header(summary: Mapping[str, Any]) -> str:
   </table>
   {alert_text}
   {f"<ul>{notes}</ul>" if notes else ""}
-  <p style="margin: 2px 0; color: #667085">Tests tab: one test per feature, FAIL = that
-    feature's distribution moved; the run alerts on drift only when the share of drifted
-    features exceeds the limit above.</p>
+  <p style="margin: 2px 0; color: #667085">Tests tab: the first test is the drift verdict
+    (FAIL = the share of drifted features is above the limit: a drift alert); then one test per
+    feature, WARNING = that feature's distribution moved.</p>
 </section>
 """
 

@@ -351,7 +351,7 @@ class _ParentRun:
 
         now = int(time.time() * 1000)
         metrics = [
-            Metric("total_seconds", run.seconds, now, 0),
+            Metric("total_seconds", round(run.seconds, 1), now, 0),  # 1024.7, not 1024.6807066689998
             Metric("steps_ran", sum(s.status == "ran" for s in run.steps), now, 0),
             Metric("steps_skipped", sum(s.status == "skipped" for s in run.steps), now, 0),
         ]
@@ -361,7 +361,7 @@ class _ParentRun:
             if step.reused_run:
                 tags.append(RunTag(f"step.{step.name}.reused_run", step.reused_run))
             if step.status != "skipped":
-                metrics.append(Metric(f"step.{step.name}.seconds", step.seconds, now, 0))
+                metrics.append(Metric(f"step.{step.name}.seconds", round(step.seconds, 1), now, 0))
         self.client.log_batch(self.id, metrics=metrics, tags=tags)
         for step in run.steps:
             if step.status != "skipped" and step.notebook is not None and step.notebook.is_file():

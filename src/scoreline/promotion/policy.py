@@ -16,6 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from scoreline.config import COMPETITIONS, Sport, competition
+from scoreline.evaluation.betting import STARTING_BANKROLL
 from scoreline.evaluation.strategies import Strategies
 from scoreline.evaluation.strategies_american import AmericanStrategies
 from scoreline.evaluation.strategies_gate import StakingGate
@@ -163,7 +164,7 @@ class Betting(BaseModel):
 
     model_config = _STRICT
 
-    bankroll: float = Field(default=100.0, gt=0)  # starting bankroll per competition, units
+    bankroll: float = Field(default=STARTING_BANKROLL, gt=0)  # starting bankroll per competition, units
     edge: float = Field(default=0.03, ge=0)  # bet when p * price > 1 + edge
     staking: Literal["kelly", "flat"] = "kelly"
     kelly_fraction: float = Field(default=0.25, gt=0, le=1)

@@ -32,6 +32,7 @@ from scoreline.promotion.registry import (
     registry_client,
     set_champion,
 )
+from scoreline.tracking.authorship import current_user
 from scoreline.tracking.experiments import step_run
 from scoreline.tracking.packaging import example_fixtures
 
@@ -130,8 +131,9 @@ def _version_tags(
     return {
         "model_name": candidate.model_name,
         "competition": code,
-        **{f"backtest.{k}": repr(v) for k, v in backtest.scores(candidate.model_name).items()},
-        **{f"market.{k}": repr(v) for k, v in backtest.scores(backtest.reference).items()},
+        # six decimals: what a score can carry (0.204388, not 0.2043882021341273 on the page)
+        **{f"backtest.{k}": repr(round(v, 6)) for k, v in backtest.scores(candidate.model_name).items()},
+        **{f"market.{k}": repr(round(v, 6)) for k, v in backtest.scores(backtest.reference).items()},
         "market_reference": backtest.reference,
         "data_content_hash": train.get("data_content_hash", ""),
         "data_snapshot": train.get("data_snapshot", ""),
@@ -145,8 +147,8 @@ def _version_tags(
         "gate_table": gate.to_json(),
         "promote_run_id": run_id,
         "model_card": f"runs:/{run_id}/model_card.md",
-        # MLflow's SQL store leaves a version's user empty: say which job made it
-        "created_by": f"scoreline promote (run {run_id})",
+        # MLflow leaves a version's user empty (tracking.authorship): who, and with which job
+        "created_by": f"{current_user()} with scoreline promote (run {run_id})",
     }
 
 

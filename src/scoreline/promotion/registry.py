@@ -25,6 +25,7 @@ from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 
 from scoreline.config import COMPETITIONS, Settings, competition
+from scoreline.tracking.authorship import USER_TAG, authored_description, current_user
 from scoreline.tracking.experiments import tracking_uri
 
 CHAMPION = "champion"
@@ -163,18 +164,20 @@ def register_model(
     """A new version of ``scoreline-{code}`` for the logged model ``model_uri``, with ``tags``.
 
     Aliases are untouched: registering records a candidate, :func:`set_champion` serves it.
+    The version's tag ``mlflow.user`` and its description's first words name who registered it.
     """
     client = registry_client(settings)
     name = registered_model_name(code, task)
     source, run_id, model_id = _source(client, model_uri)
+    user = current_user()  # MLflow leaves the version's "Created by" empty: see tracking.authorship
     with promotion_lock(settings, code, task=task):  # SQLite takes one writer at a time
         _ensure_registered_model(client, name, code)
         return client.create_model_version(
             name,
             source,
             run_id=run_id,
-            tags={k: str(v) for k, v in tags.items()},
-            description=description or None,
+            tags={USER_TAG: user, **{k: str(v) for k, v in tags.items()}},
+            description=authored_description(description, user),
             model_id=model_id,
         )
 

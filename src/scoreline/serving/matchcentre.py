@@ -24,6 +24,7 @@ def monitoring_status(code: str, summary: Mapping[str, Any] | None) -> dict[str,
     alerts = [str(a) for a in summary.get("alerts") or []]
     drift = summary.get("drift") or {}
     live = (summary.get("quality") or {}).get("live") or {}
+    backtest = (summary.get("quality") or {}).get("backtest") or {}
     window = summary.get("window") or {}
     champion = summary.get("champion") or {}
     at = summary.get("at")
@@ -42,6 +43,8 @@ def monitoring_status(code: str, summary: Mapping[str, Any] | None) -> dict[str,
         "window_predictions": window.get("predictions"),
         "window_settled": window.get("settled"),
         "live": {k: v for k, v in live.items() if _finite(v) is not None},
+        # the champion's walk-forward scores: what a live figure is judged against
+        "backtest": {k: v for k, v in backtest.items() if k != "n" and _finite(v) is not None},
         "coverage": {
             k: v["coverage"]
             for k, v in (live.get("coverage") or {}).items()

@@ -345,8 +345,9 @@ class UpcomingList(BaseModel):
 class MonitoringStatus(BaseModel):
     """The latest monitoring run of a competition (``scoreline monitor``), or ``has_run``
     false when there is none. ``live``: mean scores of the settled predictions (``n``,
-    ``log_loss``, ``brier``, ``rps``, ``accuracy``, ``ece``); ``coverage``: the share of
-    two-way results inside each stored interval."""
+    ``log_loss``, ``brier``, ``rps``, ``accuracy``, ``ece``); ``backtest``: the champion's
+    walk-forward scores under the same names (what live is judged against); ``coverage``: the
+    share of two-way results inside each stored interval."""
 
     competition: str
     has_run: bool
@@ -362,6 +363,7 @@ class MonitoringStatus(BaseModel):
     window_predictions: OptionalInt = None
     window_settled: OptionalInt = None
     live: dict[str, float] = Field(default_factory=dict)
+    backtest: dict[str, float] = Field(default_factory=dict)
     coverage: dict[str, float] = Field(default_factory=dict)
 
 

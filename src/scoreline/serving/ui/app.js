@@ -275,7 +275,14 @@ async function loadUpcoming() {
 }
 
 // -- monitoring ----------------------------------------------------------------------------------
-const LIVE_METRICS = ["n", "log_loss", "brier", "rps", "accuracy", "ece"];
+// live scores shown beside the champion's backtest, with how a quant names them
+const LIVE_METRICS = [["rps", "RPS"], ["log_loss", "log loss"], ["brier", "Brier"], ["accuracy", "accuracy"], ["ece", "ECE"]];
+
+// "2026-12-05T06:28:06Z" as "2026-12-05 06:28 UTC"
+function utcMinute(iso) {
+  const at = new Date(iso);
+  return Number.isNaN(at.getTime()) ? iso : `${at.toISOString().slice(0, 16).replace("T", " ")} UTC`;
+}
 
 async function loadMonitoring() {
   const code = $("competition").value;
@@ -288,12 +295,14 @@ async function loadMonitoring() {
   const parts = [
     el("span", m.ok ? "OK" : `${m.alerts.length} ALERT${m.alerts.length === 1 ? "" : "S"}`,
        `status ${m.ok ? "ok" : "alert"}`),
-    el("p", `Last run ${m.at}${m.champion_version ? ` · champion v${m.champion_version}` : ""}`, "when"),
+    el("p", `Last run ${utcMinute(m.at)}${m.champion_version ? ` · champion v${m.champion_version}` : ""}`, "when"),
   ];
   const facts = document.createElement("table");
   facts.id = "monitoring-facts";
-  const fact = (name, value, key) => {
-    const tr = row([el("th", name), el("td", value, "num")]);
+  const fact = (name, value, key, backtest) => {
+    const cell = el("td", value, "num");
+    if (backtest === undefined) cell.colSpan = 2;  // a fact, not a score beside its backtest
+    const tr = row(backtest === undefined ? [el("th", name), cell] : [el("th", name), cell, el("td", backtest, "num backtest")]);
     tr.dataset.key = key;
     facts.append(tr);
   };
@@ -301,9 +310,15 @@ async function loadMonitoring() {
     fact("Drift share", `${percent(m.drift_share)} (${m.drifted_features.length} of ${m.compared_features} features)`, "drift_share");
   }
   if (m.window_predictions != null) fact("Predictions in window", `${m.window_predictions} (${m.window_settled} settled)`, "window");
-  for (const key of LIVE_METRICS) {
-    if (m.live[key] == null) continue;
-    fact(`Live ${key.replace("_", " ")}`, key === "n" ? String(m.live[key]) : m.live[key].toFixed(4), `live_${key}`);
+  const scored = LIVE_METRICS.filter(([key]) => m.live[key] != null);
+  if (scored.length) {
+    const head = row([el("th", `Scores on ${m.live.n ?? "?"} settled`), el("th", "live", "num"), el("th", "backtest", "num")]);
+    head.className = "scores-head";
+    facts.append(head);
+  }
+  const backtest = m.backtest || {};
+  for (const [key, name] of scored) {
+    fact(name, m.live[key].toFixed(4), `live_${key}`, backtest[key] != null ? backtest[key].toFixed(4) : "-");
   }
   for (const [key, share] of Object.entries(m.coverage)) fact(`Coverage ${key}`, percent(share), `coverage_${key}`);
   parts.push(facts);
