@@ -32,6 +32,9 @@ Meta-learners, all on the members' log-probabilities:
 * ``"pooled"`` (default): a weighted geometric pool, one weight per member plus one intercept
   per outcome (:class:`LogLinearPool`), shrunk towards equal weights. Few parameters, so it
   does not chase noise in ~1,200 out-of-fold rows;
+* ``"simplex"``: the same pool with its weights constrained to ``w >= 0, sum(w) = 1``, a convex
+  combination in log space (the de-vigged sharp price as one member: the stack can move away
+  from it only towards other members, never sharpen it);
 * ``"logistic"``: an L2-regularised multinomial (two-way: binary) scikit-learn
   ``LogisticRegression`` with a free coefficient per (member, outcome, class);
 * ``"lightgbm"``: a small LightGBM (depth-2 trees, 150 rounds at learning rate 0.03).
@@ -70,7 +73,7 @@ from scoreline.models.base import MatchModel, clone, outcome_index
 
 __all__ = ["META_LEARNERS", "SHRINKAGE_GRID", "LogLinearPool", "StackedModel", "time_blocks"]
 
-META_LEARNERS = ("pooled", "logistic", "lightgbm")
+META_LEARNERS = ("pooled", "simplex", "logistic", "lightgbm")
 
 #: probabilities are clipped here before logs, so a member's 0 does not become -inf
 PROBABILITY_FLOOR = 1e-6
@@ -132,7 +135,7 @@ class StackedModel(MatchModel):
     Parameters
     ----------
     members : models sharing one outcome order; cloned, never fitted in place.
-    meta : "pooled", "logistic" or "lightgbm" (see the module doc).
+    meta : "pooled", "simplex", "logistic" or "lightgbm" (see the module doc).
     n_folds : time blocks; ``n_folds - 1`` of them supply out-of-fold rows.
     min_train_blocks : the first out-of-fold block; members predicting block ``k`` are fitted on
         ``k`` earlier blocks, so 2 drops the weakest (shortest-history) out-of-fold fits and
@@ -287,8 +290,13 @@ class StackedModel(MatchModel):
         }
 
     def _new_meta(self):
-        if self.meta == "pooled":
-            return LogLinearPool(n_members=int(self.active_.sum()), n_outcomes=len(self.outcomes), C=self.C)
+        if self.meta in ("pooled", "simplex"):
+            return LogLinearPool(
+                n_members=int(self.active_.sum()),
+                n_outcomes=len(self.outcomes),
+                C=self.C,
+                simplex=self.meta == "simplex",
+            )
         if self.meta == "logistic":
             from sklearn.linear_model import LogisticRegression
 
@@ -358,12 +366,17 @@ class LogLinearPool:
     with ``n_members + k - 1`` parameters instead of ``k * (n_members * k + 1)``. The weights
     are L2-shrunk towards the equal pool ``1 / n_members`` with strength ``1 / (2 C n)`` per
     row, like scikit-learn's ``C``. Fitted by L-BFGS with an analytic gradient.
+
+    ``simplex=True`` constrains the weights to ``w >= 0, sum(w) = 1`` (SLSQP): a convex
+    combination in log space that can only move between the members, never sharpen or invert
+    one, so on a few hundred noisy rows it cannot stray far from its best member.
     """
 
-    def __init__(self, n_members: int, n_outcomes: int, C: float = 1.0):
+    def __init__(self, n_members: int, n_outcomes: int, C: float = 1.0, simplex: bool = False):
         self.n_members = n_members
         self.n_outcomes = n_outcomes
         self.C = C
+        self.simplex = simplex
 
     def _scores(self, params: np.ndarray, z: np.ndarray) -> np.ndarray:
         logs = z.reshape(len(z), self.n_members, self.n_outcomes)
@@ -388,9 +401,26 @@ class LogLinearPool:
             return loss, np.concatenate([grad_w, grad_b])
 
         start = np.concatenate([prior, np.zeros(self.n_outcomes - 1)])
-        self.params_ = minimize(objective, start, jac=True, method="L-BFGS-B").x
+        if self.simplex:
+            bounds = [(0.0, 1.0)] * self.n_members + [(None, None)] * (self.n_outcomes - 1)
+            total = {
+                "type": "eq",
+                "fun": lambda params: params[: self.n_members].sum() - 1.0,
+                "jac": lambda params: np.concatenate(
+                    [np.ones(self.n_members), np.zeros(self.n_outcomes - 1)]
+                ),
+            }
+            found = minimize(objective, start, jac=True, method="SLSQP", bounds=bounds, constraints=[total])
+            weights = np.clip(found.x[: self.n_members], 0.0, None)
+            self.params_ = np.concatenate([weights / weights.sum(), found.x[self.n_members :]])
+        else:
+            self.params_ = minimize(objective, start, jac=True, method="L-BFGS-B").x
         self.classes_ = np.arange(self.n_outcomes)
         return self
+
+    @property
+    def weights_(self) -> np.ndarray:
+        return self.params_[: self.n_members]
 
     def predict_proba(self, z: np.ndarray) -> np.ndarray:
         return np.exp(log_softmax(self._scores(self.params_, z), axis=1))
