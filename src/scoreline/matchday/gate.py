@@ -24,6 +24,7 @@ from scoreline.data.schema import match_ids
 from scoreline.evaluation.strategies import FOOTBALL, PriceFrame
 from scoreline.evaluation.strategies_gate import GateVerdict
 from scoreline.matchday.evidence import price_folder, strategy_report
+from scoreline.promotion.card import gate_report_path
 from scoreline.promotion.policy import Betting
 
 __all__ = ["fixture_price_frame", "season_verdicts"]
@@ -149,5 +150,6 @@ def _policy_key(rules: Betting) -> str:
 
 
 def report_path(settings: Settings, code: str, season: int) -> Path:
-    """Where :func:`season_verdicts` keeps ``code``'s verdicts for ``season``."""
-    return settings.reports_path / "gate" / code / f"{season}.json"
+    """Where :func:`season_verdicts` keeps ``code``'s verdicts for ``season`` (the model card
+    reads them from there)."""
+    return gate_report_path(settings, code, season)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pandas as pd
 
-from scoreline.config import competition
+from scoreline.config import Settings, competition
 from scoreline.promotion.candidates import METRICS, Backtest, Candidate
 from scoreline.promotion.gate import GateResult, _fmt
 
@@ -33,6 +36,62 @@ def _cell(value) -> str:
     if isinstance(value, float):
         return "" if pd.isna(value) else f"{value:.4f}"
     return "" if value is None else str(value).replace("|", "\\|")
+
+
+def gate_report_path(settings: Settings, code: str, season: int) -> Path:
+    """Where the matchday loop keeps the staking gate's verdicts of ``code`` for ``season``."""
+    return settings.reports_path / "gate" / code / f"{season}.json"
+
+
+def latest_staking_verdicts(settings: Settings, code: str) -> tuple[int, dict[str, dict]] | None:
+    """(season, verdicts) of the newest season the staking gate judged for ``code``; None when
+    the matchday loop has judged none yet. Verdicts are :meth:`GateVerdict.to_dict` records."""
+    folder = gate_report_path(settings, code, 0).parent
+    seasons = (
+        sorted(int(p.stem) for p in folder.glob("*.json") if p.stem.isdigit()) if folder.is_dir() else []
+    )
+    if not seasons:
+        return None
+    stored = json.loads(gate_report_path(settings, code, seasons[-1]).read_text())
+    return seasons[-1], stored["verdicts"]
+
+
+def staking_table(verdicts: dict[str, dict]) -> pd.DataFrame:
+    """One row per strategy: staked or paper, why, and the CLV evidence (percent, 95 % CI)."""
+    rows = []
+    for name, v in verdicts.items():
+        seasons = v.get("seasons") or []
+        row = {
+            "strategy": name,
+            "money": "staked" if v.get("staked") else "paper",
+            "reason": v.get("reason", ""),
+            "seasons": f"{seasons[0]}-{seasons[-1]}" if seasons else "",
+            "bets": v.get("n_bets", 0),
+        }
+        for method, clv in (v.get("clv") or {}).items():
+            row[f"CLV {method} %"] = (
+                f"{100 * clv['mean']:+.2f} [{100 * clv['low']:+.2f}, {100 * clv['high']:+.2f}]"
+                if all(pd.notna(clv.get(k)) for k in ("mean", "low", "high"))
+                else ""
+            )
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _staking(staking: tuple[int, dict[str, dict]] | None) -> str:
+    if staking is None:
+        return (
+            "## Staking gate\n\nNo verdicts yet: the matchday loop has not judged a season, so every"
+            " strategy's bets are paper bets.\n"
+        )
+    season, verdicts = staking
+    return f"""## Staking gate, season {season}
+
+Money goes only through strategies whose walk-forward CLV interval lies above zero; the others
+bet on paper (recorded and settled, never staked).
+
+{_markdown(staking_table(verdicts), index=False)}
+"""
 
 
 def _limitations(code: str) -> str:
@@ -68,11 +127,13 @@ def model_card(
     gate: GateResult,
     champion: tuple[str, str] | None,
     training: dict[str, str],
+    staking: tuple[int, dict[str, dict]] | None = None,
 ) -> str:
     """Markdown card of version ``version`` of ``scoreline-{code}``.
 
     ``champion``: (version, model name) of the champion when the gate ran, if any;
-    ``training``: ``rows``, ``first_date``, ``last_date`` of the training history.
+    ``training``: ``rows``, ``first_date``, ``last_date`` of the training history;
+    ``staking``: (season, verdicts) of the staking gate (:func:`latest_staking_verdicts`).
     """
     tags = candidate.train_run.data.tags
     window = backtest.window()
@@ -114,6 +175,7 @@ def model_card(
 
 {_markdown(gate_table, index=False)}
 
+{_staking(staking)}
 ## Hyper-parameters
 
 {_markdown(params, index=False) if len(params) else "none"}

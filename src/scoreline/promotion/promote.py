@@ -19,7 +19,7 @@ from mlflow.exceptions import MlflowException
 from scoreline.config import Settings, competition
 from scoreline.models.base import OUTCOMES_2WAY, OUTCOMES_3WAY
 from scoreline.promotion import candidates
-from scoreline.promotion.card import model_card
+from scoreline.promotion.card import latest_staking_verdicts, model_card
 from scoreline.promotion.gate import Champion, GateResult, evaluate
 from scoreline.promotion.policy import Policy, PolicyError, load_policy
 from scoreline.promotion.registry import (
@@ -239,6 +239,7 @@ def promote(
             gate,
             (champion.version, champion.model_name) if champion else None,
             training,
+            latest_staking_verdicts(settings, code),
         )
         _log_gate(gate, card)
         mlflow.set_tags(
