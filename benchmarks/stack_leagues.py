@@ -81,7 +81,7 @@ def league_models(code: str, data: pd.DataFrame) -> tuple[dict[str, MatchModel],
 
 def _difference(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
     diff = metrics.bootstrap_difference(a, b, n_boot=N_BOOT)
-    return {"mean": diff.mean, "lower": diff.lower, "upper": diff.upper}
+    return {"mean": diff.mean_difference, "lower": diff.lower, "upper": diff.upper}
 
 
 def league_figures(result: BacktestResult) -> dict:

@@ -327,3 +327,35 @@ def test_out_of_fold_probabilities_never_depend_on_their_blocks_outcomes():
     upto = before.oof_block_ <= 2  # blocks 1 and 2 were predicted by members fitted before them
     np.testing.assert_array_equal(before.oof_probabilities_[upto], after.oof_probabilities_[upto])
     assert not np.allclose(before.oof_probabilities_[~upto], after.oof_probabilities_[~upto])
+
+
+class LuckyModel(MatchModel):
+    """The true model's probabilities blended with noise: as good as the market on average,
+    better or worse on any few hundred rows by chance."""
+
+    outcomes = OUTCOMES_3WAY
+
+    def fit(self, matches: pd.DataFrame) -> Self:
+        return self
+
+    def predict_proba(self, fixtures: pd.DataFrame) -> np.ndarray:
+        truth = PartialMarket("2000-01-01").predict_proba(fixtures)
+        rng = np.random.default_rng(fixtures["match_id"].to_numpy())
+        noise = rng.dirichlet([20.0, 20.0, 20.0], len(fixtures))
+        return 0.9 * truth + 0.1 * noise
+
+
+def test_an_anchored_guard_leaves_the_anchor_only_on_clear_evidence():
+    league = featured_league(3000)
+    members = (LuckyModel(), RatingModel("elo_gap", transform=None), PartialMarket("2015-08-01"))
+    chosen = []
+    for seed in range(4):
+        shuffled = league.assign(match_id=league["match_id"] + 10_000 * seed)
+        stack = StackedModel(members, meta="simplex", n_folds=5, min_meta_rows=150, anchor=-1).fit(shuffled)
+        chosen.append((stack.best_member_, stack.shrinkage_))
+        guard = stack.guard_rps_
+        assert guard["chosen"] <= guard["members"][2]  # never worse than the anchor out of fold
+    # members that only tie the anchor never displace it (no anchor: the lowest RPS wins)
+    assert all(c == (2, 1.0) for c in chosen)
+    free = StackedModel(members, meta="simplex", n_folds=5, min_meta_rows=150).fit(league)
+    assert free.best_member_ == int(np.argmin(free.guard_rps_["members"]))

@@ -57,6 +57,7 @@ def models(comp: Competition) -> dict[str, MatchModel]:
                     MarketModel(SHARP_PRICE[0], DevigMethod.MULTIPLICATIVE, fallback=SHARP_PRICE[1:]),
                 ),
                 meta="simplex",
+                anchor=-1,  # the sharp price: left only on clear out-of-fold evidence
             ),
             "bayes": BayesianGoalModel(method="advi"),
         }
