@@ -14,6 +14,7 @@ from scoreline.features.odds import (
     american_market_features,
     market_features,
     market_probabilities,
+    market_structure,
     spread_market_probabilities,
 )
 
@@ -86,6 +87,45 @@ def test_closing_prices_are_never_read_unless_asked():
     garbage[close] = np.nan
     pd.testing.assert_frame_equal(market_features(matches), market_features(garbage))
     pd.testing.assert_frame_equal(feature_table(matches), feature_table(garbage))
+
+
+def test_market_structure_hand_computed():
+    features = market_structure(priced_matches())
+    best, average = 1 / np.array([2.1, 3.6, 4.3]), 1 / np.array([1.98, 3.3, 3.9])
+    row = features.loc[30]
+    np.testing.assert_allclose(row[[f"mkt_best_{o}" for o in OUTCOMES]], best)
+    assert row["mkt_best_booksum"] == pytest.approx(best.sum())
+    np.testing.assert_allclose(row[[f"mkt_dispersion_{o}" for o in OUTCOMES]], average - best)
+    sharp, soft = 1 / np.array([2.05, 3.5, 4.1]), 1 / np.array([2.0, 3.4, 4.0])
+    np.testing.assert_allclose(
+        row[[f"mkt_sharp_soft_{o}" for o in OUTCOMES]], sharp / sharp.sum() - soft / soft.sum()
+    )
+    assert row["mkt_overround_gap"] == pytest.approx(soft.sum() - sharp.sum())
+    # no Pinnacle price on match 10: the sharp-soft columns are NaN, the rest are not
+    assert features.loc[10, [f"mkt_sharp_soft_{o}" for o in OUTCOMES]].isna().all()
+    assert np.isnan(features.loc[10, "mkt_overround_gap"])
+    assert features.loc[10, [f"mkt_best_{o}" for o in OUTCOMES]].notna().all()
+
+
+def test_market_structure_is_point_in_time_closing_prices_never_enter():
+    matches = priced_matches()
+    features = market_structure(matches)
+    assert not any("close" in c for c in features.columns)
+    garbage = matches.copy()
+    close = [c for c in matches.columns if "_close_" in c]
+    garbage[close] = np.random.default_rng(1).uniform(1.01, 50, (len(matches), len(close)))
+    pd.testing.assert_frame_equal(features, market_structure(garbage))
+    # with closing=True the feature table reads closing prices, and the structure block (built
+    # from pre-closing prices only) is left out altogether
+    closing_table = feature_table(matches, parts=("market",), closing=True)
+    assert not set(features.columns) & set(closing_table.columns)
+
+
+def test_market_structure_of_a_file_without_some_books_is_nan_not_an_error():
+    matches = priced_matches().drop(columns=[f"odds_max_{o}" for o in OUTCOMES])
+    features = market_structure(matches)
+    assert features[[f"mkt_best_{o}" for o in OUTCOMES]].isna().all().all()
+    assert features["mkt_sharp_soft_home"].notna().sum() == 2
 
 
 def test_closing_true_reads_closing_prices_under_close_names():
@@ -176,7 +216,8 @@ def test_feature_table_appends_aligned_extra_blocks_only():
     with pytest.raises(ValueError, match="twice"):
         feature_table(matches, extra=[extra, extra])
     market_only = feature_table(matches, parts=("market",))
-    assert list(market_only.columns) == list(market_features(matches).columns)
+    expected = [*market_features(matches).columns, *market_structure(matches).columns]
+    assert list(market_only.columns) == expected
 
 
 @pytest.fixture(scope="module")

@@ -79,6 +79,27 @@ def test_market_model_devigs_prices_and_leaves_missing_rows_nan():
     assert np.isnan(proba[1]).all()
 
 
+def test_market_model_falls_back_per_row_to_the_next_source_of_the_same_timing():
+    fixtures = pd.DataFrame(
+        {
+            "odds_pinnacle_home": [2.0, np.nan, np.nan],
+            "odds_pinnacle_draw": [3.5, np.nan, np.nan],
+            "odds_pinnacle_away": [4.0, np.nan, np.nan],
+            "odds_avg_home": [1.5, 2.5, np.nan],
+            "odds_avg_draw": [4.0, 3.2, np.nan],
+            "odds_avg_away": [6.0, 2.9, np.nan],
+        }
+    )
+    sharp = MarketModel("pinnacle", fallback=("avg",)).fit(fixtures).predict_proba(fixtures)
+    alone = MarketModel("pinnacle").fit(fixtures).predict_proba(fixtures)
+    average = MarketModel("avg").fit(fixtures).predict_proba(fixtures)
+    np.testing.assert_allclose(sharp[0], alone[0])  # Pinnacle wherever it is priced
+    np.testing.assert_allclose(sharp[1], average[1])
+    assert np.isnan(sharp[2]).all()
+    with pytest.raises(ValueError, match="pre-closing"):
+        MarketModel("pinnacle", fallback=("avg_close",)).fit(fixtures)
+
+
 def test_spread_market_estimates_sd_from_training_matches_only():
     rng = np.random.default_rng(0)
     spread = rng.normal(-3, 5, 2000)

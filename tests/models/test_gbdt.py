@@ -10,7 +10,7 @@ from scipy.special import expit
 
 from scoreline.evaluation import metrics
 from scoreline.models.base import outcome_index
-from scoreline.models.baselines import BaseRates
+from scoreline.models.baselines import BaseRates, MarketModel
 from scoreline.models.gbdt import GradientBoostingModel, feature_columns
 
 LIBRARIES = ("lightgbm", "xgboost")
@@ -116,9 +116,9 @@ def test_early_stopping_holds_out_the_most_recent_rows(library, monkeypatch):
     calls = []
     original = GradientBoostingModel._train
 
-    def spy(self, x, y, rounds, valid):
+    def spy(self, x, y, margin, rounds, valid):
         calls.append((x, valid))
-        return original(self, x, y, rounds, valid)
+        return original(self, x, y, margin, rounds, valid)
 
     monkeypatch.setattr(GradientBoostingModel, "_train", spy)
     model = GradientBoostingModel(library, validation_fraction=0.2).fit(shuffled)
@@ -159,3 +159,66 @@ def test_params_override_library_defaults_and_missing_columns_are_nan():
     np.testing.assert_allclose(probs.sum(axis=1), 1.0)
     with pytest.raises(ValueError, match="library"):
         GradientBoostingModel("catboost").fit(matches)
+
+
+def priced_league(n: int = 3000, seed: int = 3, blind_spot: float = 0.0) -> pd.DataFrame:
+    """:func:`featured_league` with Pinnacle pre-closing prices (5 % margin) from a market that
+    knows ``elo_gap`` and misses ``blind_spot`` times ``form_home_points_5``, which the
+    outcomes do follow. Pinnacle is unpriced on the first 400 rows, where the average is."""
+    rng = np.random.default_rng(seed)
+    frame = featured_league(n, seed=seed)
+    form = rng.normal(size=n)
+    market = 1.5 * np.clip(frame["elo_gap"].to_numpy(), -1.8, 1.8)  # every price above 1
+    truth = market + blind_spot * form
+    u = rng.random(n)
+    outcome = np.where(u < expit(-0.8 - truth), 2, np.where(u < expit(0.3 - truth), 1, 0))
+    frame["home_score"] = np.where(outcome == 0, 2, np.where(outcome == 1, 1, 0))
+    frame["away_score"] = np.where(outcome == 2, 2, np.where(outcome == 1, 1, 0))
+    frame["form_home_points_5"] = form
+    p_away, p_not_home = expit(-0.8 - market), expit(0.3 - market)
+    fair = np.column_stack([1 - p_not_home, p_not_home - p_away, p_away])
+    for j, outcome_name in enumerate(("home", "draw", "away")):
+        frame[f"odds_pinnacle_{outcome_name}"] = 1.0 / (1.05 * fair[:, j])
+        frame[f"odds_avg_{outcome_name}"] = 1.0 / (1.07 * fair[:, j])
+        # a closing price that knows the result: reading it would score impossibly well
+        frame[f"odds_pinnacle_close_{outcome_name}"] = np.where(outcome == j, 1.01, 50.0)
+    frame.loc[:399, [f"odds_pinnacle_{o}" for o in ("home", "draw", "away")]] = np.nan
+    return frame.drop(columns=["mkt_b365_multiplicative_home", "mkt_pinnacle_close_multiplicative_home"])
+
+
+def market_rps(test: pd.DataFrame) -> float:
+    return rps(MarketModel("pinnacle", fallback=("avg",)).fit(test), test)
+
+
+@pytest.mark.parametrize("library", LIBRARIES)
+def test_market_offset_model_is_the_market_when_features_add_nothing(library):
+    matches = priced_league()
+    train, test = matches.iloc[:2400], matches.iloc[2400:]
+    model = GradientBoostingModel(library, features="market", offset=("pinnacle", "avg")).fit(train)
+    # the trees cannot clearly beat a market that already knows everything: none are kept
+    assert model.best_iteration_ == 0 and model.booster_ is None
+    market = MarketModel("pinnacle", fallback=("avg",)).fit(test).predict_proba(test)
+    np.testing.assert_allclose(model.predict_proba(test), market, atol=1e-9)
+    # a fixture without any price starts from the training outcome shares
+    unpriced = test.head(2).drop(columns=[c for c in test if c.startswith("odds_")])
+    np.testing.assert_allclose(model.predict_proba(unpriced).sum(axis=1), 1.0)
+
+
+@pytest.mark.parametrize("library", LIBRARIES)
+def test_market_offset_model_learns_what_the_market_misses(library):
+    matches = priced_league(blind_spot=1.0)
+    train, test = matches.iloc[:2400], matches.iloc[2400:]
+    model = GradientBoostingModel(library, features="market", offset=("pinnacle", "avg")).fit(train)
+    assert model.best_iteration_ > 0 and model.offset_gain_ > 0
+    assert rps(model, test) < market_rps(test) - 0.005
+    # closing prices (which here know the result) are never read, as features or as offset
+    blanked = test.assign(**{f"odds_pinnacle_close_{o}": np.nan for o in ("home", "draw", "away")})
+    np.testing.assert_array_equal(model.predict_proba(test), model.predict_proba(blanked))
+
+
+def test_offset_refuses_closing_prices_and_two_way_models():
+    matches = priced_league(600)
+    with pytest.raises(ValueError, match="closing"):
+        GradientBoostingModel("lightgbm", offset=("pinnacle_close",)).fit(matches)
+    with pytest.raises(ValueError, match="two_way"):
+        GradientBoostingModel("lightgbm", two_way=True, offset=("pinnacle",)).fit(matches)

@@ -10,7 +10,7 @@ import pytest
 from scipy.special import expit
 
 from scoreline.evaluation import metrics
-from scoreline.models.base import OUTCOMES_2WAY, OUTCOMES_3WAY, MatchModel, outcome_index
+from scoreline.models.base import OUTCOMES_2WAY, OUTCOMES_3WAY, MatchModel, clone, outcome_index
 from scoreline.models.baselines import BaseRates
 from scoreline.models.gbdt import GradientBoostingModel
 from scoreline.models.ratings import RatingModel
@@ -254,3 +254,109 @@ def test_the_guarded_stack_is_no_worse_than_its_best_member_out_of_fold():
         )
     else:
         assert not np.allclose(model.predict_proba(fixtures), unguarded.predict_proba(fixtures))
+
+
+def _market_stack(**kwargs) -> StackedModel:
+    members = (RatingModel("elo_gap", transform=None), NoiseModel(), PartialMarket("2015-08-01"))
+    return StackedModel(members, meta="simplex", n_folds=5, min_meta_rows=150, **kwargs)
+
+
+def test_walk_forward_stack_forecasts_never_depend_on_later_outcomes():
+    """Another result for every match from a date on leaves every earlier forecast unchanged:
+    neither the members, the meta-learner nor the guard saw a fold's own outcomes."""
+    from scoreline.evaluation.backtest import WalkForward, walk_forward
+
+    league = featured_league(2400).assign(competition="E0")
+    league["season"] = league["date"].dt.year - (league["date"].dt.month < 7)
+    config = WalkForward(from_season=2015, window="month", refit_every=2, warmup_days=120)
+    before = walk_forward(league, {"stack": _market_stack()}, config, OUTCOMES_3WAY)
+    cut = league["date"].iloc[1800]
+    flipped = league.copy()
+    later = flipped["date"] >= cut
+    scores = ["home_score", "away_score"]
+    flipped.loc[later, scores] = flipped.loc[later, scores[::-1]].to_numpy()
+    after = walk_forward(flipped, {"stack": _market_stack()}, config, OUTCOMES_3WAY)
+    # windows starting before the cut were fitted on matches before it only
+    past = (before.predictions["window"] < cut).to_numpy()
+    windows_before_cut = before.predictions.loc[past, "window"].max()
+    fitted_before = (before.predictions["window"] <= windows_before_cut).to_numpy() & past
+    assert fitted_before.sum() > 500
+    np.testing.assert_array_equal(
+        before.probabilities("stack")[fitted_before], after.probabilities("stack")[fitted_before]
+    )
+    # ... and the flipped outcomes do reach the forecasts fitted after the cut
+    assert not np.allclose(before.probabilities("stack")[~past], after.probabilities("stack")[~past])
+
+
+def test_simplex_pool_weights_are_a_convex_combination_led_by_the_informative_member():
+    from scoreline.models.stack import LogLinearPool
+
+    matches = featured_league(3000)
+    truth = PartialMarket("2000-01-01").predict_proba(matches)
+    sharp = np.exp(np.log(truth) * 1.6)  # over-confident: a free pool would scale it down
+    sharp /= sharp.sum(axis=1, keepdims=True)
+    noise = np.random.default_rng(0).dirichlet([3.0, 3.0, 3.0], len(truth))
+    y = outcome_index(matches, two_way=False)
+    z = np.log(np.stack([sharp, noise, truth], axis=1)).reshape(len(y), -1)
+    pool = LogLinearPool(n_members=3, n_outcomes=3, simplex=True).fit(z, y)
+    assert (pool.weights_ >= 0).all() and pool.weights_.sum() == pytest.approx(1.0)
+    assert pool.weights_[2] == max(pool.weights_) and pool.weights_[2] > 0.7
+    free = LogLinearPool(n_members=3, n_outcomes=3).fit(z, y)
+    assert free.weights_.sum() != pytest.approx(1.0, abs=0.02)
+
+
+def test_the_stack_with_a_sharp_market_member_is_never_worse_out_of_fold():
+    league = featured_league(3000)
+    stack = _market_stack().fit(league)
+    guard = stack.guard_rps_
+    assert stack.best_member_ == 2  # the market knows the true model
+    assert guard["chosen"] <= min(guard["members"])
+
+
+def test_out_of_fold_probabilities_never_depend_on_their_blocks_outcomes():
+    league = featured_league(2000)
+    rating = RatingModel("elo_gap", transform=None, history_days=10_000)
+    stack = StackedModel((rating, BaseRates(history_days=10_000)), n_folds=5, min_meta_rows=100)
+    before = clone(stack).fit(league)
+    second = before.block_starts_[2]
+    flipped = league.copy()
+    block = (flipped["date"] >= second) & (flipped["date"] < before.block_starts_[3])
+    scores = ["home_score", "away_score"]
+    flipped.loc[block, scores] = flipped.loc[block, scores[::-1]].to_numpy()
+    after = clone(stack).fit(flipped)
+    upto = before.oof_block_ <= 2  # blocks 1 and 2 were predicted by members fitted before them
+    np.testing.assert_array_equal(before.oof_probabilities_[upto], after.oof_probabilities_[upto])
+    assert not np.allclose(before.oof_probabilities_[~upto], after.oof_probabilities_[~upto])
+
+
+class BlurredTruth(MatchModel):
+    """The true probabilities blurred towards 1/3: a member a hair or a lot worse than the truth."""
+
+    outcomes = OUTCOMES_3WAY
+
+    def __init__(self, blur: float = 0.03):
+        self.blur = blur
+
+    def fit(self, matches: pd.DataFrame) -> Self:
+        return self
+
+    def predict_proba(self, fixtures: pd.DataFrame) -> np.ndarray:
+        truth = PartialMarket("2000-01-01").predict_proba(fixtures)
+        return (1 - self.blur) * truth + self.blur / 3
+
+
+def _anchored(blur: float, anchor: int | None) -> StackedModel:
+    members = (NoiseModel(), RatingModel("elo_gap", transform=None), BlurredTruth(blur))
+    return StackedModel(members, meta="simplex", n_folds=5, min_meta_rows=150, anchor=anchor)
+
+
+def test_an_anchored_guard_leaves_the_anchor_only_on_clear_evidence():
+    league = featured_league(3000)
+    # Elo edges the slightly blurred anchor out of fold, within the noise: the anchor stays
+    anchored, free = _anchored(0.03, -1).fit(league), _anchored(0.03, None).fit(league)
+    rps = anchored.guard_rps_["members"]
+    assert rps[1] < rps[2] and (anchored.best_member_, anchored.shrinkage_) == (2, 1.0)
+    assert free.best_member_ == 1  # without an anchor the lowest held-out RPS wins, untested
+    # a clearly worse anchor is left for the member that clearly beats it
+    worse = _anchored(0.3, -1).fit(league)
+    assert worse.best_member_ == 1 and worse.guard_rps_["chosen"] < worse.guard_rps_["members"][2]

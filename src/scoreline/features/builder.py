@@ -16,6 +16,7 @@ from scoreline.features.form import rolling_form
 from scoreline.features.odds import (
     american_market_features,
     market_features,
+    market_structure,
     spread_sd_per_row,
 )
 from scoreline.features.ratings import EloParams, elo_ratings, pi_ratings
@@ -57,9 +58,10 @@ def feature_table(
     """Features for every row of ``matches``, aligned to ``matches.index``.
 
     ``parts``: ``"form"`` adds :func:`~scoreline.features.form.rolling_form`; ``"market"`` adds
-    football features from pre-closing prices (:func:`~scoreline.features.odds.market_features`)
-    when any 1X2 price is present. American-sport line features need ``closing=True``, because
-    the only lines in the store are closing lines; they then use ``spread_sd`` (points; default
+    football features from pre-closing prices (:func:`~scoreline.features.odds.market_features`
+    and :func:`~scoreline.features.odds.market_structure`) when any 1X2 price is present.
+    American-sport line features need ``closing=True``, because the only lines in the store are
+    closing lines; they then use ``spread_sd`` (points; default
     :data:`~scoreline.features.odds.DEFAULT_SPREAD_SD` by competition), and football switches to
     closing prices too.
 
@@ -101,6 +103,8 @@ def _market_blocks(
             if all(f"odds_{s}{'_close' if closing else ''}_{o}" in matches for o in ("home", "draw", "away"))
         ]
         blocks.append(market_features(matches, sources=sources, closing=closing))
+        if not closing:  # the books' disagreement: pre-closing prices only
+            blocks.append(market_structure(matches))
     has_lines = "spread_home" in matches and matches["spread_home"].notna().any()
     if closing and has_lines:
         sd = spread_sd_per_row(matches) if spread_sd is None else spread_sd

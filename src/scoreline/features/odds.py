@@ -69,6 +69,37 @@ def market_features(
     return pd.DataFrame(out, index=matches.index)
 
 
+def market_structure(matches: pd.DataFrame, sharp: str = "pinnacle", soft: str = "b365") -> pd.DataFrame:
+    """How the books disagree before kick-off, aligned to ``matches.index`` (PRE-CLOSING only;
+    there is no closing variant: these are model inputs).
+
+    Built from the files' own summaries across every book they survey (``odds_max_*``, the best
+    price; ``odds_avg_*``, the average) and one sharp and one soft book:
+
+    * ``mkt_best_{o}``: implied probability of the best price, 1 / max; ``mkt_best_booksum``:
+      their sum (below 1 = a cross-book arbitrage);
+    * ``mkt_dispersion_{o}``: 1 / avg - 1 / max, how far the best book sits from the consensus
+      (0 when every book agrees); the consensus itself is ``mkt_avg_*`` (:func:`market_features`);
+    * ``mkt_sharp_soft_{o}``: the sharp book's de-vigged (multiplicative) probability minus the
+      soft book's: where the informed price disagrees with the public one;
+    * ``mkt_overround_gap``: the soft book's booksum minus the sharp one's.
+
+    NaN where a price a column needs is missing.
+    """
+    best = _inverse(matches, "max")
+    average = _inverse(matches, "avg")
+    sharp_p = market_probabilities(matches, sharp) if _priced(matches, sharp) else _blank(matches)
+    soft_p = market_probabilities(matches, soft) if _priced(matches, soft) else _blank(matches)
+    out: dict[str, np.ndarray] = {}
+    for j, outcome in enumerate(FOOTBALL_OUTCOMES):
+        out[f"mkt_best_{outcome}"] = best[:, j]
+        out[f"mkt_dispersion_{outcome}"] = average[:, j] - best[:, j]
+        out[f"mkt_sharp_soft_{outcome}"] = sharp_p[:, j] - soft_p[:, j]
+    out["mkt_best_booksum"] = best.sum(axis=1)
+    out["mkt_overround_gap"] = _booksum(matches, soft) - _booksum(matches, sharp)
+    return pd.DataFrame(out, index=matches.index)
+
+
 def american_market_features(
     matches: pd.DataFrame, spread_sd: float | np.ndarray, *, closing: bool = False
 ) -> pd.DataFrame:
@@ -130,6 +161,29 @@ def spread_sd_per_row(matches: pd.DataFrame) -> np.ndarray:
         return np.full(len(matches), np.nan)
     codes = matches["competition"].astype("string")
     return codes.map(DEFAULT_SPREAD_SD).to_numpy(dtype=float, na_value=np.nan)
+
+
+def _priced(matches: pd.DataFrame, market: str) -> bool:
+    return all(f"odds_{market}_{outcome}" in matches for outcome in FOOTBALL_OUTCOMES)
+
+
+def _booksum(matches: pd.DataFrame, market: str) -> np.ndarray:
+    if not _priced(matches, market):
+        return np.full(len(matches), np.nan)
+    return overround(_odds_1x2(matches, market))
+
+
+def _blank(matches: pd.DataFrame) -> np.ndarray:
+    return np.full((len(matches), len(FOOTBALL_OUTCOMES)), np.nan)
+
+
+def _inverse(matches: pd.DataFrame, market: str) -> np.ndarray:
+    """1 / price of each 1X2 outcome; NaN where the price is missing or not above 1."""
+    if not _priced(matches, market):
+        return _blank(matches)
+    odds = _odds_1x2(matches, market)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(odds > 1.0, 1.0 / odds, np.nan)
 
 
 def _odds_1x2(matches: pd.DataFrame, market: str) -> np.ndarray:

@@ -43,21 +43,45 @@ class MarketModel(MatchModel):
     """De-vigged 1X2 prices of one source (``b365``, ``pinnacle``, ``avg``, ``pinnacle_close``...).
 
     A ``_close`` source is the closing-line benchmark: it is never a pre-kick-off forecast.
+    ``fallback``: sources read, in order, on rows where ``source`` has no usable price. Pinnacle's
+    pre-closing prices start in 2012/13; ``MarketModel("pinnacle", fallback=("avg", "b365"))`` is
+    the same forecast wherever Pinnacle is priced and the market average before, so a stack has
+    years of out-of-fold evidence about the sharp price instead of none. Fallbacks must keep the
+    source's timing: a closing fallback for a pre-closing source is refused.
     """
 
     outcomes = OUTCOMES_3WAY
 
-    def __init__(self, source: str = "pinnacle_close", method: DevigMethod = DevigMethod.MULTIPLICATIVE):
+    def __init__(
+        self,
+        source: str = "pinnacle_close",
+        method: DevigMethod = DevigMethod.MULTIPLICATIVE,
+        fallback: tuple[str, ...] = (),
+    ):
         self.source = source
         self.method = method
+        self.fallback = fallback
 
     def fit(self, matches: pd.DataFrame) -> Self:
-        self.columns_ = [f"odds_{self.source}_{o}" for o in self.outcomes]
+        closing = "close" in self.source
+        mixed = [s for s in self.fallback if ("close" in s) != closing]
+        if mixed:
+            raise ValueError(
+                f"fallback {mixed} for {self.source!r}: fallbacks must be "
+                f"{'closing' if closing else 'pre-closing'} prices like the source"
+            )
+        self.columns_ = [[f"odds_{s}_{o}" for o in self.outcomes] for s in (self.source, *self.fallback)]
         return self
 
     def predict_proba(self, fixtures: pd.DataFrame) -> np.ndarray:
-        odds = fixtures.reindex(columns=self.columns_).to_numpy(dtype=float)
-        return implied_probabilities(odds, self.method).probabilities
+        out = np.full((len(fixtures), len(self.outcomes)), np.nan)
+        for columns in self.columns_:
+            todo = np.isnan(out).any(axis=1)
+            if not todo.any():
+                break
+            odds = fixtures.reindex(columns=columns).to_numpy(dtype=float)[todo]
+            out[todo] = implied_probabilities(odds, self.method).probabilities
+        return out
 
 
 class SpreadMarket(MatchModel):

@@ -21,6 +21,9 @@ from scoreline.models.stack import StackedModel
 #: walk-forward: an ADVI refit costs ~3 s (about 20 minutes over eleven seasons), a stack refits
 #: every member five times (about 8 minutes); use ``--window month`` with them
 ON_REQUEST = frozenset({"bayes", "stack", "stack_market"})
+#: the sharp pre-closing price, with the market average (then Bet365) where Pinnacle is unpriced
+#: (before 2012/13), so the models built on it have years of past evidence about it
+SHARP_PRICE = ("pinnacle", "avg", "b365")
 
 
 def models(comp: Competition) -> dict[str, MatchModel]:
@@ -31,7 +34,8 @@ def models(comp: Competition) -> dict[str, MatchModel]:
         pi = RatingModel("pi_expected_gd", transform=None)
         dixon_coles = DixonColes()
         lightgbm = GradientBoostingModel("lightgbm", features="results")
-        lightgbm_market = GradientBoostingModel("lightgbm", features="market")
+        # the market models learn the residual over the sharp price (it is their offset)
+        lightgbm_market = GradientBoostingModel("lightgbm", features="market", offset=SHARP_PRICE)
         return {
             "base_rates": BaseRates(),
             "elo": elo,
@@ -41,7 +45,7 @@ def models(comp: Competition) -> dict[str, MatchModel]:
             "lightgbm": lightgbm,
             "xgboost": GradientBoostingModel("xgboost", features="results"),
             "lightgbm_market": lightgbm_market,
-            "xgboost_market": GradientBoostingModel("xgboost", features="market"),
+            "xgboost_market": GradientBoostingModel("xgboost", features="market", offset=SHARP_PRICE),
             "stack": StackedModel((elo, pi, dixon_coles, lightgbm)),
             "stack_market": StackedModel(
                 (
@@ -50,8 +54,10 @@ def models(comp: Competition) -> dict[str, MatchModel]:
                     dixon_coles,
                     lightgbm,
                     lightgbm_market,
-                    MarketModel("pinnacle", DevigMethod.MULTIPLICATIVE),
-                )
+                    MarketModel(SHARP_PRICE[0], DevigMethod.MULTIPLICATIVE, fallback=SHARP_PRICE[1:]),
+                ),
+                meta="simplex",
+                anchor=-1,  # the sharp price: left only on clear out-of-fold evidence
             ),
             "bayes": BayesianGoalModel(method="advi"),
         }

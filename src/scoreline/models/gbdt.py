@@ -12,6 +12,15 @@ A column whose name contains ``close`` is never used, whatever ``features`` says
 are the evaluation benchmark, not a forecast input. Raw match-day columns (``home_shots``,
 ``odds_*``...) have none of the prefixes and are never read either.
 
+Market as offset (``offset=("pinnacle", "avg", "b365")``, football only): the booster learns the
+residual over the market's log-probabilities. The de-vigged (multiplicative) PRE-CLOSING price of
+the first source priced on a row is its starting score (LightGBM ``init_score``, XGBoost
+``base_margin``), so zero trees is the market itself; a row no source prices starts from the
+training rows' outcome shares. The number of trees is early-stopped as below, and when the
+stopped booster does not beat the market alone on the held-out recent rows by more than two
+standard errors of the per-row log-loss difference, the model keeps zero trees: such a model
+differs from its market only where the recent past says clearly that the difference pays.
+
 Targets: football is multiclass soft-probability with classes 0 home win, 1 draw, 2 away win;
 ``two_way=True`` is binary (home win vs away win) and drops ties from training. Missing feature
 values (NaN) are left to the libraries' own missing-value handling.
@@ -31,8 +40,11 @@ from typing import Any, Self
 
 import numpy as np
 import pandas as pd
+from scipy.special import log_softmax
 
+from scoreline.features.market import DevigMethod
 from scoreline.models.base import OUTCOMES_2WAY, OUTCOMES_3WAY, MatchModel, outcome_index
+from scoreline.models.baselines import MarketModel
 
 __all__ = [
     "MARKET_PREFIXES",
@@ -94,11 +106,16 @@ class GradientBoostingModel(MatchModel):
         OpenMP start-up and synchronisation cost more than a second thread saves (measured up to
         10x slower with 2 threads on a busy 2-core machine); keep ``n_jobs <= 2``.
     params : library-native parameters applied last, overriding everything above (for tuners).
+    offset : pre-closing price sources (first priced wins) whose de-vigged log-probabilities
+        are the booster's starting score (module doc); ``()`` = no offset. Football only.
 
     Learned state
     -------------
-    ``feature_names_`` (columns read, in order), ``best_iteration_`` (trees in the final booster),
-    ``booster_`` (a ``lightgbm.Booster`` or ``xgboost.Booster``), ``n_train_``.
+    ``feature_names_`` (columns read, in order), ``best_iteration_`` (trees in the final booster;
+    0 with an offset the trees did not beat), ``booster_`` (a ``lightgbm.Booster`` or
+    ``xgboost.Booster``; None with 0 trees), ``n_train_``, ``offset_fill_`` (log outcome shares for
+    rows no offset source prices), ``offset_gain_`` (held-out log loss of the market alone minus
+    the stopped booster's; NaN without a validation split).
 
     The defaults (depth-2 trees, slow learning rate, at least 80 rows per leaf, L2 penalty) suit
     1,500-3,000 noisy training rows, where outcome signal is weak and deep trees only memorise;
@@ -124,6 +141,7 @@ class GradientBoostingModel(MatchModel):
         random_state: int = 0,
         n_jobs: int = 1,
         params: dict[str, Any] | None = None,
+        offset: tuple[str, ...] = (),
     ):
         self.library = library
         self.features = features
@@ -141,6 +159,7 @@ class GradientBoostingModel(MatchModel):
         self.random_state = random_state
         self.n_jobs = n_jobs
         self.params = params
+        self.offset = offset
 
     @property
     def outcomes(self) -> tuple[str, ...]:
@@ -167,27 +186,67 @@ class GradientBoostingModel(MatchModel):
         if len(y) == 0:
             raise ValueError("fit needs at least one played match with a decisive outcome")
         self.n_train_ = len(y)
+        margin = self._fit_offset(rows.loc[keep], y)
 
         n_valid = round(self.validation_fraction * len(y))
+        self.offset_gain_ = float("nan")
         if self.early_stopping_rounds and n_valid > 0 and len(y) >= MIN_ROWS_FOR_EARLY_STOPPING:
             # rows are in date order: the held-out rows are the most recent past
             split = len(y) - n_valid
-            _, best = self._train(x[:split], y[:split], self.n_estimators, (x[split:], y[split:]))
+            valid = (x[split:], y[split:], None if margin is None else margin[split:])
+            booster, best = self._train(
+                x[:split], y[:split], None if margin is None else margin[:split], self.n_estimators, valid
+            )
             self.best_iteration_ = max(1, best)
+            if margin is not None:
+                market = _log_losses(np.exp(log_softmax(margin[split:], axis=1)), y[split:])
+                gain = market - _log_losses(self._proba(booster, x[split:], margin[split:], best), y[split:])
+                self.offset_gain_ = float(gain.mean())
+                # the count was chosen on these rows, so their gain is optimistic: keep trees only
+                # for a gain beyond two standard errors, else the market alone
+                if self.offset_gain_ <= 2.0 * gain.std(ddof=1) / np.sqrt(len(gain)):
+                    self.best_iteration_ = 0
         else:
             self.best_iteration_ = self.n_estimators
-        self.booster_, _ = self._train(x, y, self.best_iteration_, None)
+        self.booster_ = (
+            self._train(x, y, margin, self.best_iteration_, None)[0] if self.best_iteration_ else None
+        )
         return self
 
-    def _train(
-        self, x: np.ndarray, y: np.ndarray, rounds: int, valid: tuple[np.ndarray, np.ndarray] | None
-    ) -> tuple[Any, int]:
-        """(booster, best number of rounds) for one library call."""
-        if self.library == "lightgbm":
-            return self._train_lightgbm(x, y, rounds, valid)
-        return self._train_xgboost(x, y, rounds, valid)
+    def _fit_offset(self, rows: pd.DataFrame, y: np.ndarray) -> np.ndarray | None:
+        """The training rows' starting scores (log-probabilities), None without an offset."""
+        if not self.offset:
+            return None
+        if self.two_way:
+            raise ValueError("offset is for football 1X2 prices; two_way models have none")
+        if any("close" in s for s in self.offset):
+            raise ValueError(f"offset {self.offset}: closing prices are never a model input")
+        shares = (np.bincount(y, minlength=3) + 1.0) / (len(y) + 3.0)
+        self.offset_fill_ = np.log(shares)
+        self.market_ = MarketModel(self.offset[0], DevigMethod.MULTIPLICATIVE, self.offset[1:]).fit(rows)
+        return self._margin(rows)
 
-    def _train_lightgbm(self, x, y, rounds, valid):
+    def _margin(self, frame: pd.DataFrame) -> np.ndarray:
+        probs = self.market_.predict_proba(frame)
+        logs = np.log(np.clip(probs, 1e-6, 1.0))
+        unpriced = ~np.isfinite(probs).all(axis=1)
+        logs[unpriced] = self.offset_fill_
+        return logs
+
+    def _train(
+        self,
+        x: np.ndarray,
+        y: np.ndarray,
+        margin: np.ndarray | None,
+        rounds: int,
+        valid: tuple[np.ndarray, np.ndarray, np.ndarray | None] | None,
+    ) -> tuple[Any, int]:
+        """(booster, best number of rounds) for one library call; ``margin``: starting scores."""
+        if self.library == "lightgbm":
+            return self._train_lightgbm(x, y, margin, rounds, valid)
+        return self._train_xgboost(x, y, margin, rounds, valid)
+
+    def _train_lightgbm(self, x, y, margin, rounds, valid):
         import lightgbm as lgb
 
         params: dict[str, Any] = {
@@ -210,10 +269,10 @@ class GradientBoostingModel(MatchModel):
         else:
             params |= {"objective": "multiclass", "num_class": 3, "metric": "multi_logloss"}
         params |= self.params or {}
-        train = lgb.Dataset(x, label=y, free_raw_data=False)
+        train = lgb.Dataset(x, label=y, init_score=margin, free_raw_data=False)
         if valid is None:
             return lgb.train(params, train, num_boost_round=rounds), rounds
-        held_out = lgb.Dataset(valid[0], label=valid[1], reference=train)
+        held_out = lgb.Dataset(valid[0], label=valid[1], init_score=valid[2], reference=train)
         booster = lgb.train(
             params,
             train,
@@ -223,7 +282,7 @@ class GradientBoostingModel(MatchModel):
         )
         return booster, int(booster.best_iteration or rounds)
 
-    def _train_xgboost(self, x, y, rounds, valid):
+    def _train_xgboost(self, x, y, margin, rounds, valid):
         import xgboost as xgb
 
         params: dict[str, Any] = {
@@ -243,10 +302,10 @@ class GradientBoostingModel(MatchModel):
         else:
             params |= {"objective": "multi:softprob", "num_class": 3, "eval_metric": "mlogloss"}
         params |= self.params or {}
-        train = xgb.DMatrix(x, label=y, missing=np.nan)
+        train = xgb.DMatrix(x, label=y, base_margin=margin, missing=np.nan)
         if valid is None:
             return xgb.train(params, train, num_boost_round=rounds), rounds
-        held_out = xgb.DMatrix(valid[0], label=valid[1], missing=np.nan)
+        held_out = xgb.DMatrix(valid[0], label=valid[1], base_margin=valid[2], missing=np.nan)
         booster = xgb.train(
             params,
             train,
@@ -262,15 +321,35 @@ class GradientBoostingModel(MatchModel):
     def predict_proba(self, fixtures: pd.DataFrame) -> np.ndarray:
         """``(n, 3)`` (home, draw, away) or, two-way, ``(n, 2)`` (home, away) probabilities."""
         x = _matrix(fixtures, self.feature_names_)
+        margin = self._margin(fixtures) if self.offset else None
+        return self._proba(self.booster_, x, margin, self.best_iteration_)
+
+    def _proba(self, booster: Any, x: np.ndarray, margin: np.ndarray | None, trees: int) -> np.ndarray:
+        """Probabilities of ``booster``'s first ``trees`` trees started from ``margin``."""
+        if margin is not None:
+            scores = margin.copy()
+            if trees and self.library == "lightgbm":
+                scores += booster.predict(x, raw_score=True, num_iteration=trees)
+            elif trees:
+                import xgboost as xgb
+
+                # with a base margin XGBoost adds no base_score: the margin is the whole start
+                data = xgb.DMatrix(x, base_margin=margin, missing=np.nan)
+                scores = booster.predict(data, output_margin=True, iteration_range=(0, trees))
+            return np.exp(log_softmax(np.asarray(scores, dtype=float).reshape(len(x), 3), axis=1))
         if self.library == "lightgbm":
-            raw = self.booster_.predict(x)
+            raw = booster.predict(x, num_iteration=trees)
         else:
             import xgboost as xgb
 
-            raw = self.booster_.predict(xgb.DMatrix(x, missing=np.nan))
+            raw = booster.predict(xgb.DMatrix(x, missing=np.nan), iteration_range=(0, trees))
         raw = np.asarray(raw, dtype=float)
         if self.two_way:
             p_away = raw.reshape(-1)
             return np.column_stack([1.0 - p_away, p_away])
-        probs = raw.reshape(len(fixtures), 3)
+        probs = raw.reshape(len(x), 3)
         return probs / probs.sum(axis=1, keepdims=True)
+
+
+def _log_losses(probs: np.ndarray, y: np.ndarray) -> np.ndarray:
+    return -np.log(np.clip(probs[np.arange(len(y)), y], 1e-15, None))
