@@ -30,6 +30,7 @@ from scoreline.config import COMPETITIONS, Sport
 
 __all__ = [
     "MAX_BATCH",
+    "BatchJob",
     "CompetitionCode",
     "Fixture",
     "FixtureRow",
@@ -100,6 +101,9 @@ OptionalDate = Annotated[
 ]
 OptionalFloat = Annotated[float | None, _nullable({"type": "number"})]
 OptionalInt = Annotated[int | None, _nullable({"type": "integer"})]
+OptionalText = Annotated[str | None, _nullable({"type": "string"})]
+OptionalFlag = Annotated[bool | None, _nullable({"type": "boolean"})]
+OptionalTime = Annotated[dt.datetime | None, _nullable({"type": "string", "format": "date-time"})]
 
 
 class Prices(BaseModel):
@@ -249,6 +253,24 @@ class PredictionBatch(BaseModel):
     predictions: list[Prediction]
 
 
+#: what a batch job is doing: waiting for a batch process, being answered, answered, or failed
+JobStatus = Literal["queued", "running", "done", "failed"]
+
+
+class BatchJob(BaseModel):
+    """A batch job (POST /batch_jobs): its status, and where its answer is once ``done``
+    (GET /batch_jobs/{job_id}/result, a :class:`PredictionBatch`)."""
+
+    job_id: str = Field(description="32 hexadecimal digits")
+    status: JobStatus
+    fixtures: int = Field(description="fixtures in the batch")
+    submitted_at: dt.datetime
+    started_at: OptionalTime = None
+    finished_at: OptionalTime = None
+    error: OptionalText = Field(default=None, description="why a failed job failed")
+    result: OptionalText = Field(default=None, description="path of the answer once done")
+
+
 class TeamList(BaseModel):
     """The teams a competition's champion knows: the ``current`` first ones are the latest
     season's, the rest played in earlier seasons only (relegated, or promoted since)."""
@@ -312,11 +334,6 @@ class ResultsAccepted(BaseModel):
 
     recorded: int
     settled: dict = Field(description="the store's settlement summary")
-
-
-OptionalText = Annotated[str | None, _nullable({"type": "string"})]
-OptionalFlag = Annotated[bool | None, _nullable({"type": "boolean"})]
-OptionalTime = Annotated[dt.datetime | None, _nullable({"type": "string", "format": "date-time"})]
 
 
 class UpcomingPrediction(StoredForecast):
