@@ -76,8 +76,9 @@ class Answers:
         logged: dict[str, list] = {}
         for code, rows in asked.groups.items():
             forecaster = self.forecasters[code]
-            offered = np.array(
-                [[asked.prices[r].get(o) for o in forecaster.outcomes] for r in rows], dtype=np.float64
+            given = [asked.prices[r] for r in rows] if len(asked.groups) > 1 else asked.prices
+            offered = np.column_stack(  # a column per outcome (NaN: no price): no list per row
+                [np.array([p.get(o) for p in given], dtype=np.float64) for o in forecaster.outcomes]
             )
             try:
                 forecasts = forecaster.forecast_rows(

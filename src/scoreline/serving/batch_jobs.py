@@ -173,12 +173,15 @@ class BatchPool:
         )
         root = str(Path(scoreline.__file__).resolve().parents[1])
         sys.path.insert(0, root)
-        try:
-            for _ in range(self.processes):  # each submission spawns one process, until all are
-                pool.submit(os.getpid)
+        try:  # each submission spawns one process, until all are
+            self._started = [pool.submit(os.getpid) for _ in range(self.processes)]
         finally:
             sys.path.remove(root)
         return pool
+
+    def ready(self) -> bool:
+        """Whether every batch process has loaded its champions."""
+        return all(started.done() and started.exception() is None for started in self._started)
 
     def submit(self, function: Callable[..., Any], *args: Any) -> Future:
         """``function(*args)`` in a batch process."""

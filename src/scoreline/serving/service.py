@@ -285,7 +285,8 @@ class Scoreline:
         self.batches.close()
 
     def __is_ready__(self) -> bool:
-        return bool(self.forecasters) and len(self.forecasters) == len(self.models)
+        """Every champion loaded, in the worker and in its batch processes."""
+        return bool(self.forecasters) and len(self.forecasters) == len(self.models) and self.batches.ready()
 
     # -- forecasts -------------------------------------------------------------------------------
     @bentoml.api(route="/predict", input_spec=Fixture)
