@@ -85,7 +85,9 @@ def test_a_job_whose_worker_is_gone_reads_as_failed(tmp_path):
     assert stored["owner"] == os.getpid() and jobs.get(job.job_id.upper()) is None
 
 
-@pytest.mark.parametrize("job_id", ["", "abc", "../" + "0" * 29, "0" * 33, "g" * 32, "0" * 31 + "/"])
+@pytest.mark.parametrize(
+    "job_id", ["", "abc", "../secret", "../" + "0" * 29, "0" * 33, "g" * 32, "0" * 31 + "/"]
+)
 def test_what_is_no_job_id_finds_no_file(tmp_path, job_id):
     (tmp_path / "jobs").mkdir()
     (tmp_path / "secret.json").write_text("{}")
