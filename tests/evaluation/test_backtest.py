@@ -13,6 +13,7 @@ from scoreline.evaluation.cache import PredictionCache
 from scoreline.evaluation.report import score
 from scoreline.models.base import OUTCOMES_3WAY, MatchModel
 from scoreline.models.baselines import BaseRates
+from scoreline.models.blend import Blend
 
 
 def simulated_matches(n_days: int = 900, seed: int = 0) -> pd.DataFrame:
@@ -173,3 +174,22 @@ def test_slow_models_refit_at_every_kth_refit_and_never_see_the_future():
     fit_dates = sorted({seen for seen, _ in Spy.fits})
     assert len(fit_dates) == -(-result.n_refits // 4)  # ceil(refits / 4)
     assert all(seen < first for seen, first in Spy.fits)
+
+
+def test_a_blend_of_walked_members_combines_their_walks_and_fits_nothing():
+    matches = simulated_matches()
+    config = WalkForward(from_season=2016, window="month")
+    long, short = CountingRates(history_days=900), CountingRates(history_days=200)
+    CountingRates.fits = []
+    alone = walk_forward(matches, {"blend": Blend((long, short))}, config, OUTCOMES_3WAY)
+    assert len(CountingRates.fits) == 2 * alone.n_refits  # no members walked: the blend fits them
+    CountingRates.fits = []
+    members = {"long": CountingRates(history_days=900), "short": CountingRates(history_days=200)}
+    together = walk_forward(matches, {**members, "blend": Blend((long, short))}, config, OUTCOMES_3WAY)
+    assert len(CountingRates.fits) == 2 * together.n_refits  # the members' fits only, once each
+    np.testing.assert_array_equal(together.probabilities("blend"), alone.probabilities("blend"))
+    # a member on another cadence is not the blend's member: the blend fits its own
+    CountingRates.fits = []
+    slower = WalkForward(from_season=2016, window="month", slow_refits=(("short", 3),))
+    walk_forward(matches, {**members, "blend": Blend((long, short))}, slower, OUTCOMES_3WAY)
+    assert len(CountingRates.fits) > 2 * together.n_refits

@@ -12,7 +12,8 @@ def test_the_loaded_heap_is_frozen_and_collections_are_rarer():
     kept = [[i] for i in range(10_000)]  # long-lived containers, as a loaded model has
     try:
         frozen = freeze_loaded_heap()
-        assert frozen == gc.get_freeze_count() >= len(kept)
+        # frozen objects can still die (a refcount reaching zero), so the count only falls
+        assert frozen >= gc.get_freeze_count() >= len(kept)
         assert gc.get_threshold() == GC_THRESHOLDS
         collected = {id(x) for generation in range(3) for x in gc.get_objects(generation=generation)}
         assert not any(id(x) in collected for x in kept)  # out of every collection

@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Literal
 
+import joblib
 import numpy as np
 import pandas as pd
 
@@ -19,6 +20,7 @@ from scoreline.data.schema import MATCH_ID_COLUMNS
 from scoreline.engine import Engine, SerialEngine
 from scoreline.evaluation.cache import PredictionCache
 from scoreline.models.base import OUTCOMES_2WAY, MatchModel, clone, outcome_index
+from scoreline.models.blend import Blend
 from scoreline.progress import Progress
 
 ID_COLUMNS = MATCH_ID_COLUMNS
@@ -107,7 +109,8 @@ def walk_forward(
         found = cache.get(keys[name]) if cache else None
         if found is not None:
             walks[name] = ModelWalk(name, *found)
-    todo = [(name, model) for name, model in models.items() if name not in walks]
+    derived = _blends_of_walked_members(models, plan)
+    todo = [(name, model) for name, model in models.items() if name not in walks and name not in derived]
     label = f"{'/'.join(map(str, data['competition'].unique()))} backtest"
     progress = Progress(len(todo), label, unit="models")
     progress.advance(
@@ -124,6 +127,10 @@ def walk_forward(
         walks[walk.name] = walk
         if cache:
             cache.put(keys[walk.name], walk.probabilities, walk.fit_seconds)
+    for name, members in derived.items():
+        if name not in walks:
+            combined = Blend.combine([walks[m].probabilities for m in members])
+            walks[name] = ModelWalk(name, combined, sum(walks[m].fit_seconds for m in members))
 
     rows = np.concatenate([test for _, _, test in plan.windows])
     predictions = data.loc[rows, list(ID_COLUMNS)].reset_index(drop=True)
@@ -177,6 +184,24 @@ def _plan(data: pd.DataFrame, config: WalkForward) -> Plan:
         refit.append(i % config.refit_every == 0)
         cuts.append(cut)
     return Plan(windows, refit, cuts, dict(config.slow_refits))
+
+
+def _blends_of_walked_members(models: dict[str, MatchModel], plan: Plan) -> dict[str, list[str]]:
+    """Blends whose every member is also walked on its own with the same configuration and
+    cadence: name -> the members' names. Their walk is the combination of the members' walks
+    (identical to fitting the blend: the same fits on the same slices), so they fit nothing."""
+    fingerprints: dict[str, str] = {}
+    for name, model in models.items():
+        if not isinstance(model, Blend) and not getattr(model, "warm_start", False):
+            fingerprints.setdefault(joblib.hash(model), name)
+    derived = {}
+    for name, model in models.items():
+        if isinstance(model, Blend) and model.members:
+            members = [fingerprints.get(joblib.hash(member)) for member in model.members]
+            cadence = plan.slow.get(name, 1)
+            if all(m is not None and plan.slow.get(m, 1) == cadence for m in members):
+                derived[name] = [m for m in members if m is not None]
+    return derived
 
 
 @dataclass(frozen=True)

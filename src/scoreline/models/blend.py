@@ -33,4 +33,10 @@ class Blend(MatchModel):
         return self
 
     def predict_proba(self, fixtures: pd.DataFrame) -> np.ndarray:
-        return np.mean([m.predict_proba(fixtures) for m in self.fitted_], axis=0)
+        return self.combine([m.predict_proba(fixtures) for m in self.fitted_])
+
+    @staticmethod
+    def combine(probabilities: list[np.ndarray]) -> np.ndarray:
+        """The blend of its members' probabilities (a walk-forward that has walked the members
+        already combines their predictions instead of fitting them again)."""
+        return np.mean(probabilities, axis=0)
