@@ -3,7 +3,7 @@ our service (big batches answered by its batch processes) beside the plain FastA
 ``benchmarks/fastapi_reference.py`` (every batch answered in the worker that took it).
 
     python benchmarks/batch_load.py [--data ../shared/data] [--workers 2] [--duration 15]
-        [--batch 10000] [--big 100000] [--json]
+        [--batch 10000] [--big 100000] [--batch-niceness 10] [--json]
 
 Builds the throwaway workspace of ``benchmarks/serve_load.py`` (E0 Dixon-Coles champion in a
 BentoML store), starts both servers side by side and, for each in turn:
@@ -136,6 +136,9 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=15.0, help="seconds per wrk run")
     parser.add_argument("--batch", type=int, default=10_000, help="fixtures per background batch")
     parser.add_argument("--big", type=int, default=100_000, help="fixtures of the timed big batch")
+    parser.add_argument(
+        "--batch-niceness", type=int, help="our batch processes' niceness (default: the service's, 10)"
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args()
 
@@ -149,6 +152,7 @@ def main() -> None:
         "connections": CONNECTIONS,
         "batch": args.batch,
         "big": args.big,
+        "batch_niceness": args.batch_niceness,
         "servers": {},
     }
     with tempfile.TemporaryDirectory(prefix="batch_load-") as scratch:
@@ -165,6 +169,8 @@ def main() -> None:
             f"{args.workers} workers, /predict at {CONNECTIONS} connections"
         )
         for server in serve_load.servers(folder, bentoml_home, args.workers, sys.executable):
+            if args.batch_niceness is not None:
+                server.env["SCORELINE_SERVE_BATCH_NICENESS"] = str(args.batch_niceness)
             try:
                 server.start()
                 for day in dates:  # the dates' features, as a served fixture list's would be

@@ -37,6 +37,7 @@ import pydantic_core
 
 import scoreline
 from scoreline.serving.answers import Answers, Rejected
+from scoreline.serving.heap import freeze_loaded_heap, release_free_memory
 from scoreline.serving.schemas import BatchJob, PredictBatchRequest
 
 if TYPE_CHECKING:
@@ -97,7 +98,6 @@ def _load_champions(tags: dict[str, str], store_url: str, niceness: int) -> None
 
     from scoreline.predictions.store import PredictionStore
     from scoreline.serving import package
-    from scoreline.serving.heap import freeze_loaded_heap
 
     os.nice(niceness)
     forecasters = {code: package.load_forecaster(bentoml.models.get(tag)) for code, tag in tags.items()}
@@ -131,7 +131,10 @@ def run_batch(body: bytes, path: str) -> tuple[int, dict[str, int], int]:
         _write(Path(path), pydantic_core.to_json(rejected.body()))
         return rejected.status, {}, os.getpid()
     _write(Path(path), pydantic_core.to_json({"predictions": records}))
-    return 200, dict(Counter(record["competition"] for record in records)), os.getpid()
+    counts = dict(Counter(record["competition"] for record in records))
+    del records
+    release_free_memory()  # a big batch's freed heap back to the system, not kept batch after batch
+    return 200, counts, os.getpid()
 
 
 def run_job(folder: str, job_id: str, body: bytes) -> dict[str, int]:
