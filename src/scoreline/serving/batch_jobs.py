@@ -92,17 +92,18 @@ _LOADED: dict[str, Answers] = {}
 
 
 def _load_champions(tags: dict[str, str], store_url: str, niceness: int) -> None:
-    """A batch process's start: lower priority, then the worker's champions (the same BentoML
-    models) and the prediction store, loaded once for every batch it answers."""
+    """A batch process's start: the worker's champions (the same BentoML models) and the
+    prediction store, loaded once for every batch it answers, then a lower priority (not before:
+    the service is ready only once they are loaded)."""
     import bentoml
 
     from scoreline.predictions.store import PredictionStore
     from scoreline.serving import package
 
-    os.nice(niceness)
     forecasters = {code: package.load_forecaster(bentoml.models.get(tag)) for code, tag in tags.items()}
     _LOADED["answers"] = Answers(forecasters, PredictionStore(store_url))
     freeze_loaded_heap()
+    os.nice(niceness)
 
 
 def _answers() -> Answers:
