@@ -170,6 +170,16 @@ class Settings(BaseSettings):
     #: service worker processes, each with every champion (~300-400 MB); default one per CPU
     #: core this process may use: one worker is CPU-bound at ~800 requests/s on /predict
     serve_workers: int = Field(default_factory=lambda: len(os.sched_getaffinity(0)), ge=1)
+    #: a /predict_batch of more fixtures than this is answered by the worker's batch processes
+    #: (where it cannot hold up /predict), a smaller one by the worker itself; 0 = every batch
+    serve_batch_offload_rows: int = Field(default=1_000, ge=0)
+    #: processes per service worker answering big batches and batch jobs, each with every
+    #: champion loaded (~300 MB each)
+    serve_batch_processes: int = Field(default=1, ge=1, le=16)
+    #: the batch processes' CPU niceness: /predict's workers come first on a busy machine
+    serve_batch_niceness: int = Field(default=10, ge=0, le=19)
+    #: hours a finished batch job's answer is kept (and a job's status is answered)
+    serve_batch_job_hours: float = Field(default=24.0, gt=0)
     #: BentoML store (models, bentos); unset means ``BENTOML_HOME``, else ``<home>/.bentoml``
     bentoml_dir: Path | None = None
     #: Redis (``redis://host:port/db``) carrying the live event bus as Redis Streams, so feed,
@@ -292,6 +302,12 @@ class Settings(BaseSettings):
     def prediction_store(self) -> str:
         """The prediction store's URL: the configured one, else SQLite under ``registry/``."""
         return self.prediction_store_url or f"sqlite:///{self.registry_path / 'predictions.db'}"
+
+    @property
+    def batch_jobs_dir(self) -> Path:
+        """Where the service keeps its batch jobs (status and answers) and big batches' answers
+        on their way out."""
+        return self.registry_path / "batch_jobs"
 
     @property
     def bentoml_home(self) -> Path:

@@ -211,6 +211,100 @@ def test_a_batch_of_10000_fixtures_is_answered_in_order(client, teams):
     assert seconds < 10
 
 
+# --------------------------------------------------------------------------- big batches, batch jobs
+
+
+def worker_pids(service) -> set[int]:
+    """The service's worker processes (the arbiter's children that serve HTTP)."""
+    import psutil
+
+    root = psutil.Process(service.process.pid)
+    return {p.pid for p in root.children() if "_bentoml_impl.worker" in " ".join(p.cmdline())}
+
+
+def batch(teams: list[str], n: int, **extra) -> list[dict]:
+    pairs = itertools.cycle(itertools.permutations(teams[:20], 2))
+    return [fixture("E0", h, a, **extra) for h, a in itertools.islice(pairs, n)]
+
+
+def test_a_big_batch_is_answered_by_a_batch_process_a_small_one_by_the_worker(service, client, teams):
+    import psutil
+
+    from scoreline.config import Settings
+
+    threshold = Settings().serve_batch_offload_rows  # the service's: its environment sets none
+    workers = worker_pids(service)
+    fixtures = batch(teams["E0"], threshold + 1)
+    small = client.post("/predict_batch", json={"fixtures": fixtures[:5]})
+    assert small.status_code == 200 and int(small.headers["x-forecast-process"]) in workers
+    big = client.post("/predict_batch", json={"fixtures": fixtures})
+    assert big.status_code == 200, big.text[:500]
+    pid = int(big.headers["x-forecast-process"])
+    assert pid not in workers and psutil.Process(pid).ppid() in workers  # a worker's own process
+    got = big.json()["predictions"]
+    assert len(got) == len(fixtures)
+    for offloaded, inline in zip(got, small.json()["predictions"]):
+        assert_same_answer(offloaded, inline)
+    assert len({g["prediction_id"] for g in got}) == len(got)  # each one stored
+    fixtures[threshold]["prices"] = {"home": 0.5}  # a bad row, found by the batch process
+    refused = client.post("/predict_batch", json={"fixtures": fixtures})
+    assert refused.status_code == 400
+    assert refused.json()["error"].startswith(f"fixtures[{threshold}].prices.home:")
+
+
+def test_a_batch_job_is_submitted_polled_and_its_answer_fetched(client, teams):
+    fixtures = batch(teams["E0"], 2_000)
+    submitted = client.post("/batch_jobs", json={"fixtures": fixtures})
+    assert submitted.status_code == 202, submitted.text
+    job = submitted.json()
+    assert job["status"] in ("queued", "running") and job["fixtures"] == 2_000
+    assert submitted.headers["location"] == f"/batch_jobs/{job['job_id']}"
+    seen, deadline = [job["status"]], time.monotonic() + 120
+    while seen[-1] not in ("done", "failed") and time.monotonic() < deadline:
+        early = client.get(f"/batch_jobs/{job['job_id']}/result")
+        status = client.get(submitted.headers["location"]).json()["status"]
+        if status in ("queued", "running"):
+            assert early.status_code == 409 and "is " in early.json()["error"]
+        seen.append(status)
+        time.sleep(0.05)
+    assert seen[-1] == "done", seen
+    assert seen == sorted(seen, key=["queued", "running", "done"].index)
+    final = client.get(f"/batch_jobs/{job['job_id']}").json()
+    assert final["started_at"] and final["finished_at"] and final["result"].endswith("/result")
+    result = client.get(final["result"])
+    assert result.status_code == 200
+    got = result.json()["predictions"]
+    expected = client.post("/predict_batch", json={"fixtures": fixtures[:5]}).json()["predictions"]
+    pairs = [(f["home_team"], f["away_team"]) for f in fixtures]
+    assert [(g["home_team"], g["away_team"]) for g in got] == pairs
+    for answer, inline in zip(got, expected):
+        assert_same_answer(answer, inline)
+    assert client.get(final["result"]).content == result.content  # fetched again, the same
+
+
+def test_an_unknown_batch_job_is_404(client):
+    for path in ("/batch_jobs/" + "0" * 32, "/batch_jobs/" + "0" * 32 + "/result", "/batch_jobs/nope"):
+        answer = client.get(path)
+        assert answer.status_code == 404 and "no batch job" in answer.json()["error"], path
+
+
+def test_a_bad_batch_job_is_refused_naming_row_and_field_and_never_queued(service, client, teams):
+    folder = Path(service.env["SCORELINE_HOME"]) / "registry" / "batch_jobs"
+    before = set(folder.glob("*.json")) if folder.exists() else set()
+    fixtures = batch(teams["E0"], 50)
+    fixtures[7]["prices"] = {"home": 0.5}
+    refused = client.post("/batch_jobs", json={"fixtures": fixtures})
+    assert refused.status_code == 400 and refused.json()["error"].startswith("fixtures[7].prices.home:")
+    fixtures[7] = fixture("E0", teams["E0"][0], "Totenham")
+    refused = client.post("/batch_jobs", json={"fixtures": fixtures})
+    assert refused.status_code == 422
+    assert refused.json()["error"].startswith("fixtures[7]: away_team: unknown team 'Totenham'")
+    for broken in (b"{", b'{"fixtures": []}'):
+        answer = client.post("/batch_jobs", content=broken, headers={"content-type": "application/json"})
+        assert answer.status_code == 400, answer.text
+    assert (set(folder.glob("*.json")) if folder.exists() else set()) == before
+
+
 # --------------------------------------------------------------------------- bad input
 
 BAD_PREDICTIONS = [
@@ -514,7 +608,7 @@ def test_schemathesis_finds_the_service_as_its_schema_says(service, tmp_path):
     )
     summary = run.stdout[-3000:]
     assert run.returncode == 0, summary
-    assert "Selected: 12/13" in run.stdout and "Tested: 12" in run.stdout
+    assert "Selected: 15/16" in run.stdout and "Tested: 15" in run.stdout
     assert " passed" in summary and "failure" not in summary.split("SUMMARY")[-1]
     assert time.perf_counter() - started < 120
 

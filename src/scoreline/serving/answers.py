@@ -7,6 +7,7 @@ benchmark compares it with (``benchmarks/fastapi_reference.py``): both do the sa
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from scoreline.serving.schemas import fixture_problems
@@ -16,7 +17,7 @@ if TYPE_CHECKING:  # the service's arbiter process imports this module: no panda
     from scoreline.forecasts.forecaster import Forecaster
     from scoreline.predictions.store import PredictionStore
 
-__all__ = ["MAX_BATCH_DATES", "Answers", "Rejected"]
+__all__ = ["MAX_BATCH_DATES", "Answers", "Asked", "Rejected"]
 
 #: a batch may hold this many distinct dates (each new date costs a feature computation)
 MAX_BATCH_DATES = 100
@@ -36,6 +37,18 @@ class Rejected(Exception):
         if self.detail:
             body["detail"] = self.detail
         return body
+
+
+@dataclass(frozen=True)
+class Asked:
+    """A checked request as columns: stripped team names, prices (dicts), dates (today where
+    none was given) and each competition's rows."""
+
+    home: list[str]
+    away: list[str]
+    prices: list[dict]
+    dates: list[dt.date]
+    groups: dict[str, list[int]]
 
 
 class Answers:
@@ -58,6 +71,47 @@ class Answers:
         raises :class:`Rejected` naming its row (``fixtures[i]:``) unless ``single``."""
         import numpy as np
 
+        asked = self.check(fixtures, single)
+        records: list[dict | None] = [None] * len(fixtures)
+        logged: dict[str, list] = {}
+        for code, rows in asked.groups.items():
+            forecaster = self.forecasters[code]
+            given = [asked.prices[r] for r in rows] if len(asked.groups) > 1 else asked.prices
+            offered = np.column_stack(  # a column per outcome (NaN: no price): no list per row
+                [np.array([p.get(o) for p in given], dtype=np.float64) for o in forecaster.outcomes]
+            )
+            try:
+                forecasts = forecaster.forecast_rows(
+                    [asked.home[r] for r in rows],
+                    [asked.away[r] for r in rows],
+                    [asked.dates[r] for r in rows],
+                    [bool(fixtures[r].get("neutral")) for r in rows],
+                    offered,
+                )
+            except ValueError as error:  # a check the schema cannot express; names its row
+                raise Rejected(422, f"{code}: {error}") from None
+            ends = self.history_ends.get(code)
+            for r, record in zip(rows, forecasts.records()):
+                if ends is not None:  # how old the ratings are: the page flags a stale forecast
+                    record["history_ends"] = ends.isoformat()
+                    record["days_after_history"] = (asked.dates[r] - ends).days
+                records[r] = record
+            for field, values in _logged_columns(forecasts).items():
+                if len(asked.groups) == 1:
+                    logged[field] = values
+                    continue
+                column = logged.setdefault(field, [None] * len(fixtures))
+                for r, value in zip(rows, values):
+                    column[r] = value
+        logged["what_if"] = [bool(f.get("what_if")) for f in fixtures]  # never listed as fixtures
+        answers = [record for record in records if record is not None]  # every row has its own
+        for record, prediction_id in zip(answers, self.store.record_predictions(logged)):
+            record["prediction_id"] = prediction_id
+        return answers
+
+    def check(self, fixtures: list[dict], single: bool) -> Asked:
+        """The checks that span fields or rows (see :meth:`forecast`), without forecasting:
+        :class:`Rejected` naming the first bad row, else the request as columns."""
         where = (lambda row: "") if single else (lambda row: f"fixtures[{row}]: ")
         codes = [f["competition"] for f in fixtures]
         home = [f["home_team"].strip() for f in fixtures]
@@ -79,8 +133,6 @@ class Answers:
         groups: dict[str, list[int]] = {}
         for row, code in enumerate(codes):
             groups.setdefault(code, []).append(row)
-        records: list[dict | None] = [None] * len(fixtures)
-        logged: dict[str, list] = {}
         for code, rows in groups.items():
             forecaster = self.forecasters.get(code)
             if forecaster is None:
@@ -90,37 +142,7 @@ class Answers:
                     f"served: {', '.join(self.forecasters)}",
                 )
             self.check_teams(forecaster, rows, home, away, where)
-            offered = np.array(
-                [[prices[r].get(o) for o in forecaster.outcomes] for r in rows], dtype=np.float64
-            )
-            try:
-                forecasts = forecaster.forecast_rows(
-                    [home[r] for r in rows],
-                    [away[r] for r in rows],
-                    [dates[r] for r in rows],
-                    [bool(fixtures[r].get("neutral")) for r in rows],
-                    offered,
-                )
-            except ValueError as error:  # a check the schema cannot express; names its row
-                raise Rejected(422, f"{code}: {error}") from None
-            ends = self.history_ends.get(code)
-            for r, record in zip(rows, forecasts.records()):
-                if ends is not None:  # how old the ratings are: the page flags a stale forecast
-                    record["history_ends"] = ends.isoformat()
-                    record["days_after_history"] = (dates[r] - ends).days
-                records[r] = record
-            for field, values in _logged_columns(forecasts).items():
-                if len(groups) == 1:
-                    logged[field] = values
-                    continue
-                column = logged.setdefault(field, [None] * len(fixtures))
-                for r, value in zip(rows, values):
-                    column[r] = value
-        logged["what_if"] = [bool(f.get("what_if")) for f in fixtures]  # never listed as fixtures
-        answers = [record for record in records if record is not None]  # every row has its own
-        for record, prediction_id in zip(answers, self.store.record_predictions(logged)):
-            record["prediction_id"] = prediction_id
-        return answers
+        return Asked(home, away, prices, dates, groups)
 
     @staticmethod
     def check_teams(forecaster: Forecaster, rows: list[int], home: list[str], away: list[str], where) -> None:

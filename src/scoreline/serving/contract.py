@@ -103,6 +103,11 @@ def contract_spec(spec: dict[str, Any], teams: Mapping[str, Sequence[str]]) -> d
     body = predict.get("content", {}).get("application/json", {})
     if body.get("schema", {}).get("title") == "FixtureIODescriptor" and "FixtureIODescriptor" in schemas:
         body["schema"] = {"$ref": "#/components/schemas/FixtureIODescriptor"}
+    # a batch job's body is a /predict_batch body (the route reads it raw: no schema of its own)
+    batch = spec.get("paths", {}).get("/predict_batch", {}).get("post", {}).get("requestBody")
+    jobs = spec.get("paths", {}).get("/batch_jobs", {}).get("post")
+    if batch is not None and jobs is not None:
+        jobs["requestBody"] = copy.deepcopy(batch)
     for path, item in spec.get("paths", {}).items():
         for method, operation in item.items():
             responses = operation.setdefault("responses", {})

@@ -30,6 +30,7 @@ from scoreline.config import COMPETITIONS, Sport
 
 __all__ = [
     "MAX_BATCH",
+    "BatchJob",
     "CompetitionCode",
     "Fixture",
     "FixtureRow",
@@ -66,8 +67,12 @@ TeamName = Annotated[str, Field(min_length=1, max_length=100, description="team 
 DATE_PATTERN = r"^(19|20)[0-9]{2}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$"
 
 
+#: compiled once: a 100,000-fixture batch checks as many dates
+_ISO_DATE = re.compile(DATE_PATTERN)
+
+
 def _iso_text(value: Any) -> Any:
-    if isinstance(value, dt.date) or (isinstance(value, str) and re.match(DATE_PATTERN, value)):
+    if isinstance(value, dt.date) or (isinstance(value, str) and _ISO_DATE.match(value)):
         return value
     raise ValueError("a date is ISO text between 1900-01-01 and 2099-12-31 (YYYY-MM-DD)")
 
@@ -100,6 +105,9 @@ OptionalDate = Annotated[
 ]
 OptionalFloat = Annotated[float | None, _nullable({"type": "number"})]
 OptionalInt = Annotated[int | None, _nullable({"type": "integer"})]
+OptionalText = Annotated[str | None, _nullable({"type": "string"})]
+OptionalFlag = Annotated[bool | None, _nullable({"type": "boolean"})]
+OptionalTime = Annotated[dt.datetime | None, _nullable({"type": "string", "format": "date-time"})]
 
 
 class Prices(BaseModel):
@@ -249,6 +257,24 @@ class PredictionBatch(BaseModel):
     predictions: list[Prediction]
 
 
+#: what a batch job is doing: waiting for a batch process, being answered, answered, or failed
+JobStatus = Literal["queued", "running", "done", "failed"]
+
+
+class BatchJob(BaseModel):
+    """A batch job (POST /batch_jobs): its status, and where its answer is once ``done``
+    (GET /batch_jobs/{job_id}/result, a :class:`PredictionBatch`)."""
+
+    job_id: str = Field(description="32 hexadecimal digits")
+    status: JobStatus
+    fixtures: int = Field(description="fixtures in the batch")
+    submitted_at: dt.datetime
+    started_at: OptionalTime = None
+    finished_at: OptionalTime = None
+    error: OptionalText = Field(default=None, description="why a failed job failed")
+    result: OptionalText = Field(default=None, description="path of the answer once done")
+
+
 class TeamList(BaseModel):
     """The teams a competition's champion knows: the ``current`` first ones are the latest
     season's, the rest played in earlier seasons only (relegated, or promoted since)."""
@@ -312,11 +338,6 @@ class ResultsAccepted(BaseModel):
 
     recorded: int
     settled: dict = Field(description="the store's settlement summary")
-
-
-OptionalText = Annotated[str | None, _nullable({"type": "string"})]
-OptionalFlag = Annotated[bool | None, _nullable({"type": "boolean"})]
-OptionalTime = Annotated[dt.datetime | None, _nullable({"type": "string", "format": "date-time"})]
 
 
 class UpcomingPrediction(StoredForecast):

@@ -28,7 +28,9 @@ no champion serves. Keys and rate limits: :mod:`scoreline.serving.limits`.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
+import os
 import re
 from collections import Counter
 from pathlib import Path
@@ -49,12 +51,14 @@ from scoreline.config import Settings
 from scoreline.monitoring.summaries import latest_monitoring_summary, monitoring_dir
 from scoreline.serving import package
 from scoreline.serving.answers import Answers, Rejected
+from scoreline.serving.batch_jobs import BatchPool, JobStore, check_batch, fixtures_in, run_batch, run_job
 from scoreline.serving.contract import Contract, refuse_unknown_query
 from scoreline.serving.heap import freeze_loaded_heap, release_free_memory
 from scoreline.serving.limits import AccessControl, parse_api_keys
 from scoreline.serving.live import LiveBroadcaster, LiveMetrics
 from scoreline.serving.matchcentre import monitoring_status
 from scoreline.serving.schemas import (
+    BatchJob,
     CompetitionCode,
     Fixture,
     HalftimeAnswer,
@@ -97,6 +101,14 @@ def _response(rejected: Rejected) -> JSONResponse:
     return JSONResponse(rejected.body(), status_code=rejected.status)
 
 
+def _refusal(description: str) -> dict:
+    """An answer documented as a refusal (its body: the Contract's ``InvalidArgument``)."""
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/InvalidArgument"}}},
+    }
+
+
 def _tracing_config() -> dict:
     """Leave the prediction routes out of OpenTelemetry unless an exporter is configured (with
     nothing collecting, BentoML's per-request spans cost about half of a /predict's CPU), and
@@ -126,6 +138,44 @@ class JsonBodies:
                 )
                 return
         await self.app(scope, receive, send)
+
+
+class BatchOffload:
+    """ASGI middleware: a /predict_batch of more than ``rows`` fixtures is answered by the
+    worker's batch processes (:mod:`scoreline.serving.batch_jobs`), not parsed in the worker;
+    a smaller one goes on to the BentoML API as it came."""
+
+    def __init__(self, app, rows: int) -> None:
+        self.app = app
+        self.rows = rows
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] != "/predict_batch":
+            await self.app(scope, receive, send)
+            return
+        chunks, more = [], True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunks.append(message.get("body", b""))
+            more = message.get("more_body", False)
+        body = b"".join(chunks)
+        if fixtures_in(body) <= self.rows:
+            await self.app(scope, _replayed(body, receive), send)
+            return
+        response = await bentoml.get_current_service().offload_batch(body)
+        await response(scope, receive, send)
+
+
+def _replayed(body: bytes, receive):
+    """``receive`` that first hands over ``body`` (already read) again."""
+    pending = [{"type": "http.request", "body": body, "more_body": False}]
+
+    async def again():
+        return pending.pop() if pending else await receive()
+
+    return again
 
 
 routes = FastAPI(
@@ -177,6 +227,13 @@ class Scoreline:
         }
         self.store = PredictionStore(SETTINGS.prediction_store)
         self.answers = Answers(self.forecasters, self.store)
+        self.jobs = JobStore(SETTINGS.batch_jobs_dir, SETTINGS.serve_batch_job_hours)
+        self.batches = BatchPool(
+            {code: str(stored.tag) for code, stored in self.models.items()},
+            SETTINGS.prediction_store,
+            SETTINGS.serve_batch_processes,
+            SETTINGS.serve_batch_niceness,
+        )
         self.metrics = ServiceMetrics(self.forecasters, self.models)
         self.ingame = {code: package.load_ingame(stored) for code, stored in self._stored_ingame().items()}
         self.live_metrics = LiveMetrics(recorder=_first_worker(), window=SETTINGS.live_coverage_window)
@@ -225,9 +282,11 @@ class Scoreline:
     @bentoml.on_shutdown
     async def _stop_live(self) -> None:
         await self.live.stop()
+        self.batches.close()
 
     def __is_ready__(self) -> bool:
-        return bool(self.forecasters) and len(self.forecasters) == len(self.models)
+        """Every champion loaded, in the worker and in its batch processes."""
+        return bool(self.forecasters) and len(self.forecasters) == len(self.models) and self.batches.ready()
 
     # -- forecasts -------------------------------------------------------------------------------
     @bentoml.api(route="/predict", input_spec=Fixture)
@@ -242,7 +301,9 @@ class Scoreline:
 
     @bentoml.api(route="/predict_batch", input_spec=PredictBatchRequest)
     def predict_batch(self, fixtures: list[dict]) -> PredictionBatch:
-        """Forecast many fixtures at once (and log them), answers in request order."""
+        """Forecast many fixtures at once (and log them), answers in request order. More than
+        ``serve_batch_offload_rows`` fixtures are answered by the batch processes (the
+        X-Forecast-Process header names the process that forecast them)."""
         try:
             records = self._forecast(fixtures, "/predict_batch", single=False)
         except Rejected as rejected:
@@ -250,8 +311,28 @@ class Scoreline:
         return Response(  # type: ignore[return-value]
             pydantic_core.to_json({"predictions": records}),
             media_type="application/json",
+            headers={"X-Forecast-Process": str(os.getpid())},
             background=BackgroundTask(release_free_memory),
         )  # once it is sent
+
+    async def offload_batch(self, body: bytes) -> Response:
+        """A big /predict_batch (its body as sent) answered by a batch process (see
+        :class:`BatchOffload`): the answer streamed from the file it wrote, then deleted."""
+        path = self.jobs.scratch_path()
+        try:
+            status, counts, pid = await self.batches.run(run_batch, body, str(path))
+        except Exception:
+            path.unlink(missing_ok=True)
+            raise
+        for code, n in counts.items():
+            self.metrics.predicted(code, "/predict_batch", n)
+        return FileResponse(
+            path,
+            status_code=status,
+            media_type="application/json",
+            headers={"X-Forecast-Process": str(pid)},
+            background=BackgroundTask(path.unlink, missing_ok=True),
+        )
 
     def _forecast(self, fixtures: list[dict], endpoint: str, single: bool) -> list[dict]:
         """The answers (see :meth:`Answers.forecast`), counted in the metrics."""
@@ -317,6 +398,81 @@ class Scoreline:
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
+
+    # -- batch jobs ------------------------------------------------------------------------------
+    @routes.post(
+        "/batch_jobs",
+        status_code=202,
+        response_model=BatchJob,
+        # the body: that of POST /predict_batch, read raw here and documented by the Contract
+        responses={
+            202: {
+                "description": "queued; its status and then its answer are linked",
+                "links": {
+                    name: {"operationId": name, "parameters": {"job_id": "$response.body#/job_id"}}
+                    for name in ("batch_job", "batch_job_result")
+                },
+            },
+            400: _refusal("the body breaks the schema (row and field named in error)"),
+            422: _refusal("an unknown team, the same team twice, a competition no champion serves"),
+        },
+    )
+    async def submit_batch_job(self, request: Request):
+        """Submit a batch (the body of POST /predict_batch) to be answered in the background:
+        every check runs first (a bad row is refused here, named), then the job is queued for
+        the batch processes. Poll GET /batch_jobs/{job_id}, then fetch its result."""
+        body = await request.body()
+        status, checked = await self.batches.run(check_batch, body)
+        if status != 200:
+            return JSONResponse(checked, status_code=status)
+        job = self.jobs.new(checked)
+        done = self.batches.submit(run_job, str(self.jobs.folder), job.job_id, body)
+        done.add_done_callback(functools.partial(self._job_ended, job.job_id))
+        return JSONResponse(
+            job.model_dump(mode="json"), status_code=202, headers={"Location": f"/batch_jobs/{job.job_id}"}
+        )
+
+    def _job_ended(self, job_id: str, future) -> None:
+        """Count a job's forecasts, or mark it failed when its batch process could not run it."""
+        error = future.exception() if not future.cancelled() else RuntimeError("cancelled")
+        if error is None:
+            for code, n in future.result().items():
+                self.metrics.predicted(code, "/batch_jobs", n)
+            return
+        logger.error("batch job %s failed: %r", job_id, error)
+        self.jobs.update(job_id, status="failed", finished_at=dt.datetime.now(dt.UTC), error=repr(error))
+
+    @routes.get(
+        "/batch_jobs/{job_id}",
+        operation_id="batch_job",
+        response_model=BatchJob,
+        responses={404: _refusal("no such job (or it ended more than a day ago)")},
+    )
+    def batch_job(self, job_id: str):
+        """A batch job's status: queued, running, done (its result is ready) or failed (why)."""
+        job = self.jobs.get(job_id)
+        if job is None:
+            return _response(Rejected(404, f"no batch job {job_id!r}"))
+        return job
+
+    @routes.get(
+        "/batch_jobs/{job_id}/result",
+        operation_id="batch_job_result",
+        response_model=PredictionBatch,
+        responses={
+            404: _refusal("no such job (or it ended more than a day ago)"),
+            409: _refusal("the job is not done (queued, running or failed)"),
+        },
+    )
+    def batch_job_result(self, job_id: str):
+        """A done batch job's answer: what POST /predict_batch would have answered."""
+        job = self.jobs.get(job_id)
+        if job is None:
+            return _response(Rejected(404, f"no batch job {job_id!r}"))
+        if job.status != "done":
+            reason = f": {job.error}" if job.error else ""
+            return _response(Rejected(409, f"batch job {job_id} is {job.status}{reason}"))
+        return FileResponse(self.jobs.answer_path(job_id), media_type="application/json")
 
     # -- teams, models, results ------------------------------------------------------------------
     @routes.get(
@@ -503,3 +659,5 @@ Scoreline.add_asgi_middleware(  # type: ignore[attr-defined]
     limiter_path=SETTINGS.registry_path / "rate_limits.db",
     protected={"/results"},
 )
+# innermost: a refused key or a spent rate limit is answered before a batch is handed on
+Scoreline.add_asgi_middleware(BatchOffload, rows=SETTINGS.serve_batch_offload_rows)  # type: ignore[attr-defined]
