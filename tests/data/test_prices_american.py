@@ -72,6 +72,13 @@ def test_cfb_lines_per_book_opening_and_close_with_orphans_dropped(tmp_path):
 def test_provider_names_and_unknown_codes(tmp_path):
     names = pd.Series(["ESPN Bet", "William Hill (New Jersey)", "Caesars Sportsbook (Colorado)", "Bovada"])
     assert prices_american.provider_book(names).tolist() == ["espn_bet", "william_hill", "caesars", "bovada"]
-    assert np.isnan(prices_american.decimal_odds(np.array([50.0]))[0])
+    assert np.isnan(prices_american.american_to_decimal(np.array([50.0]))[0])
     with pytest.raises(ValueError, match="E0"):
         prices_american.load_american_prices(tmp_path, "E0")
+
+
+def test_american_to_decimal():
+    moneyline = np.array([-150, 130, 100, -100, -110, np.nan, 50, -99.5])
+    expected = [1 + 100 / 150, 2.30, 2.0, 2.0, 1 + 100 / 110, np.nan, np.nan, np.nan]
+    np.testing.assert_allclose(prices_american.american_to_decimal(moneyline), expected)
+    assert prices_american.american_to_decimal(-150) == pytest.approx(1.6667, abs=1e-4)

@@ -5,7 +5,6 @@ import pytest
 from scoreline.features.market import (
     DevigMethod,
     ImpliedProbabilities,
-    american_to_decimal,
     implied_probabilities,
     overround,
     spread_win_probability,
@@ -110,13 +109,6 @@ def test_odds_must_be_a_matrix(odds):
 def test_overround_is_booksum():
     odds = np.array([[1.9, 1.9], [2.0, 2.0], [np.nan, 2.0]])
     np.testing.assert_allclose(overround(odds), [2 / 1.9, 1.0, np.nan])
-
-
-def test_american_to_decimal():
-    moneyline = np.array([-150, 130, 100, -100, -110, np.nan, 50, -99.5])
-    expected = [1 + 100 / 150, 2.30, 2.0, 2.0, 1 + 100 / 110, np.nan, np.nan, np.nan]
-    np.testing.assert_allclose(american_to_decimal(moneyline), expected)
-    assert american_to_decimal(-150) == pytest.approx(1.6667, abs=1e-4)
 
 
 def test_spread_win_probability():

@@ -190,7 +190,7 @@ def read_prices(path: Path) -> MarketPrices:
     long = long.loc[~unlined_ah, list(PRICE_COLUMNS)].drop_duplicates(
         ["match_id", "book", "market", "outcome", "when"], keep="last"
     )
-    return MarketPrices(matches.reset_index(drop=True), _categorical(long.reset_index(drop=True)))
+    return MarketPrices(matches.reset_index(drop=True), typed(long.reset_index(drop=True)))
 
 
 class PriceFileCache:
@@ -253,7 +253,7 @@ def load_prices(
         reads.append(coming.only(coming.matches.loc[ours, "match_id"]))
     return MarketPrices(
         pd.concat([r.matches for r in reads], ignore_index=True),
-        _categorical(pd.concat([r.prices for r in reads], ignore_index=True)),
+        typed(pd.concat([r.prices for r in reads], ignore_index=True)),
     )
 
 
@@ -352,7 +352,8 @@ def _numbers(raw: pd.Series | None, n: int) -> np.ndarray:
     return pd.to_numeric(raw, errors="coerce").to_numpy(dtype=float)
 
 
-def _categorical(long: pd.DataFrame) -> pd.DataFrame:
+def typed(long: pd.DataFrame) -> pd.DataFrame:
+    """A long price table in its stored types (categories for the repeated labels)."""
     return long.astype(
         {
             "match_id": "string",
@@ -367,4 +368,4 @@ def _categorical(long: pd.DataFrame) -> pd.DataFrame:
 
 
 def _empty_prices() -> pd.DataFrame:
-    return _categorical(pd.DataFrame({c: pd.Series(dtype=object) for c in PRICE_COLUMNS}))
+    return typed(pd.DataFrame({c: pd.Series(dtype=object) for c in PRICE_COLUMNS}))

@@ -30,7 +30,7 @@ import pandas as pd
 
 from scoreline.data.adapters import cfbd, nba, spreadspoke
 from scoreline.data.parsing import read_text_csv
-from scoreline.data.prices import MATCH_COLUMNS, PRICE_COLUMNS, MarketPrices
+from scoreline.data.prices import MATCH_COLUMNS, PRICE_COLUMNS, MarketPrices, typed
 from scoreline.data.schema import match_ids
 
 #: markets of the American files and their outcomes, in column order
@@ -42,11 +42,12 @@ LINE_SUMMARIES = ("consensus", "numberfire", "teamrankings")
 AMERICAN_CODES = ("NBA", "CFB", "NFL")
 
 
-def decimal_odds(american: np.ndarray) -> np.ndarray:
-    """Decimal odds of American moneylines (-150 -> 1.6667, +130 -> 2.30); NaN for blanks and
-    for values strictly between -100 and +100, which are not moneylines. (The data layer's own:
-    features sit above it and cannot be imported here.)"""
-    ml = np.asarray(american, dtype=float)
+def american_to_decimal(moneyline: np.ndarray) -> np.ndarray:
+    """Decimal odds from American moneylines (-150 -> 1.6667, +130 -> 2.30, +/-100 -> 2.0).
+
+    NaN, and values strictly between -100 and +100 (not valid moneylines), give NaN.
+    """
+    ml = np.asarray(moneyline, dtype=float)
     valid = np.abs(ml) >= 100  # False for NaN
     safe = np.where(valid, ml, 100.0)
     return np.where(valid, np.where(safe > 0, 1.0 + safe / 100.0, 1.0 + 100.0 / np.abs(safe)), np.nan)
@@ -66,7 +67,7 @@ def nba_prices(root: Path) -> MarketPrices:
     games = pd.concat([nba.read(p, root).frame for p in nba.discover(root)], ignore_index=True)
     matches = _matches(games)
     games = games.loc[matches.index]  # the rows that became matches, in their order
-    moneyline = decimal_odds(games[["moneyline_home", "moneyline_away"]].to_numpy(float))
+    moneyline = american_to_decimal(games[["moneyline_home", "moneyline_away"]].to_numpy(float))
     rows = [
         _rows(matches["match_id"], LISTED, "moneyline", outcome, "close", np.nan, moneyline[:, j])
         for j, outcome in enumerate(AMERICAN_OUTCOMES["moneyline"])
@@ -188,18 +189,4 @@ def _rows(ids, book, market: str, outcome: str, when: str, line, price) -> pd.Da
 
 def _table(rows: list[pd.DataFrame]) -> pd.DataFrame:
     frame = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=list(PRICE_COLUMNS))
-    return (
-        frame[list(PRICE_COLUMNS)]
-        .astype(
-            {
-                "match_id": "string",
-                "book": "category",
-                "market": "category",
-                "outcome": "category",
-                "when": "category",
-                "line": "float64",
-                "price": "float64",
-            }
-        )
-        .reset_index(drop=True)
-    )
+    return typed(frame[list(PRICE_COLUMNS)]).reset_index(drop=True)

@@ -49,7 +49,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from scoreline.features.market import DevigMethod, american_to_decimal, implied_probabilities
+from scoreline.data.prices_american import american_to_decimal
+from scoreline.features.market import DevigMethod, implied_probabilities
 from scoreline.models.base import OUTCOMES_2WAY, OUTCOMES_3WAY
 
 #: the starting bankroll of every simulated and live strategy, units (the matchday policy's

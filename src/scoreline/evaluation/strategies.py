@@ -258,10 +258,13 @@ def pooled(model: np.ndarray, market: np.ndarray, weight: float) -> np.ndarray:
         return pool / pool.sum(axis=1, keepdims=True)
 
 
-def model_matrix(predictions: pd.DataFrame, model: str, match_ids: pd.Series) -> np.ndarray:
-    """(n, 3) ``{model}_{home|draw|away}`` probabilities of a backtest's ``predictions``
-    aligned to ``match_ids``; NaN where the backtest has no forecast."""
-    columns = [f"{model}_{o}" for o in FOOTBALL]
+def model_matrix(
+    predictions: pd.DataFrame, model: str, match_ids: pd.Series, outcomes: tuple[str, ...] = FOOTBALL
+) -> np.ndarray:
+    """(n, len(outcomes)) ``{model}_{outcome}`` probabilities of a backtest's ``predictions``
+    aligned to ``match_ids`` (home, draw, away by default; home, away for two-way sports); NaN
+    where the backtest has no forecast."""
+    columns = [f"{model}_{o}" for o in outcomes]
     missing = [c for c in columns if c not in predictions]
     if missing:
         raise KeyError(f"the backtest predictions have no {model!r} forecasts (missing {', '.join(missing)})")

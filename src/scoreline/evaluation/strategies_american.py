@@ -41,7 +41,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from scipy.stats import norm
 
 from scoreline.data.prices import MarketPrices
-from scoreline.data.prices_american import AMERICAN_CODES, LINE_SUMMARIES, LISTED, decimal_odds
+from scoreline.data.prices_american import AMERICAN_CODES, LINE_SUMMARIES, LISTED, american_to_decimal
 from scoreline.evaluation.betting import value_bets
 from scoreline.evaluation.strategies import CLOSING_METHODS
 from scoreline.evaluation.strategies_backtest import closing_line_value
@@ -81,7 +81,7 @@ class SpreadPricing(BaseModel):
 
     @property
     def decimal(self) -> float:
-        return float(decimal_odds(np.array([self.price]))[0])
+        return float(american_to_decimal(np.array([self.price]))[0])
 
 
 class LineModelEdge(BaseModel):
@@ -187,17 +187,6 @@ def _median(columns: list[np.ndarray], n: int) -> np.ndarray:
     if not columns:
         return np.full(n, np.nan)
     return pd.DataFrame(np.column_stack(columns)).median(axis=1, skipna=True).to_numpy(float)
-
-
-def two_way_matrix(predictions: pd.DataFrame, model: str, match_ids: pd.Series) -> np.ndarray:
-    """(n, 2) ``{model}_home`` / ``{model}_away`` probabilities of a backtest's
-    ``predictions`` aligned to ``match_ids``; NaN where the backtest has no forecast."""
-    columns = [f"{model}_{side}" for side in SIDES]
-    missing = [c for c in columns if c not in predictions]
-    if missing:
-        raise KeyError(f"the backtest predictions have no {model!r} forecasts (missing {', '.join(missing)})")
-    frame = predictions.drop_duplicates("match_id").set_index("match_id")[columns]
-    return frame.reindex(pd.Index(match_ids)).to_numpy(dtype=float)
 
 
 def cover_probability(line: np.ndarray, centre: np.ndarray, sd: np.ndarray) -> np.ndarray:

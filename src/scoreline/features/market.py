@@ -95,18 +95,6 @@ def implied_probabilities(
     return ImpliedProbabilities(probs, np.where(valid, booksum, np.nan), method, extra)
 
 
-def american_to_decimal(moneyline: np.ndarray) -> np.ndarray:
-    """Decimal odds from American moneylines (-150 -> 1.6667, +130 -> 2.30, +/-100 -> 2.0).
-
-    NaN, and values strictly between -100 and +100 (not valid moneylines), give NaN.
-    """
-    ml = np.asarray(moneyline, dtype=float)
-    valid = np.abs(ml) >= 100  # False for NaN
-    safe = np.where(valid, ml, 100.0)
-    decimal = np.where(safe > 0, 1.0 + safe / 100.0, 1.0 + 100.0 / np.abs(safe))
-    return np.where(valid, decimal, np.nan)
-
-
 def spread_win_probability(spread_home: np.ndarray, sd: float | np.ndarray) -> np.ndarray:
     """P(home wins) implied by a points spread, with home margin ~ Normal(-spread_home, sd).
 

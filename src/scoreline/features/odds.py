@@ -18,9 +18,9 @@ from types import MappingProxyType
 import numpy as np
 import pandas as pd
 
+from scoreline.data.prices_american import american_to_decimal
 from scoreline.features.market import (
     DevigMethod,
-    american_to_decimal,
     implied_probabilities,
     overround,
     spread_win_probability,

@@ -25,7 +25,7 @@ from scoreline.data.sources import is_url
 from scoreline.evaluation.betting import BettingPolicy, Staking
 from scoreline.evaluation.competition import DEFAULT_FROM_SEASON
 from scoreline.evaluation.strategies import PriceFrame, model_matrix
-from scoreline.evaluation.strategies_american import LineFrame, american_bets, two_way_matrix
+from scoreline.evaluation.strategies_american import SIDES, LineFrame, american_bets
 from scoreline.evaluation.strategies_backtest import StrategyEvidence, evaluate, evidence_of
 from scoreline.evaluation.strategies_gate import GateVerdict, verdict
 from scoreline.promotion.policy import Betting
@@ -183,7 +183,7 @@ def american_report(
         notes.append(f"{code}: no backtest predictions (`scoreline backtest --competition {code}`)")
     else:
         try:
-            model = two_way_matrix(table, name, frame.matches["match_id"])
+            model = model_matrix(table, name, frame.matches["match_id"], SIDES)
         except KeyError as err:
             notes.append(str(err).strip("'\""))
     bets, skipped = american_bets(rules.american, frame, code, model)
