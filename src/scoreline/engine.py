@@ -26,7 +26,9 @@ R = TypeVar("R")
 
 class Engine(Protocol):
     """Maps ``fn(item, **shared)`` over ``items``; results in item order. ``on_done`` hears of
-    each result as it arrives (in any order): how long work shows progress."""
+    each result as it arrives (in any order): how long work shows progress. ``spread`` puts the
+    items on distinct workers in turn, for items meant to run side by side (a tuning worker's
+    share of trials) rather than wherever the scheduler finds room first."""
 
     name: str
 
@@ -39,6 +41,7 @@ class Engine(Protocol):
         items: Sequence[T],
         shared: dict[str, Any] | None = None,
         on_done: Callable[[R], None] | None = None,
+        spread: bool = False,
     ) -> list[R]: ...
 
 
@@ -54,6 +57,7 @@ class SerialEngine:
         items: Sequence[T],
         shared: dict[str, Any] | None = None,
         on_done: Callable[[R], None] | None = None,
+        spread: bool = False,
     ) -> list[R]:
         results = []
         for item in items:
@@ -81,13 +85,26 @@ class DaskEngine:
         items: Sequence[T],
         shared: dict[str, Any] | None = None,
         on_done: Callable[[R], None] | None = None,
+        spread: bool = False,
     ) -> list[R]:
         if not items:
             return []
         from distributed import as_completed
 
         scattered = {k: self.client.scatter(v, broadcast=True) for k, v in (shared or {}).items()}
-        futures = [self.client.submit(fn, item, pure=False, **scattered) for item in items]
+        addresses = sorted(self.client.scheduler_info(n_workers=-1)["workers"]) if spread else []
+        futures = [
+            self.client.submit(
+                fn,
+                item,
+                pure=False,
+                # loose: if a worker leaves, another takes its item
+                workers=[addresses[i % len(addresses)]] if addresses else None,
+                allow_other_workers=bool(addresses),
+                **scattered,
+            )
+            for i, item in enumerate(items)
+        ]
         if on_done:
             for future in as_completed(futures):
                 on_done(future.result())

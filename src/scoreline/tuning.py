@@ -422,7 +422,7 @@ def tune(
         study = job.study(0)
         if engine is not None and not isinstance(engine, SerialEngine):
             shares = [n_trials // workers + (i < n_trials % workers) for i in range(workers)]
-            engine.map(_engine_trials, [(i, n) for i, n in enumerate(shares) if n], {"job": job})
+            engine.map(_engine_trials, [(i, n) for i, n in enumerate(shares) if n], {"job": job}, spread=True)
         elif workers == 1:
             study.optimize(partial(_objective, job, mlflow.MlflowClient(job.tracking_uri)), n_trials=n_trials)
         else:
