@@ -208,6 +208,7 @@ def test_settle_scores_each_prediction_once_and_again_only_after_a_correction(st
             r"row 2: features: 2 names",
         ),
         (prediction(model_name=None), r"row 2: model_name: must be a non-empty string"),
+        (prediction(home_team="  "), r"row 2: home_team: must be a non-empty string, got '  '"),
     ],
 )
 def test_a_bad_prediction_row_is_named_and_nothing_is_written(store, bad, message):
@@ -215,6 +216,14 @@ def test_a_bad_prediction_row_is_named_and_nothing_is_written(store, bad, messag
     with pytest.raises(ValueError, match=message):
         store.record_predictions([prediction(), prediction(), bad, prediction()])
     assert len(store.predictions()) == 1
+
+
+def test_a_version_true_is_refused_beside_the_version_one_it_equals(store):
+    """Text columns are checked once per distinct value: ``True == 1`` must not pass as ``1``."""
+    with pytest.raises(ValueError, match=r"row 1: model_version: must be a non-empty string, got True"):
+        store.record_predictions([prediction(model_version=1), prediction(model_version=True)])
+    assert store.record_predictions([prediction(model_version=1)]) == [1]
+    assert store.predictions()["model_version"].tolist() == ["1"]
 
 
 def test_a_bad_result_row_is_named_and_nothing_is_written(store):

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import gc
 
-from scoreline.serving.heap import GC_THRESHOLDS, freeze_loaded_heap, release_free_memory
+import pytest
+
+from scoreline.serving.heap import GC_THRESHOLDS, freeze_loaded_heap, paused_collection, release_free_memory
 
 
 def test_the_loaded_heap_is_frozen_and_collections_are_rarer():
@@ -24,6 +26,20 @@ def test_the_loaded_heap_is_frozen_and_collections_are_rarer():
     finally:
         gc.unfreeze()
         gc.set_threshold(*thresholds)
+
+
+def test_collection_pauses_for_a_batch_and_resumes_as_it_was():
+    with pytest.raises(RuntimeError), paused_collection():
+        assert not gc.isenabled()
+        raise RuntimeError  # a refused batch
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with paused_collection():
+            pass
+        assert not gc.isenabled()  # not switched on by the block
+    finally:
+        gc.enable()
 
 
 def test_freed_memory_goes_back_to_the_system():

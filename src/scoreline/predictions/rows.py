@@ -108,7 +108,7 @@ def _probabilities_and_prices(columns: dict[str, list], codes: list[str]) -> dic
     values = [columns[f] for f in NUMERIC]
     n = len(codes)
     try:
-        if any(type(v) is bool for column in values for v in column):
+        if any(bool in set(map(type, column)) for column in values):  # a C loop per column
             raise TypeError
         numbers = np.array(values, dtype=np.float64).reshape(len(NUMERIC), n).T
     except (TypeError, ValueError):  # name the first value that is not a number
@@ -181,17 +181,23 @@ def _competition(index: int, code: Any) -> str:
 
 
 def _texts(values: list, field: str) -> list[str]:
-    """A non-empty text column, stripped."""
-    for i, value in enumerate(values):
-        if type(value) is not str or not value.strip():
-            if (
-                field == "model_version"
-                and isinstance(value, (int, np.integer))
-                and not isinstance(value, (bool, np.bool_))
-            ):
-                continue  # registry versions are numbers
-            raise fail(i, field, f"must be a non-empty string, got {value!r}")
-    return [v.strip() if type(v) is str else str(v) for v in values]
+    """A non-empty text column, stripped (each distinct value checked once: a batch names a
+    few teams and one model many times)."""
+
+    def text(i: int, value: Any) -> str:
+        if type(value) is str and value.strip():
+            return value.strip()
+        if (
+            field == "model_version"
+            and isinstance(value, (int, np.integer))
+            and not isinstance(value, (bool, np.bool_))
+        ):
+            return str(value)  # registry versions are numbers
+        raise fail(i, field, f"must be a non-empty string, got {value!r}")
+
+    if set(map(type, values)) - {str}:  # row by row: 1 and True would be one key of _distinct
+        return [text(i, value) for i, value in enumerate(values)]
+    return _distinct(values, text)
 
 
 def _first(bad: Sequence[bool] | np.ndarray) -> int | None:

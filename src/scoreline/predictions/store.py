@@ -21,6 +21,7 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, and_, create_engine, insert, select, tuple_
 from sqlalchemy.engine import make_url
@@ -150,26 +151,22 @@ class PredictionStore:
     def _outputs_of(self, vectors: list[FeatureVector | None], details: list[str | None]) -> list[int | None]:
         """Each row's ``forecast_outputs`` id: looked up by digest, the new ones stored first
         (with any new feature set) in a transaction of their own. Rows sharing their features
-        and detail objects are digested once."""
-        pairs: dict[tuple[int, int], int] = {}
-        distinct: list[tuple[FeatureVector | None, str | None]] = []
-        which = []
-        for vector, detail in zip(vectors, details):
-            if vector is None and detail is None:
-                which.append(-1)
-                continue
-            key = (id(vector), id(detail))
-            if key not in pairs:
-                pairs[key] = len(distinct)
-                distinct.append((vector, detail))
-            which.append(pairs[key])
-        if not distinct:
-            return [None] * len(which)
+        and detail objects are digested once (grouped by object identity, in numpy: a Python
+        loop over a 100,000-row batch cost a third of a second)."""
+        n = len(vectors)
+        pairs = np.empty((n, 2), dtype=np.uint64)
+        pairs[:, 0] = np.fromiter(map(id, vectors), dtype=np.uint64, count=n)
+        pairs[:, 1] = np.fromiter(map(id, details), dtype=np.uint64, count=n)
+        _, first, which = np.unique(pairs, axis=0, return_index=True, return_inverse=True)
+        distinct = [(vectors[i], details[i]) for i in first.tolist()]
+        empty = [vector is None and detail is None for vector, detail in distinct]
+        if all(empty):
+            return [None] * n
         new_sets = {v.names for v, _ in distinct if v is not None} - self._feature_sets.keys()
         if new_sets:
             with self.write_transaction() as conn:
                 self._feature_sets.update(store_feature_sets(conn, new_sets))
-        items = [output_item(self._feature_sets, vector, detail) for vector, detail in distinct]
+        items = [output_item(self._feature_sets, v, d) for (v, d), e in zip(distinct, empty) if not e]
         ids = self._output_ids  # shared by threads: read with get (another may clear it)
         known = {item[0]: ids.get(item[0]) for item in items}
         new = [item for item in items if known[item[0]] is None]
@@ -180,8 +177,9 @@ class PredictionStore:
             if len(ids) + len(stored) > OUTPUT_IDS_KEPT:
                 ids.clear()
             ids.update(stored)
-        per_output = [known[item[0]] for item in items]
-        return [per_output[k] if k >= 0 else None for k in which]
+        found = iter(known[item[0]] for item in items)
+        per_output = [None if e else next(found) for e in empty]
+        return [per_output[k] for k in which.reshape(-1).tolist()]
 
     def record_results(self, results: Sequence[Mapping[str, Any]]) -> int:
         """Insert or correct results (``competition``, ``date``, ``home_team``, ``away_team``,

@@ -37,7 +37,7 @@ import pydantic_core
 
 import scoreline
 from scoreline.serving.answers import Answers, Rejected
-from scoreline.serving.heap import freeze_loaded_heap, release_free_memory
+from scoreline.serving.heap import freeze_loaded_heap, paused_collection, release_free_memory
 from scoreline.serving.schemas import BatchJob, PredictBatchRequest
 
 if TYPE_CHECKING:
@@ -126,14 +126,15 @@ def run_batch(body: bytes, path: str) -> tuple[int, dict[str, int], int]:
     """In a batch process: answer ``body`` as /predict_batch does (the forecasts stored first),
     the answer (or the refusal) written to ``path``. Returns the HTTP status, the fixtures
     forecast per competition and this process's id."""
-    try:
-        records = _answers().forecast(parse_batch(body), single=False)
-    except Rejected as rejected:
-        _write(Path(path), pydantic_core.to_json(rejected.body()))
-        return rejected.status, {}, os.getpid()
-    _write(Path(path), pydantic_core.to_json({"predictions": records}))
-    counts = dict(Counter(record["competition"] for record in records))
-    del records
+    with paused_collection():
+        try:
+            records = _answers().forecast(parse_batch(body), single=False)
+        except Rejected as rejected:
+            _write(Path(path), pydantic_core.to_json(rejected.body()))
+            return rejected.status, {}, os.getpid()
+        _write(Path(path), pydantic_core.to_json({"predictions": records}))
+        counts = dict(Counter(record["competition"] for record in records))
+        del records
     release_free_memory()  # a big batch's freed heap back to the system, not kept batch after batch
     return 200, counts, os.getpid()
 

@@ -11,11 +11,13 @@ make collections of what requests leave behind rarer.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import functools
 import gc
+from collections.abc import Iterator
 
-__all__ = ["GC_THRESHOLDS", "freeze_loaded_heap", "release_free_memory"]
+__all__ = ["GC_THRESHOLDS", "freeze_loaded_heap", "paused_collection", "release_free_memory"]
 
 #: young-generation allocations before a collection, then collections of the younger
 #: generation before the next one is collected (CPython's defaults: 700, 10, 10)
@@ -29,6 +31,20 @@ def freeze_loaded_heap() -> int:
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLDS)
     return gc.get_freeze_count()
+
+
+@contextlib.contextmanager
+def paused_collection() -> Iterator[None]:
+    """No garbage collection inside the block: a big batch allocates hundreds of thousands of
+    objects that all live until its answer is written, so collections during it free nothing
+    and cost 0.2 s of a 100,000-fixture batch. For a process answering one batch at a time."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def release_free_memory() -> None:
