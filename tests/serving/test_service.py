@@ -386,6 +386,12 @@ def test_the_schema_documents_what_the_service_answers(client, teams):
     body = broken.json()  # whichever of FastAPI's answers, the documented error shape
     assert broken.status_code in (400, 422) and isinstance(body["error"], str)
     assert isinstance(body.get("detail", []), list)
+    groups = [tag["name"] for tag in spec["tags"]]
+    assert groups == ["Forecasts", "Live", "Served", "Results and monitoring", "Infrastructure"]
+    for path, item in spec["paths"].items():  # no "default" group, no nameless operation
+        for method, operation in item.items():
+            assert len(operation["tags"]) == 1 and operation["tags"][0] in groups, (method, path)
+            assert operation.get("summary") or operation["tags"] == ["Infrastructure"], (method, path)
 
 
 def test_unknown_team_names_the_team_and_the_closest_known_ones(client):

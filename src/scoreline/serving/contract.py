@@ -5,7 +5,8 @@ BentoML writes the schema of its own APIs (``/predict``, ``/predict_batch``, ``/
 and FastAPI that of the mounted routes; both leave out what a client, or a fuzzer such as
 schemathesis, needs to know: the 422 answers (unknown team, the same team twice), the body of
 a 400 (``detail`` is a list of problems, not a string), that a body is required, a 400 for a
-body that is not JSON on the mounted routes, and which competitions and teams are served. The
+body that is not JSON on the mounted routes, which competitions and teams are served, and
+groups and summaries a reader can scan (not "Service APIs" and "default"). The
 :class:`Contract` middleware rewrites ``/docs.json`` on its way out with :func:`contract_spec`,
 and :func:`refuse_unknown_query` turns a query parameter no route declares into a 422. ``/`` is
 the API reference (Swagger UI on that document) under a header that says what the service is
@@ -50,6 +51,31 @@ ERROR_SCHEMA: dict[str, Any] = {
             "description": "one entry per problem: loc/msg/type, or row/field/team/suggestions",
         },
     },
+}
+
+
+#: the reference's groups, in order, with a description (BentoML's "Infrastructure" stays)
+TAGS = {
+    "Forecasts": "A champion's forecast of one fixture or a batch; a big batch as a job in the background",
+    "Live": "In-game forecasts: one state of a game, or every forecast as it is made",
+    "Served": "What the service forecasts: its champions, their teams, the coming fixtures",
+    "Results and monitoring": "Results that settle the forecasts; how the champions are doing",
+}
+#: each operation's group and summary (else BentoML's APIs read "Service APIs" with no summary,
+#: and every mounted route "default" with its function's name)
+OPERATIONS = {
+    "POST /predict": ("Forecasts", "Forecast one fixture"),
+    "POST /predict_batch": ("Forecasts", "Forecast a batch of fixtures (up to 100,000)"),
+    "POST /batch_jobs": ("Forecasts", "Submit a batch to be forecast in the background"),
+    "GET /batch_jobs/{job_id}": ("Forecasts", "A batch job's status"),
+    "GET /batch_jobs/{job_id}/result": ("Forecasts", "A done batch job's forecasts"),
+    "POST /live/predict": ("Live", "Forecast a game in progress"),
+    "GET /live/stream": ("Live", "Every live forecast of a competition, as Server-Sent Events"),
+    "GET /models": ("Served", "The champions served"),
+    "GET /teams": ("Served", "The teams a competition's champion knows"),
+    "GET /upcoming": ("Served", "Stored forecasts of the coming fixtures"),
+    "POST /results": ("Results and monitoring", "Record results (they settle the forecasts)"),
+    "GET /monitoring": ("Results and monitoring", "A champion's latest drift and accuracy check"),
 }
 
 
@@ -108,8 +134,13 @@ def contract_spec(spec: dict[str, Any], teams: Mapping[str, Sequence[str]]) -> d
     jobs = spec.get("paths", {}).get("/batch_jobs", {}).get("post")
     if batch is not None and jobs is not None:
         jobs["requestBody"] = copy.deepcopy(batch)
+    kept = [tag for tag in spec.get("tags", []) if tag["name"] not in {"Service APIs", *TAGS}]
+    spec["tags"] = [{"name": name, "description": text} for name, text in TAGS.items()] + kept
     for path, item in spec.get("paths", {}).items():
         for method, operation in item.items():
+            if f"{method.upper()} {path}" in OPERATIONS:
+                tag, operation["summary"] = OPERATIONS[f"{method.upper()} {path}"]
+                operation["tags"] = [tag]
             responses = operation.setdefault("responses", {})
             if "requestBody" in operation:
                 operation["requestBody"]["required"] = True
